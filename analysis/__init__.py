@@ -1,0 +1,1 @@
+"""Deterministic analysis contracts applied to committed blocks."""

@@ -1,0 +1,1 @@
+"""Benchmarks: micro benchmarks of the core and scenario runs on real daemons."""

@@ -1,0 +1,71 @@
+"""Protocol constants every member must share (they come from the genesis file)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ledger.crypto import SignatureSuite, get_suite
+from ledger.quorum import max_faulty, primary_of, quorum_size, weak_quorum_size
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    members: tuple[bytes, ...]  # public keys, indexed by member number
+    suite_name: str = "ed25519"
+    batch_max_txs: int = 1000
+    batch_max_bytes: int = 1 << 20
+    batch_timeout_ms: int = 20
+    checkpoint_interval: int = 16  # K: a checkpoint every K blocks
+    watermark_window: int = 64  # L: sequence numbers in flight above the stable checkpoint
+    request_timeout_ms: int = 1000  # requests pending and no block for this long -> view change
+    censorship_timeout_ms: int = 10_000  # any request waiting this long -> view change
+    view_change_timeout_ms: int = 1000  # a new view not installed in time -> next view
+    max_backoff_exponent: int = 5  # timeouts double per failed view, up to 2**5 times
+    max_pending_requests: int = 100_000
+    max_buffered_messages: int = 1024
+    fetch_max_blocks: int = 64
+    genesis_hash: bytes = b"\x00" * 32  # hash of 'block 0': the genesis file's hash
+    suite: SignatureSuite = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "suite", get_suite(self.suite_name))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError naming the bad field."""
+        if len(self.members) < 4:
+            raise ValueError(f"members: need n >= 4 (n = 3f + 1), got {len(self.members)}")
+        if len(set(self.members)) != len(self.members):
+            raise ValueError("members: public keys must be distinct")
+        if self.watermark_window < 2 * self.checkpoint_interval:
+            raise ValueError("watermark_window: must be at least 2 * checkpoint_interval")
+        for name in (
+            "batch_max_txs",
+            "checkpoint_interval",
+            "request_timeout_ms",
+            "view_change_timeout_ms",
+            "censorship_timeout_ms",
+            "fetch_max_blocks",
+            "max_pending_requests",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be positive")
+
+    @property
+    def n(self) -> int:
+        return len(self.members)
+
+    @property
+    def f(self) -> int:
+        return max_faulty(self.n)
+
+    @property
+    def quorum(self) -> int:
+        return quorum_size(self.n)
+
+    @property
+    def weak_quorum(self) -> int:
+        return weak_quorum_size(self.n)
+
+    def primary(self, view: int) -> int:
+        return primary_of(view, self.n)

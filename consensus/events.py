@@ -1,0 +1,158 @@
+"""What goes into a replica (events) and what comes out (actions and records)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from consensus.messages import Message, PreparedCert
+from consensus.reasons import Reason
+from ledger.types import Block, CommitCertificate, Transaction
+
+# ---- events -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The driver's clock; the only way time enters the core."""
+
+    now_ms: int
+
+
+@dataclass(frozen=True)
+class Receive:
+    """Raw bytes from an authenticated peer (the transport knows who sent them)."""
+
+    peer: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ClientRequest:
+    """A transaction whose signature the caller (mempool) has already checked."""
+
+    tx: Transaction
+
+
+@dataclass(frozen=True)
+class Executed:
+    """The executor's state root after applying the block at `height`."""
+
+    height: int
+    state_root: bytes
+
+
+Event = Tick | Receive | ClientRequest | Executed
+
+# ---- records the driver must write to disk before acting further -------------
+
+
+@dataclass(frozen=True)
+class VoteRecord:
+    """This replica signed `kind` (pre-prepare/prepare/commit) for (view, seq, digest)."""
+
+    kind: str
+    view: int
+    seq: int
+    digest: bytes
+
+
+@dataclass(frozen=True)
+class PreparedRecord:
+    """A prepared certificate this replica holds; needed in its view changes."""
+
+    cert: PreparedCert
+
+
+@dataclass(frozen=True)
+class ViewRecord:
+    """This replica moved to `view`; it never goes back to a lower one."""
+
+    view: int
+
+
+@dataclass(frozen=True)
+class StableRecord:
+    """Checkpoint `seq` is stable with this proof; records at or below it may be pruned."""
+
+    seq: int
+    block_hash: bytes
+    proof: tuple[bytes, ...]  # encoded Checkpoint messages
+
+
+Record = VoteRecord | PreparedRecord | ViewRecord | StableRecord
+
+# ---- actions -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Persist:
+    """Write `record` durably before performing any later action of the same batch."""
+
+    record: Record
+
+
+@dataclass(frozen=True)
+class Send:
+    to: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    """Send to every other member."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Deliver:
+    """Block committed at the next height; `replays` are indices of txs to skip."""
+
+    block: Block
+    certificate: CommitCertificate
+    replays: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ServeBlocks:
+    """A peer asked for committed blocks: read them from storage and send a BlockResponse."""
+
+    to: int
+    from_height: int
+    to_height: int
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An input was refused; `reason` is the metric label."""
+
+    reason: Reason
+    peer: int | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Two conflicting messages signed by the same member."""
+
+    member: int
+    first: Message
+    second: Message
+
+
+@dataclass(frozen=True)
+class ViewChanged:
+    view: int
+    primary: int
+
+
+@dataclass(frozen=True)
+class ViewChangeStarted:
+    new_view: int
+    reason: str
+
+
+Action = (
+    Persist | Send | Broadcast | Deliver | ServeBlocks | Rejected | Evidence | ViewChanged
+    | ViewChangeStarted
+)  # fmt: skip

@@ -1,0 +1,638 @@
+"""The replica driver: PBFT normal case, batching, checkpoints and state transfer.
+
+`Replica.handle(event)` is the whole interface. Every peer message passes the
+same ordered checks in `_on_receive` (decodes? member? sender is the peer?
+signature?) and then its handler's checks (view, window, duplicate, conflict,
+content). Votes are emitted as `Persist` before the `Broadcast` that sends them
+("write before you speak"). View changes live in `consensus.viewchange`.
+Section numbers refer to Castro and Liskov, "Practical Byzantine Fault
+Tolerance" (OSDI 1999).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import MutableMapping
+from typing import Any, TypeVar
+
+from consensus import viewchange
+from consensus.config import ProtocolConfig
+from consensus.events import (
+    Action,
+    Broadcast,
+    ClientRequest,
+    Deliver,
+    Event,
+    Evidence,
+    Executed,
+    Persist,
+    PreparedRecord,
+    Receive,
+    Record,
+    Rejected,
+    Send,
+    ServeBlocks,
+    StableRecord,
+    Tick,
+    ViewRecord,
+    VoteRecord,
+)
+from consensus.messages import (
+    BlockRequest,
+    BlockResponse,
+    Checkpoint,
+    Commit,
+    Message,
+    NewView,
+    Prepare,
+    PreparedCert,
+    PrePrepare,
+    ViewChange,
+    decode_message,
+    encode_message,
+)
+from consensus.reasons import Reason
+from consensus.signer import Signer, TxVerifier
+from consensus.state import RequestQueue, RestoredState, Slot
+from consensus.validate import check_new_batch
+from ledger.errors import InvalidEncoding
+from ledger.types import (
+    Block,
+    BlockHeader,
+    CommitCertificate,
+    Proposal,
+    Transaction,
+    check_block_body,
+    check_certificate,
+    compute_tx_root,
+)
+
+MAX_EVIDENCE = 64
+M = TypeVar("M", bound=Message)
+
+
+class InvariantBroken(RuntimeError):
+    """Our own state contradicts a quorum: the node must halt, loudly."""
+
+
+class Replica:
+    def __init__(
+        self,
+        cfg: ProtocolConfig,
+        me: int,
+        signer: Signer,
+        tx_verifier: TxVerifier,
+        restored: RestoredState | None = None,
+    ):
+        if not 0 <= me < cfg.n:
+            raise ValueError(f"replica index {me} outside 0..{cfg.n - 1}")
+        restored = restored or RestoredState()
+        chain = restored.chain
+        self.cfg, self.me, self.signer, self.tx_verifier = cfg, me, signer, tx_verifier
+        self.now_ms = 0
+        self.view = 0
+        self.in_view_change = False
+        self.delivered_height = chain.height
+        self.last_block_hash = chain.last_hash if chain.height else cfg.genesis_hash
+        self.delivered_digests: dict[int, bytes] = {}
+        self.own_checkpoints: dict[int, bytes] = {}
+        self.stable_seq, self.stable_hash = 0, cfg.genesis_hash
+        self.stable_proof: tuple[Checkpoint, ...] = ()
+        self.slots: dict[int, Slot] = {}
+        self.committed: dict[int, tuple[Proposal, tuple[Transaction, ...], CommitCertificate]] = {}
+        self.prepared_certs: dict[int, PreparedCert] = {}
+        self.votes: dict[tuple[str, int, int], bytes] = {}
+        self.requests = RequestQueue(cfg.max_pending_requests, chain.clients)
+        self.checkpoints: dict[int, dict[int, Checkpoint]] = {}
+        self.peer_checkpoint: dict[int, int] = {}
+        self.view_changes: dict[int, dict[int, ViewChange]] = {}
+        self.new_views: dict[int, NewView] = {}
+        self.own_view_changes: dict[int, ViewChange] = {}
+        self.helped: dict[tuple[int, int], int] = {}  # (peer, view) -> when we last helped
+        self.buffer: list[tuple[int, Message]] = []
+        self.evidence: list[Evidence] = []
+        self.executed_roots: dict[int, bytes] = {}
+        self.exec_height, self.exec_root = 0, b"\x00" * 32
+        self.next_seq = chain.height + 1
+        self.backoff = 0
+        self.vc_deadline_ms: int | None = None
+        self.vc_needs_broadcast = False
+        self.in_new_view_setup = False
+        self.vc_resend_ms = 0
+        self.last_progress_ms = 0
+        self.fetch_target = 0
+        self.fetch_deadline_ms = 0
+        self.fetch_attempt = 0
+        self._out: list[Action] = []
+        self._restore(restored.records)
+
+    # ---- the interface ---------------------------------------------------------
+
+    def handle(self, event: Event) -> list[Action]:
+        """Process one event; return the actions to perform, in order."""
+        if isinstance(event, Tick):
+            self._on_tick(event.now_ms)
+        elif isinstance(event, Receive):
+            self._on_receive(event.peer, event.data)
+        elif isinstance(event, ClientRequest):
+            self._on_request(event.tx)
+        elif isinstance(event, Executed):
+            self._on_executed(event.height, event.state_root)
+        else:
+            raise TypeError(f"unknown event {event!r}")
+        out, self._out = self._out, []
+        return out
+
+    @property
+    def primary(self) -> int:
+        return self.cfg.primary(self.view)
+
+    @property
+    def is_primary(self) -> bool:
+        return self.primary == self.me
+
+    # ---- restore ---------------------------------------------------------------
+
+    def _restore(self, records: tuple[Record, ...]) -> None:
+        """Rebuild votes, prepared certs, view and stable checkpoint from disk."""
+        for record in records:
+            if isinstance(record, VoteRecord):
+                self.votes[(record.kind, record.view, record.seq)] = record.digest
+            elif isinstance(record, PreparedRecord):
+                self._keep_prepared(record.cert)
+            elif isinstance(record, ViewRecord):
+                self.view = max(self.view, record.view)
+            elif isinstance(record, StableRecord) and record.seq > self.stable_seq:
+                proof = tuple(_decode_checkpoint(raw) for raw in record.proof)
+                self.stable_seq, self.stable_hash, self.stable_proof = (
+                    record.seq, record.block_hash, proof
+                )  # fmt: skip
+        voted = [s for (kind, v, s) in self.votes if kind == "pre-prepare" and v == self.view]
+        self.next_seq = max(
+            [self.delivered_height + 1, self.stable_seq + 1] + [s + 1 for s in voted]
+        )
+        if self.view > 0:
+            # We cannot know whether we had installed this view: ask for it again.
+            # Peers already in the view answer our view change with its new-view.
+            self.in_view_change = True
+            self.vc_needs_broadcast = True
+
+    # ---- helpers -----------------------------------------------------------------
+
+    def _emit(self, action: Action) -> None:
+        self._out.append(action)
+
+    def _reject(self, reason: Reason, peer: int | None, detail: str = "") -> None:
+        self._out.append(Rejected(reason, peer, detail))
+
+    def _sign(self, message: M) -> M:
+        return dataclasses.replace(message, signature=self.signer.sign(message.signing_bytes()))
+
+    def _vote(self, kind: str, view: int, seq: int, digest: bytes) -> bool:
+        """Record our vote, persisting it first; False if it would contradict an earlier one."""
+        previous = self.votes.get((kind, view, seq))
+        if previous is not None:
+            return previous == digest
+        self.votes[(kind, view, seq)] = digest
+        self._emit(Persist(VoteRecord(kind, view, seq, digest)))
+        return True
+
+    def _record_evidence(self, member: int, first: Message, second: Message) -> None:
+        evidence = Evidence(member, first, second)
+        if len(self.evidence) < MAX_EVIDENCE:
+            self.evidence.append(evidence)
+        self._emit(evidence)
+
+    def _timeout_ms(self, base_ms: int) -> int:
+        return base_ms << self.backoff
+
+    def _in_window(self, seq: int, peer: int) -> bool:
+        if seq <= self.stable_seq:
+            self._reject(Reason.STALE, peer, f"seq {seq} <= stable {self.stable_seq}")
+            return False
+        if seq > self.stable_seq + self.cfg.watermark_window:
+            self._reject(Reason.OUTSIDE_WINDOW, peer, f"seq {seq}")
+            return False
+        return True
+
+    def _slot(self, seq: int) -> Slot:
+        slot = self.slots.get(seq)
+        if slot is None:
+            slot = self.slots[seq] = Slot(seq, self.view, self.primary)
+        return slot
+
+    # ---- incoming messages: the ordered checks ---------------------------------------
+
+    def _on_receive(self, peer: int, data: bytes) -> None:
+        if not 0 <= peer < self.cfg.n or peer == self.me:
+            self._reject(Reason.NOT_MEMBER, None, f"peer {peer}")
+            return
+        try:
+            message = decode_message(data)
+        except InvalidEncoding as exc:
+            self._reject(Reason.MALFORMED, peer, str(exc))
+            return
+        if message.sender != peer:
+            self._reject(Reason.SENDER_MISMATCH, peer, f"claims {message.sender}")
+            return
+        if not self.signer.verify(message.sender, message.signing_bytes(), message.signature):
+            self._reject(Reason.BAD_SIGNATURE, peer, type(message).__name__)
+            return
+        self._dispatch(peer, message)
+
+    def _dispatch(self, peer: int, message: Message) -> None:
+        """Route a message whose sender and signature are already checked."""
+        if isinstance(message, PrePrepare | Prepare | Commit) and not self._current_view(
+            peer, message
+        ):
+            return
+        if isinstance(message, PrePrepare):
+            self._on_pre_prepare(peer, message)
+        elif isinstance(message, Prepare):
+            self._on_prepare(peer, message)
+        elif isinstance(message, Commit):
+            self._on_commit(peer, message)
+        elif isinstance(message, Checkpoint):
+            self._on_checkpoint(peer, message)
+        elif isinstance(message, ViewChange):
+            viewchange.on_view_change(self, peer, message)
+        elif isinstance(message, NewView):
+            viewchange.on_new_view(self, peer, message)
+        elif isinstance(message, BlockRequest):
+            self._on_block_request(peer, message)
+        else:
+            self._on_block_response(peer, message)
+
+    def _current_view(self, peer: int, message: PrePrepare | Prepare | Commit) -> bool:
+        """Old view -> drop; future view (or ours while changing) -> buffer, bounded."""
+        if message.view < self.view:
+            self._reject(Reason.OLD_VIEW, peer, f"view {message.view} < {self.view}")
+            return False
+        if message.view > self.view or self.in_view_change:
+            if len(self.buffer) >= self.cfg.max_buffered_messages:
+                self._reject(Reason.BUFFER_FULL, peer)
+            else:
+                self.buffer.append((peer, message))
+            return False
+        return self._in_window(message.seq, peer)
+
+    # ---- normal case (PBFT 4.2) --------------------------------------------------------
+
+    def _on_pre_prepare(self, peer: int, pp: PrePrepare) -> None:
+        if pp.sender != self.primary:
+            self._reject(Reason.NOT_PRIMARY, peer, f"primary of view {self.view} is {self.primary}")
+            return
+        slot = self._slot(pp.seq)
+        if slot.pre_prepare is not None:
+            if slot.pre_prepare.digest == pp.digest:
+                self._reject(Reason.DUPLICATE, peer, "pre-prepare")
+            else:
+                self._reject(Reason.CONFLICTING, peer, "primary equivocated")
+                self._record_evidence(pp.sender, slot.pre_prepare, pp)
+                viewchange.start_view_change(self, self.view + 1, "primary equivocated")
+            return
+        txs_valid = all(self.tx_verifier.is_valid(tx) for tx in pp.txs)
+        problem = check_new_batch(self.cfg, pp, txs_valid) or self._check_state_root(pp.proposal)
+        if problem:
+            self._reject(Reason.BAD_PROPOSAL, peer, problem)
+            viewchange.start_view_change(self, self.view + 1, f"bad proposal: {problem}")
+            return
+        self._accept_pre_prepare(pp, peer)
+
+    def _check_state_root(self, proposal: Proposal) -> str | None:
+        ours = self.executed_roots.get(proposal.state_height)
+        if ours is not None and ours != proposal.state_root:
+            return f"state root at height {proposal.state_height} differs from ours"
+        return None
+
+    def _accept_pre_prepare(self, pp: PrePrepare, peer: int | None) -> None:
+        """Store a valid pre-prepare of the current view and, as a backup, vote for it."""
+        delivered = self.delivered_digests.get(pp.seq)
+        if delivered is not None and delivered != pp.digest:
+            # Normal for a proposal of a view that was abandoned while we were
+            # away; impossible (more than f faulty) if a new view re-proposes it.
+            if peer is not None and peer == self.primary and self.in_new_view_setup:
+                raise InvariantBroken(f"new view re-proposes delivered seq {pp.seq} differently")
+            self._reject(Reason.STALE, peer, f"seq {pp.seq} delivered with another value")
+            return
+        kind = "pre-prepare" if pp.sender == self.me else "prepare"
+        if not self._vote(kind, pp.view, pp.seq, pp.digest):
+            self._reject(Reason.CONFLICTS_OWN_VOTE, peer, f"seq {pp.seq}")
+            return
+        slot = self._slot(pp.seq)
+        slot.pre_prepare = pp
+        self.requests.mark_proposed(pp.txs)
+        if pp.sender != self.me:
+            prepare = self._sign(Prepare(pp.view, pp.seq, pp.digest, self.me))
+            slot.prepares[self.me] = prepare
+            self._emit(Broadcast(encode_message(prepare)))
+        self._try_prepared(slot)
+
+    def _on_prepare(self, peer: int, p: Prepare) -> None:
+        if p.sender == self.primary:
+            self._reject(Reason.UNEXPECTED, peer, "the primary does not prepare")
+            return
+        slot = self._slot(p.seq)
+        existing = slot.prepares.get(p.sender)
+        if existing is not None:
+            if existing.digest == p.digest:
+                self._reject(Reason.DUPLICATE, peer, "prepare")
+            else:
+                self._reject(Reason.CONFLICTING, peer, "two prepares")
+                self._record_evidence(p.sender, existing, p)
+            return
+        slot.prepares[p.sender] = p
+        self._try_prepared(slot)
+
+    def _try_prepared(self, slot: Slot) -> None:
+        """prepared(m, v, n, i): the pre-prepare and 2f matching prepares (4.2)."""
+        pp = slot.pre_prepare
+        if slot.prepared or pp is None:
+            return
+        prepares = slot.matching_prepares()
+        if len(prepares) < 2 * self.cfg.f:
+            return
+        if not self._vote("commit", pp.view, pp.seq, pp.digest):
+            self._reject(Reason.CONFLICTS_OWN_VOTE, None, f"commit for seq {pp.seq}")
+            return
+        slot.prepared = True
+        cert = PreparedCert(pp, tuple(prepares[: 2 * self.cfg.f]))
+        self._keep_prepared(cert)
+        self._emit(Persist(PreparedRecord(cert)))
+        commit = self._sign(Commit(pp.view, pp.seq, pp.digest, self.me))
+        slot.commits[self.me] = commit
+        self._emit(Broadcast(encode_message(commit)))
+        self._try_committed(slot)
+
+    def _keep_prepared(self, cert: PreparedCert) -> None:
+        seq = cert.pre_prepare.seq
+        current = self.prepared_certs.get(seq)
+        if current is None or current.pre_prepare.view < cert.pre_prepare.view:
+            self.prepared_certs[seq] = cert
+
+    def _on_commit(self, peer: int, c: Commit) -> None:
+        slot = self._slot(c.seq)
+        existing = slot.commits.get(c.sender)
+        if existing is not None:
+            if existing.digest == c.digest:
+                self._reject(Reason.DUPLICATE, peer, "commit")
+            else:
+                self._reject(Reason.CONFLICTING, peer, "two commits")
+                self._record_evidence(c.sender, existing, c)
+            return
+        slot.commits[c.sender] = c
+        self._try_committed(slot)
+
+    def _try_committed(self, slot: Slot) -> None:
+        """committed-local(m, v, n, i): prepared and 2f+1 matching commits (4.2)."""
+        pp = slot.pre_prepare
+        if slot.committed or not slot.prepared or pp is None:
+            return
+        commits = slot.matching_commits()
+        if len(commits) < self.cfg.quorum:
+            return
+        slot.committed = True
+        votes = tuple((c.sender, c.signature) for c in commits[: self.cfg.quorum])
+        cert = CommitCertificate(pp.view, pp.seq, pp.digest, votes)
+        if pp.seq > self.delivered_height:
+            self.committed[pp.seq] = (pp.proposal, pp.txs, cert)
+        self._deliver_ready()
+
+    def _deliver_ready(self) -> None:
+        """Execute in sequence-number order (4.2): a gap waits for its block,
+        and is fetched from peers, who committed it if we hold a later one."""
+        while self.delivered_height + 1 in self.committed:
+            proposal, txs, cert = self.committed.pop(self.delivered_height + 1)
+            self._deliver(proposal, txs, cert)
+        if self.committed:
+            self.fetch_target = max(self.fetch_target, min(self.committed) - 1)
+            self._maybe_fetch()
+
+    def _deliver(
+        self, proposal: Proposal, txs: tuple[Transaction, ...], cert: CommitCertificate
+    ) -> None:
+        header = BlockHeader(self.last_block_hash, proposal)
+        replays = self.requests.apply_committed(txs)
+        self.delivered_height = proposal.height
+        self.last_block_hash = header.hash(self.cfg.suite)
+        if proposal.height == self.stable_seq and self.last_block_hash != self.stable_hash:
+            raise InvariantBroken(f"block {proposal.height} differs from the stable checkpoint")
+        self.delivered_digests[proposal.height] = cert.proposal_digest
+        self.last_progress_ms = self.now_ms
+        if not self.in_view_change:
+            self.backoff = 0
+        self._emit(Deliver(Block(header, txs), cert, replays))
+        if proposal.height % self.cfg.checkpoint_interval == 0:
+            self._send_checkpoint(proposal.height, self.last_block_hash)
+
+    # ---- client requests and batching ------------------------------------------------------
+
+    def _on_request(self, tx: Transaction) -> None:
+        reason = self.requests.admit(tx, len(tx.encoded()), self.now_ms)
+        if reason is not None:
+            self._reject(reason, None, f"client request seq {tx.seq}")
+            return
+        self._maybe_propose()
+
+    def _maybe_propose(self) -> None:
+        """Adaptive batching: propose when a batch is full, when the oldest request
+        has waited batch_timeout_ms, or at once when nothing is in flight."""
+        cfg = self.cfg
+        while (
+            self.is_primary
+            and not self.in_view_change
+            and self.requests.has_unproposed()
+            and self.next_seq <= self.stable_seq + cfg.watermark_window
+        ):
+            oldest = self.requests.oldest_unproposed_ms()
+            full = len(self.requests.unproposed) >= cfg.batch_max_txs
+            due = oldest is not None and self.now_ms - oldest >= cfg.batch_timeout_ms
+            idle = self.next_seq == self.delivered_height + 1
+            if not (full or due or idle):
+                return
+            self._propose(self.requests.take_batch(cfg.batch_max_txs, cfg.batch_max_bytes))
+
+    def _propose(self, txs: tuple[Transaction, ...]) -> None:
+        seq = self.next_seq
+        self.next_seq += 1
+        proposal = Proposal(
+            seq, self.now_ms, self.me, compute_tx_root(self.cfg.suite, txs), len(txs),
+            self.exec_height, self.exec_root,
+        )  # fmt: skip
+        pp = self._sign(
+            PrePrepare(self.view, seq, proposal.digest(self.cfg.suite), proposal, txs, self.me)
+        )
+        if ("pre-prepare", self.view, seq) in self.votes:
+            return  # voted before a restart; the view change will fill this seq
+        self._accept_pre_prepare(pp, None)
+        self._emit(Broadcast(encode_message(pp)))
+
+    # ---- checkpoints and garbage collection (PBFT 4.3) ---------------------------------------
+
+    def _send_checkpoint(self, seq: int, block_hash: bytes) -> None:
+        checkpoint = self._sign(Checkpoint(seq, block_hash, self.me))
+        self.own_checkpoints[seq] = block_hash
+        self.checkpoints.setdefault(seq, {})[self.me] = checkpoint
+        self._emit(Broadcast(encode_message(checkpoint)))
+        self._try_stable(seq)
+
+    def _on_checkpoint(self, peer: int, c: Checkpoint) -> None:
+        if c.seq <= self.stable_seq:
+            self._reject(Reason.STALE, peer, "checkpoint")
+            return
+        if c.seq % self.cfg.checkpoint_interval:
+            self._reject(Reason.UNEXPECTED, peer, f"checkpoint at seq {c.seq}")
+            return
+        self.peer_checkpoint[c.sender] = max(c.seq, self.peer_checkpoint.get(c.sender, 0))
+        if c.seq <= self.stable_seq + 4 * self.cfg.watermark_window:
+            by_sender = self.checkpoints.setdefault(c.seq, {})
+            existing = by_sender.get(c.sender)
+            if existing is not None:
+                if existing.block_hash == c.block_hash:
+                    self._reject(Reason.DUPLICATE, peer, "checkpoint")
+                else:
+                    self._reject(Reason.CONFLICTING, peer, "two checkpoints")
+                    self._record_evidence(c.sender, existing, c)
+                return
+            by_sender[c.sender] = c
+            self._try_stable(c.seq)
+        self._maybe_fetch()
+
+    def _try_stable(self, seq: int) -> None:
+        """A checkpoint with 2f+1 matching messages that we also reached becomes stable."""
+        if seq <= self.stable_seq or seq > self.delivered_height:
+            return
+        ours = self.own_checkpoints.get(seq)
+        matching = [c for _, c in sorted(self.checkpoints.get(seq, {}).items())
+                    if c.block_hash == ours]  # fmt: skip
+        if ours is None or len(matching) < self.cfg.quorum:
+            others = [c for c in self.checkpoints.get(seq, {}).values() if c.block_hash != ours]
+            if ours is not None and len({c.sender for c in others}) >= self.cfg.quorum:
+                raise InvariantBroken(f"our block hash at {seq} differs from a quorum's")
+            return
+        self._make_stable(seq, ours, tuple(matching[: self.cfg.quorum]))
+        self._maybe_propose()  # the window moved
+
+    def _make_stable(self, seq: int, block_hash: bytes, proof: tuple[Checkpoint, ...]) -> None:
+        self.stable_seq, self.stable_hash, self.stable_proof = seq, block_hash, proof
+        self._emit(Persist(StableRecord(seq, block_hash, tuple(encode_message(c) for c in proof))))
+        self._collect_garbage()
+
+    def _collect_garbage(self) -> None:
+        s = self.stable_seq
+        _drop_up_to(self.slots, s)
+        _drop_up_to(self.prepared_certs, s)
+        _drop_up_to(self.committed, s)
+        _drop_up_to(self.delivered_digests, s)
+        _drop_up_to(self.checkpoints, s)
+        for seq in [k for k in self.own_checkpoints if k < s]:
+            del self.own_checkpoints[seq]
+        for key in [k for k in self.votes if k[2] <= s]:
+            del self.votes[key]
+        low = s - self.cfg.watermark_window
+        for height in [h for h in self.executed_roots if h < low]:
+            del self.executed_roots[height]
+        self.next_seq = max(self.next_seq, s + 1)
+
+    # ---- state transfer -------------------------------------------------------------------
+
+    def _lag_target(self) -> int:
+        """Highest checkpoint that f+1 peers (so at least one honest) claim to have reached."""
+        claims = sorted(self.peer_checkpoint.values(), reverse=True)
+        known = claims[self.cfg.f] if len(claims) > self.cfg.f else 0
+        return max(known, self.fetch_target)
+
+    def _maybe_fetch(self, poll: bool = False) -> None:
+        target = self._lag_target()
+        if target <= self.delivered_height and not poll:
+            return
+        if self.now_ms < self.fetch_deadline_ms and not poll:
+            return
+        peers = [p for p in range(self.cfg.n) if p != self.me]
+        ahead = [p for p in peers if self.peer_checkpoint.get(p, 0) >= target] or peers
+        peer = ahead[self.fetch_attempt % len(ahead)]
+        self.fetch_attempt += 1
+        lo = self.delivered_height + 1
+        hi = lo + self.cfg.fetch_max_blocks - 1
+        request = self._sign(BlockRequest(lo, hi, self.me))
+        self.fetch_deadline_ms = self.now_ms + self.cfg.request_timeout_ms
+        self._emit(Send(peer, encode_message(request)))
+
+    def _on_block_request(self, peer: int, r: BlockRequest) -> None:
+        if r.from_height > r.to_height or r.to_height - r.from_height >= self.cfg.fetch_max_blocks:
+            self._reject(Reason.BAD_REQUEST, peer, "block range")
+            return
+        if r.from_height == 0 or r.from_height > self.delivered_height:
+            return
+        self._emit(ServeBlocks(peer, r.from_height, min(r.to_height, self.delivered_height)))
+
+    def _on_block_response(self, peer: int, response: BlockResponse) -> None:
+        start = self.delivered_height
+        for block, cert in response.blocks:
+            height = block.header.height
+            if height <= self.delivered_height:
+                continue
+            problem = self._check_fetched(block, cert)
+            if problem:
+                self._reject(Reason.BAD_BLOCK, peer, problem)
+                break
+            self.committed.pop(height, None)
+            self._deliver(block.header.proposal, block.txs, cert)
+            self._deliver_ready()
+        for seq in sorted(self.checkpoints):
+            self._try_stable(seq)
+        self.next_seq = max(self.next_seq, self.delivered_height + 1)
+        if self.delivered_height > start:  # progress: go on at once; else wait and ask another
+            self.fetch_deadline_ms = 0
+            if self._lag_target() > self.delivered_height:
+                self._maybe_fetch()
+
+    def _check_fetched(self, block: Block, cert: CommitCertificate) -> str | None:
+        if block.header.height != self.delivered_height + 1:
+            return f"expected height {self.delivered_height + 1}, got {block.header.height}"
+        if block.header.prev_hash != self.last_block_hash:
+            return "prev_hash does not extend our chain"
+        return check_block_body(self.cfg.suite, block) or check_certificate(
+            self.cfg.suite, self.cfg.n, self.signer.verify, cert, block.header.proposal
+        )
+
+    # ---- time and execution results ---------------------------------------------------------
+
+    def _on_tick(self, now_ms: int) -> None:
+        self.now_ms = max(self.now_ms, now_ms)
+        if self.in_view_change:
+            viewchange.tick_view_change(self)
+        else:
+            self._check_request_timers()
+            self._maybe_propose()
+        if self.fetch_deadline_ms and self.now_ms >= self.fetch_deadline_ms:
+            self.fetch_deadline_ms = 0
+            self._maybe_fetch()
+
+    def _check_request_timers(self) -> None:
+        """PBFT 4.4: a backup whose requests do not commit in time suspects the primary."""
+        oldest = self.requests.oldest_ms()
+        if oldest is None:
+            return
+        stalled_since = max(oldest, self.last_progress_ms)
+        if self.now_ms - stalled_since >= self._timeout_ms(self.cfg.request_timeout_ms):
+            viewchange.start_view_change(self, self.view + 1, "requests pending without progress")
+        elif self.now_ms - oldest >= self._timeout_ms(self.cfg.censorship_timeout_ms):
+            viewchange.start_view_change(self, self.view + 1, "a request was not proposed in time")
+
+    def _on_executed(self, height: int, state_root: bytes) -> None:
+        self.executed_roots[height] = state_root
+        if height > self.exec_height:
+            self.exec_height, self.exec_root = height, state_root
+
+
+def _drop_up_to(table: MutableMapping[int, Any], seq: int) -> None:
+    for key in [k for k in table if k <= seq]:
+        del table[key]
+
+
+def _decode_checkpoint(raw: bytes) -> Checkpoint:
+    message = decode_message(raw)
+    if not isinstance(message, Checkpoint):
+        raise InvalidEncoding("stable record holds a non-checkpoint")
+    return message

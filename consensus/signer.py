@@ -1,0 +1,43 @@
+"""The injected signing interface: the core never touches key material directly."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ledger.crypto import SignatureSuite
+from ledger.types import Transaction, is_valid_tx_signature
+
+
+class Signer(Protocol):
+    """Signs for this replica and verifies any member's signature."""
+
+    def sign(self, message: bytes) -> bytes: ...
+
+    def verify(self, member: int, message: bytes, signature: bytes) -> bool: ...
+
+
+class TxVerifier(Protocol):
+    """Checks a client transaction (signature, and in the node a cache by hash)."""
+
+    def is_valid(self, tx: Transaction) -> bool: ...
+
+
+class SuiteSigner:
+    def __init__(self, suite: SignatureSuite, members: tuple[bytes, ...], secret_key: bytes):
+        self._suite, self._members, self._secret_key = suite, members, secret_key
+
+    def sign(self, message: bytes) -> bytes:
+        return self._suite.sign(self._secret_key, message)
+
+    def verify(self, member: int, message: bytes, signature: bytes) -> bool:
+        if not 0 <= member < len(self._members):
+            return False
+        return self._suite.verify(self._members[member], message, signature)
+
+
+class SuiteTxVerifier:
+    def __init__(self, suite: SignatureSuite):
+        self._suite = suite
+
+    def is_valid(self, tx: Transaction) -> bool:
+        return is_valid_tx_signature(self._suite, tx)

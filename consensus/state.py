@@ -1,0 +1,161 @@
+"""Bookkeeping of one replica: log slots, pending client requests, restored state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from consensus.events import Record
+from consensus.messages import Commit, Prepare, PrePrepare
+from consensus.reasons import Reason
+from ledger.types import Transaction
+
+
+@dataclass
+class Slot:
+    """Messages for one sequence number in the current view (PBFT section 4.2)."""
+
+    seq: int
+    view: int
+    primary: int
+    pre_prepare: PrePrepare | None = None
+    prepares: dict[int, Prepare] = field(default_factory=dict)
+    commits: dict[int, Commit] = field(default_factory=dict)
+    prepared: bool = False
+    committed: bool = False
+
+    @property
+    def digest(self) -> bytes | None:
+        return self.pre_prepare.digest if self.pre_prepare else None
+
+    def matching_prepares(self) -> list[Prepare]:
+        """Prepares from backups (never the primary) that match the pre-prepare."""
+        d = self.digest
+        return [p for s, p in sorted(self.prepares.items()) if p.digest == d and s != self.primary]
+
+    def matching_commits(self) -> list[Commit]:
+        d = self.digest
+        return [c for _, c in sorted(self.commits.items()) if c.digest == d]
+
+
+@dataclass
+class PendingTx:
+    tx: Transaction
+    size_bytes: int
+    arrived_ms: int
+
+
+REPLAY_WINDOW = 64
+ClientWindow = tuple[int, int]  # (highest committed seq, bitmask of the WINDOW below it)
+FRESH_CLIENT: ClientWindow = (0, 1)  # client sequence numbers start at 1
+
+
+def is_replay(window: ClientWindow, seq: int) -> bool:
+    """Anti-replay window as in IPsec (RFC 4303 3.4.3): a client's requests may
+    commit out of order (pipelining, view changes) within REPLAY_WINDOW."""
+    high, mask = window
+    if seq > high:
+        return False
+    distance = high - seq
+    return distance >= REPLAY_WINDOW or bool(mask >> distance & 1)
+
+
+def record_committed(window: ClientWindow, seq: int) -> ClientWindow:
+    high, mask = window
+    if seq > high:
+        return seq, ((mask << (seq - high)) | 1) & ((1 << REPLAY_WINDOW) - 1)
+    return high, mask | (1 << (high - seq))
+
+
+class RequestQueue:
+    """Client requests not yet committed, with per-client replay protection.
+
+    `clients[sender]` is the anti-replay window of committed client sequence
+    numbers. Requests the current view has put in a proposal are kept apart so
+    the primary never proposes them twice.
+    """
+
+    def __init__(self, max_pending: int, clients: dict[bytes, ClientWindow] | None = None):
+        self.max_pending = max_pending
+        self.clients: dict[bytes, ClientWindow] = dict(clients or {})
+        self.unproposed: dict[tuple[bytes, int], PendingTx] = {}
+        self.proposed: dict[tuple[bytes, int], PendingTx] = {}
+
+    def __len__(self) -> int:
+        return len(self.unproposed) + len(self.proposed)
+
+    def admit(self, tx: Transaction, size_bytes: int, now_ms: int) -> Reason | None:
+        if is_replay(self.clients.get(tx.sender, FRESH_CLIENT), tx.seq):
+            return Reason.REPLAY
+        if tx.key in self.unproposed or tx.key in self.proposed:
+            return Reason.DUPLICATE_REQUEST
+        if len(self) >= self.max_pending:
+            return Reason.MEMPOOL_FULL
+        self.unproposed[tx.key] = PendingTx(tx, size_bytes, now_ms)
+        return None
+
+    def take_batch(self, max_txs: int, max_bytes: int) -> tuple[Transaction, ...]:
+        """Oldest unproposed requests, sorted by (client, seq) so replays are decided in order."""
+        batch: list[PendingTx] = []
+        total = 0
+        for key, entry in list(self.unproposed.items()):
+            if len(batch) >= max_txs or (batch and total + entry.size_bytes > max_bytes):
+                break
+            del self.unproposed[key]
+            self.proposed[key] = entry
+            batch.append(entry)
+            total += entry.size_bytes
+        return tuple(sorted((e.tx for e in batch), key=lambda tx: tx.key))
+
+    def mark_proposed(self, txs: tuple[Transaction, ...]) -> None:
+        for tx in txs:
+            entry = self.unproposed.pop(tx.key, None)
+            if entry is not None:
+                self.proposed[tx.key] = entry
+
+    def unpropose_all(self, now_ms: int) -> None:
+        """A new view starts: proposals of the old one may be gone; timers restart."""
+        merged = {**self.proposed, **self.unproposed}
+        self.proposed, self.unproposed = {}, merged
+        for entry in merged.values():
+            entry.arrived_ms = now_ms
+
+    def apply_committed(self, txs: tuple[Transaction, ...]) -> tuple[int, ...]:
+        """Record a committed block's requests; return indices of replayed txs."""
+        replays = []
+        for index, tx in enumerate(txs):
+            self.unproposed.pop(tx.key, None)
+            self.proposed.pop(tx.key, None)
+            window = self.clients.get(tx.sender, FRESH_CLIENT)
+            if is_replay(window, tx.seq):
+                replays.append(index)
+            else:
+                self.clients[tx.sender] = record_committed(window, tx.seq)
+        return tuple(replays)
+
+    def has_unproposed(self) -> bool:
+        return bool(self.unproposed)
+
+    def oldest_unproposed_ms(self) -> int | None:
+        return next(iter(self.unproposed.values())).arrived_ms if self.unproposed else None
+
+    def oldest_ms(self) -> int | None:
+        """Arrival of the oldest request still waiting to commit, if any."""
+        firsts = [d[next(iter(d))].arrived_ms for d in (self.unproposed, self.proposed) if d]
+        return min(firsts) if firsts else None
+
+
+@dataclass(frozen=True)
+class ChainState:
+    """What the node's storage says about the delivered chain."""
+
+    height: int = 0
+    last_hash: bytes = b"\x00" * 32
+    clients: dict[bytes, ClientWindow] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RestoredState:
+    """Everything a restarted replica gets back: its chain and its persisted records."""
+
+    chain: ChainState = field(default_factory=ChainState)
+    records: tuple[Record, ...] = ()

@@ -1,0 +1,1 @@
+"""Shared data model: canonical encoding, hashes, signature suites, tx and block types."""

@@ -1,0 +1,126 @@
+"""Pluggable signature/hash suites.
+
+`ed25519`: PyNaCl Ed25519 signatures, SHA-256 hashes.
+`sm2`: SM2 signatures (default user id "1234567812345678", signature r||s, public
+key 04||x||y) and SM3 hashes through gmalglib's C code; interoperable with gmssl.
+
+`verify` never raises for bad input from a peer: it returns False.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol
+
+import nacl.exceptions
+import nacl.signing
+from gmalglib import sm2 as _sm2
+from gmalglib import sm3 as _sm3
+
+HASH_BYTES = 32
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    secret_key: bytes
+    public_key: bytes
+
+
+class SignatureSuite(Protocol):
+    name: str
+    public_key_bytes: int
+    signature_bytes: int
+
+    def hash(self, data: bytes) -> bytes: ...
+
+    def keypair_from_seed(self, seed: bytes) -> KeyPair: ...
+
+    def sign(self, secret_key: bytes, message: bytes) -> bytes: ...
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool: ...
+
+
+class Ed25519Suite:
+    name = "ed25519"
+    public_key_bytes = 32
+    signature_bytes = 64
+
+    def hash(self, data: bytes) -> bytes:
+        return hashlib.sha256(data).digest()
+
+    def keypair_from_seed(self, seed: bytes) -> KeyPair:
+        key = nacl.signing.SigningKey(hashlib.sha256(b"ed25519-seed" + seed).digest())
+        return KeyPair(bytes(key), bytes(key.verify_key))
+
+    def sign(self, secret_key: bytes, message: bytes) -> bytes:
+        return _ed25519_signing_key(secret_key).sign(message).signature
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        if len(public_key) != 32 or len(signature) != 64:
+            return False
+        try:
+            _ed25519_verify_key(public_key).verify(message, signature)
+        except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError):
+            return False
+        return True
+
+
+@lru_cache(maxsize=4096)
+def _ed25519_verify_key(public_key: bytes) -> nacl.signing.VerifyKey:
+    return nacl.signing.VerifyKey(public_key)
+
+
+@lru_cache(maxsize=64)
+def _ed25519_signing_key(secret_key: bytes) -> nacl.signing.SigningKey:
+    return nacl.signing.SigningKey(secret_key)
+
+
+class Sm2Suite:
+    name = "sm2"
+    public_key_bytes = 65
+    signature_bytes = 64
+
+    def hash(self, data: bytes) -> bytes:
+        return bytes(_sm3.SM3(data).digest())
+
+    def keypair_from_seed(self, seed: bytes) -> KeyPair:
+        counter = 0
+        while True:  # rejection sampling: almost every 32-byte value is a valid key
+            candidate = self.hash(b"sm2-seed" + seed + counter.to_bytes(4, "big"))
+            if _sm2.SM2.is_sk_valid(candidate):
+                return KeyPair(candidate, bytes(_sm2.SM2.get_pk(candidate, _sm2.SM2_PCMODE_RAW)))
+            counter += 1
+
+    def sign(self, secret_key: bytes, message: bytes) -> bytes:
+        return bytes(_sm2_signer(secret_key).sign(message))
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        if len(public_key) != 65 or len(signature) != 64:
+            return False
+        try:
+            return bool(_sm2_verifier(public_key).verify(message, signature))
+        except (ValueError, TypeError):
+            return False
+
+
+@lru_cache(maxsize=4096)
+def _sm2_verifier(public_key: bytes) -> _sm2.SM2:
+    return _sm2.SM2(pk=public_key)
+
+
+@lru_cache(maxsize=64)
+def _sm2_signer(secret_key: bytes) -> _sm2.SM2:
+    return _sm2.SM2(sk=secret_key)
+
+
+SUITES: dict[str, SignatureSuite] = {"ed25519": Ed25519Suite(), "sm2": Sm2Suite()}
+
+
+def get_suite(name: str) -> SignatureSuite:
+    """The suite called `name`; ValueError names the known ones otherwise."""
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise ValueError(f"unknown signature suite {name!r}; known: {sorted(SUITES)}") from None

@@ -1,0 +1,33 @@
+"""Quorum arithmetic for n = 3f + 1 replicas: the only place it is written down.
+
+With n replicas of which at most f are Byzantine, a quorum must be large enough
+that (a) any two quorums intersect in at least one honest replica, so two
+conflicting values can never both gather a quorum, and (b) a quorum can form
+from honest replicas alone, so f silent replicas cannot block progress.
+(b) needs q <= n - f; (a) needs 2q - n >= f + 1. With n = 3f + 1 both hold for
+q = 2f + 1 = n - f, and f + 1 replicas always include an honest one.
+"""
+
+from __future__ import annotations
+
+
+def max_faulty(n: int) -> int:
+    """Largest f with n >= 3f + 1."""
+    if n < 4:
+        raise ValueError(f"need at least 4 replicas to tolerate one fault, got n={n}")
+    return (n - 1) // 3
+
+
+def quorum_size(n: int) -> int:
+    """Votes that make a certificate (prepare, commit, checkpoint, view change): n - f."""
+    return n - max_faulty(n)
+
+
+def weak_quorum_size(n: int) -> int:
+    """Votes that include at least one honest replica: f + 1."""
+    return max_faulty(n) + 1
+
+
+def primary_of(view: int, n: int) -> int:
+    """Round-robin primary of `view` (PBFT section 4.1: p = v mod |R|)."""
+    return view % n

@@ -1,0 +1,1 @@
+"""The peer daemon (config, keys, storage, transport, executor, API) and the CLI."""

@@ -1,0 +1,1 @@
+"""What devices run: the oracle SDK, device simulators, offline receipt checks."""

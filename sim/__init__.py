@@ -1,0 +1,1 @@
+"""Deterministic, seeded simulation of n in-process replicas with faults."""

@@ -1,0 +1,293 @@
+"""One seeded simulation run: replicas, a lossy network, clients, faults, checkers.
+
+Everything random comes from one `random.Random(seed)`, and events are ordered
+by (time, insertion counter), so a seed replays exactly. Faults act during the
+fault phase; then they heal (Byzantine replicas stay Byzantine) and the run
+continues until every honest replica has committed every request (liveness)
+or the time limit passes. Safety is checked at every delivery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from consensus.config import ProtocolConfig
+from consensus.events import (
+    Action,
+    Broadcast,
+    ClientRequest,
+    Deliver,
+    Event,
+    Evidence,
+    Executed,
+    Persist,
+    Receive,
+    Record,
+    Rejected,
+    Send,
+    ServeBlocks,
+    Tick,
+    ViewChanged,
+)
+from consensus.messages import BlockResponse, encode_message
+from consensus.replica import InvariantBroken, Replica
+from consensus.signer import Signer
+from consensus.state import FRESH_CLIENT, ChainState, ClientWindow, RestoredState, record_committed
+from ledger.types import Block, CommitCertificate, Transaction
+from sim.byzantine import Adversary
+from sim.fakes import MacSigner, MacTxVerifier, make_client_tx, member_secret
+from sim.plan import FaultPlan, SimParams, make_plan
+
+
+@dataclass
+class Disk:
+    """What survives a crash: persisted records and the delivered chain."""
+
+    records: list[Record] = field(default_factory=list)
+    blocks: list[tuple[Block, CommitCertificate]] = field(default_factory=list)
+    clients: dict[bytes, ClientWindow] = field(default_factory=dict)
+    state_root: bytes = b"\x00" * 32
+    committed_keys: set[tuple[bytes, int]] = field(default_factory=set)
+
+
+@dataclass
+class RunResult:
+    seed: int
+    safety_ok: bool
+    liveness_ok: bool
+    committed_blocks: int
+    committed_txs: int
+    view_changes: int
+    sim_time_ms: int
+    faults: frozenset[str]
+    rejected: Counter[str]
+    evidence: int
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed, "safety_ok": self.safety_ok, "liveness_ok": self.liveness_ok,
+            "committed_blocks": self.committed_blocks, "committed_txs": self.committed_txs,
+            "view_changes": self.view_changes, "sim_time_ms": self.sim_time_ms,
+            "faults": sorted(self.faults), "rejected": dict(sorted(self.rejected.items())),
+            "evidence": self.evidence, "detail": self.detail,
+        }  # fmt: skip
+
+
+class World:
+    def __init__(self, params: SimParams, cfg: ProtocolConfig | None = None):
+        self.params = params
+        self.rng = random.Random(params.seed)
+        self.plan: FaultPlan = make_plan(params, self.rng)
+        n = params.n
+        secrets = tuple(member_secret(params.seed, i) for i in range(n))
+        self.signers: list[Signer] = [MacSigner(secrets, i) for i in range(n)]
+        members = tuple(hashlib.sha256(s).digest() for s in secrets)
+        self.cfg = cfg or params.protocol_config(members)
+        self.disks = [Disk() for _ in range(n)]
+        self.replicas: list[Replica | None] = [self._boot(i) for i in range(n)]
+        self.adversaries = {
+            i: Adversary(i, behaviours, self.cfg, self.signers[i], random.Random(self.rng.random()))
+            for i, behaviours in self.plan.byzantine.items()
+        }
+        self.queue: list[tuple[int, int, str, Any]] = []
+        self.counter = 0
+        self.now_ms = 0
+        self.canonical: dict[int, bytes] = {}
+        self.violation = ""
+        self.requests: list[Transaction] = []
+        self.view_changes = 0
+        self.rejected: Counter[str] = Counter()
+        self.evidence = 0
+        self.client_fifo: dict[tuple[int, int], int] = {}
+
+    # ---- set-up ------------------------------------------------------------------------
+
+    def _boot(self, i: int) -> Replica:
+        disk = self.disks[i]
+        last_hash = disk.blocks[-1][0].header.hash(self.cfg.suite) if disk.blocks else b"\x00" * 32
+        chain = ChainState(len(disk.blocks), last_hash, dict(disk.clients))
+        restored = RestoredState(chain, tuple(disk.records))
+        return Replica(self.cfg, i, self.signers[i], MacTxVerifier(), restored)
+
+    def honest(self) -> list[int]:
+        return [i for i in range(self.params.n) if i not in self.plan.byzantine]
+
+    def _push(self, time_ms: int, kind: str, payload: Any) -> None:
+        self.counter += 1
+        heapq.heappush(self.queue, (time_ms, self.counter, kind, payload))
+
+    def _schedule(self) -> None:
+        p = self.params
+        for k in range(p.requests):
+            client = k % p.clients
+            tx = make_client_tx(client, k // p.clients + 1, k.to_bytes(4, "big") * 8)
+            self.requests.append(tx)
+            self._push(self.rng.randrange(0, p.fault_phase_ms * 4 // 5), "client", (client, tx))
+        for t in range(0, p.max_time_ms + 1, p.tick_ms):
+            self._push(t, "tick", None)
+        if self.plan.crash is not None:
+            victim, down_ms, up_ms = self.plan.crash
+            self._push(down_ms, "crash", victim)
+            self._push(up_ms, "restart", victim)
+        self._push(p.fault_phase_ms, "heal", None)
+
+    # ---- the loop ----------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        self._schedule()
+        healed_at: int | None = None
+        while self.queue and not self.violation:
+            self.now_ms, _, kind, payload = heapq.heappop(self.queue)
+            if kind == "tick":
+                self._tick_all()
+                if healed_at is not None and self._live():
+                    break
+            elif kind == "deliver":
+                dst, src, data = payload
+                self._feed(dst, Receive(src, data))
+            elif kind == "client":
+                client, tx = payload
+                self._client_send(client, tx)
+            elif kind == "client_deliver":
+                i, tx = payload
+                self._feed(i, ClientRequest(tx))
+            elif kind == "crash":
+                self.replicas[payload] = None
+            elif kind == "restart":
+                self.replicas[payload] = self._boot(payload)
+            elif kind == "heal":
+                healed_at = self.now_ms
+                self.plan = self.plan.healed()
+                self._client_retransmit()
+        return self._result()
+
+    def _tick_all(self) -> None:
+        for i in range(self.params.n):
+            self._feed(i, Tick(self.now_ms))
+
+    def _feed(self, i: int, event: Event) -> None:
+        replica = self.replicas[i]
+        if replica is None:
+            return
+        try:
+            actions = replica.handle(event)
+        except InvariantBroken as exc:
+            if i not in self.plan.byzantine:
+                self.violation = f"replica {i} halted: {exc}"
+            return
+        self._perform(i, actions)
+
+    def _perform(self, i: int, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Persist):
+                self.disks[i].records.append(action.record)
+            elif isinstance(action, Send):
+                self._route(i, action.to, action.data)
+            elif isinstance(action, Broadcast):
+                for j in range(self.params.n):
+                    if j != i:
+                        self._route(i, j, action.data)
+            elif isinstance(action, Deliver):
+                self._on_deliver(i, action)
+            elif isinstance(action, ServeBlocks):
+                self._serve(i, action)
+            elif isinstance(action, Rejected):
+                self.rejected[action.reason.value] += 1
+            elif isinstance(action, Evidence):
+                self.evidence += 1
+            elif isinstance(action, ViewChanged):
+                self.view_changes += 1
+
+    # ---- network -------------------------------------------------------------------------
+
+    def _route(self, src: int, dst: int, data: bytes) -> None:
+        adversary = self.adversaries.get(src)
+        outgoing = adversary.transform(dst, data) if adversary else [data]
+        for payload in outgoing:
+            self._transmit(src, dst, payload)
+        for j, adv in self.adversaries.items():
+            if j == dst:
+                adv.observe(data)
+
+    def _transmit(self, src: int, dst: int, data: bytes) -> None:
+        plan = self.plan
+        if plan.is_cut(src, dst, self.now_ms) or self.rng.random() < plan.loss:
+            return
+        self._push(self.now_ms + plan.sample_delay_ms(self.rng), "deliver", (dst, src, data))
+        if self.rng.random() < plan.duplicate:
+            self._push(self.now_ms + plan.sample_delay_ms(self.rng), "deliver", (dst, src, data))
+
+    def _client_send(self, client: int, tx: Transaction) -> None:
+        """Clients keep one ordered connection per replica (FIFO, like TCP)."""
+        for i in range(self.params.n):
+            at = max(self.now_ms + self.plan.sample_delay_ms(self.rng),
+                     self.client_fifo.get((client, i), 0))  # fmt: skip
+            self.client_fifo[(client, i)] = at
+            self._push(at, "client_deliver", (i, tx))
+
+    def _client_retransmit(self) -> None:
+        """After the faults heal, clients resend what they have not seen committed."""
+        for i in self.honest():
+            for tx in self.requests:
+                if tx.key not in self.disks[i].committed_keys:
+                    self._feed(i, ClientRequest(tx))
+
+    def _serve(self, i: int, action: ServeBlocks) -> None:
+        blocks = tuple(self.disks[i].blocks[action.from_height - 1 : action.to_height])
+        response = BlockResponse(blocks, i)
+        signed = BlockResponse(blocks, i, self.signers[i].sign(response.signing_bytes()))
+        self._route(i, action.to, encode_message(signed))
+
+    # ---- checkers ------------------------------------------------------------------------
+
+    def _on_deliver(self, i: int, action: Deliver) -> None:
+        disk, block = self.disks[i], action.block
+        if block.header.height != len(disk.blocks) + 1:
+            self.violation = f"replica {i} delivered height {block.header.height} out of order"
+            return
+        disk.blocks.append((block, action.certificate))
+        for index, tx in enumerate(block.txs):
+            if index not in action.replays:
+                window = disk.clients.get(tx.sender, FRESH_CLIENT)
+                disk.clients[tx.sender] = record_committed(window, tx.seq)
+                disk.committed_keys.add(tx.key)
+        block_hash = block.header.hash(self.cfg.suite)
+        disk.state_root = hashlib.sha256(disk.state_root + block_hash).digest()
+        if i not in self.plan.byzantine:
+            expected = self.canonical.setdefault(block.header.height, block_hash)
+            if expected != block_hash:
+                self.violation = f"replica {i} committed a different block at {block.header.height}"
+                return
+        self._feed(i, Executed(block.header.height, disk.state_root))
+
+    def _live(self) -> bool:
+        keys = {tx.key for tx in self.requests}
+        return all(keys <= self.disks[i].committed_keys for i in self.honest())
+
+    def _result(self) -> RunResult:
+        honest = self.honest()
+        live = not self.violation and self._live()
+        detail = self.violation
+        if not live and not detail:
+            missing = {i: len({tx.key for tx in self.requests} - self.disks[i].committed_keys)
+                       for i in honest}  # fmt: skip
+            detail = f"requests still missing per honest replica: {missing}"
+        return RunResult(
+            seed=self.params.seed,
+            safety_ok=not self.violation,
+            liveness_ok=live,
+            committed_blocks=max(len(self.disks[i].blocks) for i in honest),
+            committed_txs=len(self.requests) if live else 0,
+            view_changes=self.view_changes,
+            sim_time_ms=self.now_ms,
+            faults=self.plan.kinds,
+            rejected=self.rejected,
+            evidence=self.evidence,
+            detail=detail,
+        )

@@ -1,0 +1,82 @@
+"""Transactions, blocks and certificates: round trips and certificate checks."""
+
+import dataclasses
+
+import pytest
+
+from ledger.errors import InvalidEncoding
+from ledger.encoding import decode, encode
+from ledger.types import (
+    Block,
+    CommitCertificate,
+    Transaction,
+    check_block_body,
+    check_certificate,
+    is_valid_tx_signature,
+    member_verifier,
+)
+from tests.factories import SUITE, client_tx, member_keys, sample_block
+
+MEMBERS = tuple(k.public_key for k in member_keys(4))
+VERIFY = member_verifier(SUITE, MEMBERS)
+
+
+def test_transaction_round_trip_and_signature() -> None:
+    tx = client_tx(3, 7, b"payload")
+    assert Transaction.from_wire(decode(tx.encoded())) == tx
+    assert is_valid_tx_signature(SUITE, tx)
+    assert not is_valid_tx_signature(SUITE, dataclasses.replace(tx, seq=8))
+
+
+def test_block_and_certificate_round_trip() -> None:
+    block, cert = sample_block()
+    assert Block.decode(block.encode()) == block
+    assert CommitCertificate.decode(cert.encode()) == cert
+
+
+def test_valid_certificate_passes() -> None:
+    block, cert = sample_block()
+    assert check_certificate(SUITE, 4, VERIFY, cert, block.header.proposal) is None
+    assert check_block_body(SUITE, block) is None
+
+
+def test_certificate_with_too_few_votes_fails() -> None:
+    block, cert = sample_block()
+    short = dataclasses.replace(cert, votes=cert.votes[:2])
+    assert "needs 3" in (check_certificate(SUITE, 4, VERIFY, short, block.header.proposal) or "")
+
+
+def test_certificate_with_forged_vote_fails() -> None:
+    block, cert = sample_block()
+    member, sig = cert.votes[1]
+    forged = dataclasses.replace(cert, votes=(cert.votes[0], (member, bytes(64)), cert.votes[2]))
+    reason = check_certificate(SUITE, 4, VERIFY, forged, block.header.proposal)
+    assert reason == f"signature of member {member} is invalid"
+
+
+def test_certificate_for_another_block_fails() -> None:
+    block, cert = sample_block()
+    other, _ = sample_block(height=1, n_txs=2)
+    assert check_certificate(SUITE, 4, VERIFY, cert, other.header.proposal) is not None
+
+
+def test_block_body_that_lost_a_tx_fails() -> None:
+    block, _ = sample_block()
+    assert check_block_body(SUITE, dataclasses.replace(block, txs=block.txs[:-1])) is not None
+
+
+def test_certificate_votes_must_be_sorted_and_unique() -> None:
+    _, cert = sample_block()
+    wire = cert.to_wire()
+    wire[4] = [wire[4][1], wire[4][0], wire[4][2]]
+    with pytest.raises(InvalidEncoding):
+        CommitCertificate.decode(encode(wire))
+
+
+def test_transaction_fields_are_validated() -> None:
+    wire = client_tx().to_wire()
+    for index, bad in [(1, b"short"), (2, -1), (2, True), (3, ""), (5, b"x" * 63)]:
+        broken = list(wire)
+        broken[index] = bad
+        with pytest.raises(InvalidEncoding):
+            Transaction.from_wire(broken)
