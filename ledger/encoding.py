@@ -24,7 +24,9 @@ Value = None | bool | int | bytes | str | list[Any] | tuple[Any, ...] | dict[str
 
 def encode(value: Any) -> bytes:
     """Encode `value` canonically; raise TypeError/ValueError for our own misuse."""
-    packed: bytes = msgpack.packb(_canonicalise(value, 0), use_bin_type=True)
+    if not _is_canonical_tree(value):
+        value = _canonicalise(value, 0)
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
     return packed
 
 
@@ -43,10 +45,11 @@ def decode(data: bytes, max_bytes: int = 16 * 1024 * 1024) -> Any:
     except Exception as exc:  # msgpack raises many types for bad bytes
         raise InvalidEncoding(f"not msgpack: {type(exc).__name__}") from None
     try:
-        canonical = encode(value)
-    except (TypeError, ValueError, RecursionError) as exc:
+        if not _is_canonical_tree(value):
+            raise InvalidEncoding("map keys are not sorted")
+    except (TypeError, ValueError) as exc:
         raise InvalidEncoding(f"not canonical: {exc}") from None
-    if canonical != bytes(data):
+    if msgpack.packb(value, use_bin_type=True) != bytes(data):
         raise InvalidEncoding("not the canonical encoding")
     return value
 
@@ -55,19 +58,42 @@ def _refuse_ext(code: int, data: bytes) -> Any:
     raise InvalidEncoding(f"ext type {code} is not allowed")
 
 
+_SCALARS = (type(None), bool, str, bytes)
+
+
+def _is_canonical_tree(value: Any) -> bool:
+    """Walk without recursion: raise for values we never encode (floats, big
+    ints, non-str keys, deep nesting); return False if a map's keys need sorting."""
+    sorted_maps = True
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is int:
+            if not MIN_INT <= item <= MAX_INT:
+                raise ValueError("integer out of 64-bit range")
+            continue
+        if depth >= MAX_DEPTH:
+            raise ValueError("nesting deeper than MAX_DEPTH")
+        if kind is list or kind is tuple:
+            stack.extend((child, depth + 1) for child in item if type(child) not in _SCALARS)
+        elif kind is dict:
+            keys = list(item)
+            if not all(type(k) is str for k in keys):
+                raise TypeError("map keys must be str")
+            sorted_maps = sorted_maps and keys == sorted(keys)
+            stack.extend((child, depth + 1) for child in item.values())
+        else:
+            raise TypeError(f"type {kind.__name__} is not encodable (floats are refused)")
+    return sorted_maps
+
+
 def _canonicalise(value: Any, depth: int) -> Any:
-    if depth > MAX_DEPTH:
-        raise ValueError("nesting deeper than MAX_DEPTH")
-    if value is None or isinstance(value, bool | str | bytes):
-        return value
-    if isinstance(value, int):
-        if not MIN_INT <= value <= MAX_INT:
-            raise ValueError("integer out of 64-bit range")
-        return value
+    """A copy of `value` with every map's keys sorted."""
     if isinstance(value, list | tuple):
         return [_canonicalise(item, depth + 1) for item in value]
     if isinstance(value, dict):
-        if not all(isinstance(key, str) for key in value):
-            raise TypeError("map keys must be str")
         return {key: _canonicalise(value[key], depth + 1) for key in sorted(value)}
-    raise TypeError(f"type {type(value).__name__} is not encodable (floats are refused)")
+    return value

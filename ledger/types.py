@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ledger.crypto import SignatureSuite
@@ -67,8 +68,13 @@ class Transaction:
             blob(sig, "tx.signature", 64, 64),
         )
 
-    def encoded(self) -> bytes:
+    @cached_property
+    def encoded_bytes(self) -> bytes:
+        """Canonical encoding, computed once (hashing and Merkle roots reuse it)."""
         return encode(self.to_wire())
+
+    def encoded(self) -> bytes:
+        return self.encoded_bytes
 
 
 def sign_transaction(

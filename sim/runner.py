@@ -52,7 +52,10 @@ def summarise(base: SimParams, results: list[RunResult]) -> dict[str, Any]:
     }
 
 
-def print_summary(summary: dict[str, Any], out: TextIO = sys.stdout) -> None:
+def print_summary(summary: dict[str, Any], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    faults = summary["faults_enabled"]
+    narrowed = "" if len(faults) == len(FAULT_KINDS) else f" --faults {','.join(faults)}"
     print("fault kinds exercised (runs):", file=out)
     for kind, count in summary["faults_exercised"].items():
         print(f"  {kind:15} {count}", file=out)
@@ -63,7 +66,7 @@ def print_summary(summary: dict[str, Any], out: TextIO = sys.stdout) -> None:
         kind = "SAFETY" if not failure["safety_ok"] else "LIVENESS"
         print(f"{kind} failure seed={failure['seed']}: {failure['detail']}", file=out)
         print(f"  replay: metroledger sim --seed {failure['seed']} --n {summary['n']} "
-              f"--byzantine {summary['byzantine']}", file=out)  # fmt: skip
+              f"--byzantine {summary['byzantine']}{narrowed}", file=out)  # fmt: skip
     print(
         f"runs={summary['runs']} safety_violations={summary['safety_violations']} "
         f"liveness_failures={summary['liveness_failures']} "

@@ -67,7 +67,7 @@ def signed(signer: SuiteSigner, message: M) -> M:
     return dataclasses.replace(message, signature=signer.sign(message.signing_bytes()))
 
 
-def pre_prepare(  # noqa: PLR0913
+def pre_prepare(
     view: int,
     seq: int,
     txs: tuple[Transaction, ...] = (),
@@ -108,10 +108,13 @@ def sample_block(height: int = 1, n_txs: int = 3) -> tuple[Block, CommitCertific
     txs = tuple(client_tx(i, 1) for i in range(n_txs))
     proposal = proposal_for(height, txs)
     digest = proposal.digest(SUITE)
-    votes = tuple((c.sender, c.signature) for c in [
-        signed(signers()[i], Commit(0, height, digest, i)) for i in range(3)
-    ])
-    return Block(BlockHeader(b"\x00" * 32, proposal), txs), CommitCertificate(0, height, digest, votes)
+    votes = tuple(
+        (c.sender, c.signature)
+        for c in [signed(signers()[i], Commit(0, height, digest, i)) for i in range(3)]
+    )
+    return Block(BlockHeader(b"\x00" * 32, proposal), txs), CommitCertificate(
+        0, height, digest, votes
+    )
 
 
 def every_message_kind() -> list[Message]:
@@ -120,7 +123,11 @@ def every_message_kind() -> list[Message]:
     block, cert = sample_block()
     vc = view_change(1, 2, (prepared_cert(pp),))
     return [
-        pp, prepare(pp, 1), commit(pp, 2), checkpoint(4, b"\x11" * 32, 3), vc,
+        pp,
+        prepare(pp, 1),
+        commit(pp, 2),
+        checkpoint(4, b"\x11" * 32, 3),
+        vc,
         signed(signers()[1], NewView(1, (vc,), (), 1)),
         signed(signers()[1], BlockRequest(1, 4, 1)),
         signed(signers()[2], BlockResponse(((block, cert),), 2)),

@@ -14,7 +14,9 @@ scalars = (
 )  # fmt: skip
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
     max_leaves=30,
 )
 
@@ -34,7 +36,9 @@ def test_keys_are_sorted_in_the_bytes() -> None:
     assert encode({"b": 1, "a": 2}) == msgpack.packb({"a": 2, "b": 1})
 
 
-@pytest.mark.parametrize("bad", [1.5, {1: 2}, {"a": 0.0}, [float("nan")], object(), 2**64, -(2**63) - 1])
+@pytest.mark.parametrize(
+    "bad", [1.5, {1: 2}, {"a": 0.0}, [float("nan")], object(), 2**64, -(2**63) - 1]
+)
 def test_encode_refuses_floats_and_other_types(bad: object) -> None:
     with pytest.raises((TypeError, ValueError)):
         encode(bad)

@@ -50,7 +50,9 @@ def test_rfc6962_style_known_value() -> None:
 
 
 @given(leaf_lists, st.data())
-def test_every_proof_verifies_and_a_wrong_leaf_does_not(leaves: list[bytes], data: st.DataObject) -> None:
+def test_every_proof_verifies_and_a_wrong_leaf_does_not(
+    leaves: list[bytes], data: st.DataObject
+) -> None:
     index = data.draw(st.integers(0, len(leaves) - 1))
     root = compute_root(H, leaves)
     proof = compute_proof(H, leaves, index)
@@ -58,7 +60,10 @@ def test_every_proof_verifies_and_a_wrong_leaf_does_not(leaves: list[bytes], dat
     assert not is_valid_proof(H, leaves[index] + b"x", proof, root)
     if len(leaves) > 1:
         moved = MerkleProof((index + 1) % len(leaves), proof.tree_size, proof.siblings)
-        assert not is_valid_proof(H, leaves[index], moved, root) or leaves[index] == leaves[moved.index]
+        assert (
+            not is_valid_proof(H, leaves[index], moved, root)
+            or leaves[index] == leaves[moved.index]
+        )
 
 
 def test_truncated_or_extended_proofs_fail() -> None:

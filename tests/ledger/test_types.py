@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from ledger.errors import InvalidEncoding
 from ledger.encoding import decode, encode
+from ledger.errors import InvalidEncoding
 from ledger.types import (
     Block,
     CommitCertificate,
@@ -48,14 +48,14 @@ def test_certificate_with_too_few_votes_fails() -> None:
 
 def test_certificate_with_forged_vote_fails() -> None:
     block, cert = sample_block()
-    member, sig = cert.votes[1]
+    member, _sig = cert.votes[1]
     forged = dataclasses.replace(cert, votes=(cert.votes[0], (member, bytes(64)), cert.votes[2]))
     reason = check_certificate(SUITE, 4, VERIFY, forged, block.header.proposal)
     assert reason == f"signature of member {member} is invalid"
 
 
 def test_certificate_for_another_block_fails() -> None:
-    block, cert = sample_block()
+    _block, cert = sample_block()
     other, _ = sample_block(height=1, n_txs=2)
     assert check_certificate(SUITE, 4, VERIFY, cert, other.header.proposal) is not None
 
