@@ -1,10 +1,11 @@
-"""The replica driver: PBFT normal case, batching, checkpoints and state transfer.
+"""The replica driver: PBFT normal case, batching, requests and timers.
 
 `Replica.handle(event)` is the whole interface. Every peer message passes the
 same ordered checks in `_on_receive` (decodes? member? sender is the peer?
 signature?) and then its handler's checks (view, window, duplicate, conflict,
 content). Votes are emitted as `Persist` before the `Broadcast` that sends them
-("write before you speak"). View changes live in `consensus.viewchange`.
+("write before you speak"). View changes live in `consensus.viewchange`,
+checkpoints and state transfer in `consensus.transfer`.
 Section numbers refer to Castro and Liskov, "Practical Byzantine Fault
 Tolerance" (OSDI 1999).
 """
@@ -12,11 +13,11 @@ Tolerance" (OSDI 1999).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import MutableMapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from consensus import viewchange
+from consensus import transfer, viewchange
 from consensus.config import ProtocolConfig
+from consensus.errors import InvariantBroken
 from consensus.events import (
     Action,
     Broadcast,
@@ -30,8 +31,6 @@ from consensus.events import (
     Receive,
     Record,
     Rejected,
-    Send,
-    ServeBlocks,
     StableRecord,
     Tick,
     ViewRecord,
@@ -39,7 +38,6 @@ from consensus.events import (
 )
 from consensus.messages import (
     BlockRequest,
-    BlockResponse,
     Checkpoint,
     Commit,
     Message,
@@ -62,17 +60,11 @@ from ledger.types import (
     CommitCertificate,
     Proposal,
     Transaction,
-    check_block_body,
-    check_certificate,
     compute_tx_root,
 )
 
 MAX_EVIDENCE = 64
 M = TypeVar("M", bound=Message)
-
-
-class InvariantBroken(RuntimeError):
-    """Our own state contradicts a quorum: the node must halt, loudly."""
 
 
 class Replica:
@@ -253,15 +245,15 @@ class Replica:
         elif isinstance(message, Commit):
             self._on_commit(peer, message)
         elif isinstance(message, Checkpoint):
-            self._on_checkpoint(peer, message)
+            transfer.on_checkpoint(self, peer, message)
         elif isinstance(message, ViewChange):
             viewchange.on_view_change(self, peer, message)
         elif isinstance(message, NewView):
             viewchange.on_new_view(self, peer, message)
         elif isinstance(message, BlockRequest):
-            self._on_block_request(peer, message)
+            transfer.on_block_request(self, peer, message)
         else:
-            self._on_block_response(peer, message)
+            transfer.on_block_response(self, peer, message)
 
     def _current_view(self, peer: int, message: PrePrepare | Prepare | Commit) -> bool:
         """Old view -> drop; future view (or ours while changing) -> buffer, bounded."""
@@ -406,7 +398,7 @@ class Replica:
             self._deliver(proposal, txs, cert)
         if self.committed:
             self.fetch_target = max(self.fetch_target, min(self.committed) - 1)
-            self._maybe_fetch()
+            transfer.maybe_fetch(self)
 
     def _deliver(
         self, proposal: Proposal, txs: tuple[Transaction, ...], cert: CommitCertificate
@@ -423,7 +415,7 @@ class Replica:
             self.backoff = 0
         self._emit(Deliver(Block(header, txs), cert, replays))
         if proposal.height % self.cfg.checkpoint_interval == 0:
-            self._send_checkpoint(proposal.height, self.last_block_hash)
+            transfer.send_checkpoint(self, proposal.height, self.last_block_hash)
 
     # ---- client requests and batching ------------------------------------------------------
 
@@ -467,135 +459,6 @@ class Replica:
         self._accept_pre_prepare(pp, None)
         self._emit(Broadcast(encode_message(pp)))
 
-    # ---- checkpoints and garbage collection (PBFT 4.3) ---------------------------------------
-
-    def _send_checkpoint(self, seq: int, block_hash: bytes) -> None:
-        checkpoint = self._sign(Checkpoint(seq, block_hash, self.me))
-        self.own_checkpoints[seq] = block_hash
-        self.checkpoints.setdefault(seq, {})[self.me] = checkpoint
-        self._emit(Broadcast(encode_message(checkpoint)))
-        self._try_stable(seq)
-
-    def _on_checkpoint(self, peer: int, c: Checkpoint) -> None:
-        if c.seq <= self.stable_seq:
-            self._reject(Reason.STALE, peer, "checkpoint")
-            return
-        if c.seq % self.cfg.checkpoint_interval:
-            self._reject(Reason.UNEXPECTED, peer, f"checkpoint at seq {c.seq}")
-            return
-        self.peer_checkpoint[c.sender] = max(c.seq, self.peer_checkpoint.get(c.sender, 0))
-        if c.seq <= self.stable_seq + 4 * self.cfg.watermark_window:
-            by_sender = self.checkpoints.setdefault(c.seq, {})
-            existing = by_sender.get(c.sender)
-            if existing is not None:
-                if existing.block_hash == c.block_hash:
-                    self._reject(Reason.DUPLICATE, peer, "checkpoint")
-                else:
-                    self._reject(Reason.CONFLICTING, peer, "two checkpoints")
-                    self._record_evidence(c.sender, existing, c)
-                return
-            by_sender[c.sender] = c
-            self._try_stable(c.seq)
-        self._maybe_fetch()
-
-    def _try_stable(self, seq: int) -> None:
-        """A checkpoint with 2f+1 matching messages that we also reached becomes stable."""
-        if seq <= self.stable_seq or seq > self.delivered_height:
-            return
-        ours = self.own_checkpoints.get(seq)
-        matching = [c for _, c in sorted(self.checkpoints.get(seq, {}).items())
-                    if c.block_hash == ours]  # fmt: skip
-        if ours is None or len(matching) < self.cfg.quorum:
-            others = [c for c in self.checkpoints.get(seq, {}).values() if c.block_hash != ours]
-            if ours is not None and len({c.sender for c in others}) >= self.cfg.quorum:
-                raise InvariantBroken(f"our block hash at {seq} differs from a quorum's")
-            return
-        self._make_stable(seq, ours, tuple(matching[: self.cfg.quorum]))
-        self._maybe_propose()  # the window moved
-
-    def _make_stable(self, seq: int, block_hash: bytes, proof: tuple[Checkpoint, ...]) -> None:
-        self.stable_seq, self.stable_hash, self.stable_proof = seq, block_hash, proof
-        self._emit(Persist(StableRecord(seq, block_hash, tuple(encode_message(c) for c in proof))))
-        self._collect_garbage()
-
-    def _collect_garbage(self) -> None:
-        s = self.stable_seq
-        _drop_up_to(self.slots, s)
-        _drop_up_to(self.prepared_certs, s)
-        _drop_up_to(self.committed, s)
-        _drop_up_to(self.delivered_digests, s)
-        _drop_up_to(self.checkpoints, s)
-        for seq in [k for k in self.own_checkpoints if k < s]:
-            del self.own_checkpoints[seq]
-        for key in [k for k in self.votes if k[2] <= s]:
-            del self.votes[key]
-        low = s - self.cfg.watermark_window
-        for height in [h for h in self.executed_roots if h < low]:
-            del self.executed_roots[height]
-        self.next_seq = max(self.next_seq, s + 1)
-
-    # ---- state transfer -------------------------------------------------------------------
-
-    def _lag_target(self) -> int:
-        """Highest checkpoint that f+1 peers (so at least one honest) claim to have reached."""
-        claims = sorted(self.peer_checkpoint.values(), reverse=True)
-        known = claims[self.cfg.f] if len(claims) > self.cfg.f else 0
-        return max(known, self.fetch_target)
-
-    def _maybe_fetch(self, poll: bool = False) -> None:
-        target = self._lag_target()
-        if target <= self.delivered_height and not poll:
-            return
-        if self.now_ms < self.fetch_deadline_ms and not poll:
-            return
-        peers = [p for p in range(self.cfg.n) if p != self.me]
-        ahead = [p for p in peers if self.peer_checkpoint.get(p, 0) >= target] or peers
-        peer = ahead[self.fetch_attempt % len(ahead)]
-        self.fetch_attempt += 1
-        lo = self.delivered_height + 1
-        hi = lo + self.cfg.fetch_max_blocks - 1
-        request = self._sign(BlockRequest(lo, hi, self.me))
-        self.fetch_deadline_ms = self.now_ms + self.cfg.request_timeout_ms
-        self._emit(Send(peer, encode_message(request)))
-
-    def _on_block_request(self, peer: int, r: BlockRequest) -> None:
-        if r.from_height > r.to_height or r.to_height - r.from_height >= self.cfg.fetch_max_blocks:
-            self._reject(Reason.BAD_REQUEST, peer, "block range")
-            return
-        if r.from_height == 0 or r.from_height > self.delivered_height:
-            return
-        self._emit(ServeBlocks(peer, r.from_height, min(r.to_height, self.delivered_height)))
-
-    def _on_block_response(self, peer: int, response: BlockResponse) -> None:
-        start = self.delivered_height
-        for block, cert in response.blocks:
-            height = block.header.height
-            if height <= self.delivered_height:
-                continue
-            problem = self._check_fetched(block, cert)
-            if problem:
-                self._reject(Reason.BAD_BLOCK, peer, problem)
-                break
-            self.committed.pop(height, None)
-            self._deliver(block.header.proposal, block.txs, cert)
-            self._deliver_ready()
-        for seq in sorted(self.checkpoints):
-            self._try_stable(seq)
-        self.next_seq = max(self.next_seq, self.delivered_height + 1)
-        if self.delivered_height > start:  # progress: go on at once; else wait and ask another
-            self.fetch_deadline_ms = 0
-            if self._lag_target() > self.delivered_height:
-                self._maybe_fetch()
-
-    def _check_fetched(self, block: Block, cert: CommitCertificate) -> str | None:
-        if block.header.height != self.delivered_height + 1:
-            return f"expected height {self.delivered_height + 1}, got {block.header.height}"
-        if block.header.prev_hash != self.last_block_hash:
-            return "prev_hash does not extend our chain"
-        return check_block_body(self.cfg.suite, block) or check_certificate(
-            self.cfg.suite, self.cfg.n, self.signer.verify, cert, block.header.proposal
-        )
-
     # ---- time and execution results ---------------------------------------------------------
 
     def _on_tick(self, now_ms: int) -> None:
@@ -607,7 +470,7 @@ class Replica:
             self._maybe_propose()
         if self.fetch_deadline_ms and self.now_ms >= self.fetch_deadline_ms:
             self.fetch_deadline_ms = 0
-            self._maybe_fetch()
+            transfer.maybe_fetch(self)
 
     def _check_request_timers(self) -> None:
         """PBFT 4.4: a backup whose requests do not commit in time suspects the primary."""
@@ -624,11 +487,6 @@ class Replica:
         self.executed_roots[height] = state_root
         if height > self.exec_height:
             self.exec_height, self.exec_root = height, state_root
-
-
-def _drop_up_to(table: MutableMapping[int, Any], seq: int) -> None:
-    for key in [k for k in table if k <= seq]:
-        del table[key]
 
 
 def _decode_checkpoint(raw: bytes) -> Checkpoint:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from consensus import transfer
 from consensus.events import Broadcast, Persist, Send, ViewChanged, ViewChangeStarted, ViewRecord
 from consensus.messages import NewView, PrePrepare, ViewChange, encode_message
 from consensus.reasons import Reason
@@ -68,7 +69,7 @@ def tick_view_change(r: Replica) -> None:
         start_view_change(r, r.view + 1, "new view not installed in time")
     elif r.now_ms >= r.vc_resend_ms:
         broadcast_view_change(r)
-        r._maybe_fetch(poll=True)
+        transfer.maybe_fetch(r, poll=True)
 
 
 def on_view_change(r: Replica, peer: int, vc: ViewChange) -> None:
@@ -164,7 +165,7 @@ def enter_view(r: Replica, nv: NewView) -> None:
         r.fetch_target = max(r.fetch_target, plan.stable_seq)
         if r.delivered_height >= plan.stable_seq:
             r.own_checkpoints.setdefault(plan.stable_seq, plan.stable_hash)
-        r._make_stable(plan.stable_seq, plan.stable_hash, plan.stable_proof)
+        transfer.make_stable(r, plan.stable_seq, plan.stable_hash, plan.stable_proof)
     r._emit(ViewChanged(nv.view, r.cfg.primary(nv.view)))
     r.in_new_view_setup = True
     for pp in nv.pre_prepares:
@@ -174,7 +175,7 @@ def enter_view(r: Replica, nv: NewView) -> None:
     r.next_seq = max([r.next_seq, r.delivered_height + 1, r.stable_seq + 1]
                      + [pp.seq + 1 for pp in nv.pre_prepares])  # fmt: skip
     replay_buffer(r)
-    r._maybe_fetch()
+    transfer.maybe_fetch(r)
     r._maybe_propose()
 
 

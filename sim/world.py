@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from consensus.config import ProtocolConfig
+from consensus.errors import InvariantBroken
 from consensus.events import (
     Action,
     Broadcast,
@@ -35,7 +36,7 @@ from consensus.events import (
     ViewChanged,
 )
 from consensus.messages import BlockResponse, encode_message
-from consensus.replica import InvariantBroken, Replica
+from consensus.replica import Replica
 from consensus.signer import Signer
 from consensus.state import FRESH_CLIENT, ChainState, ClientWindow, RestoredState, record_committed
 from ledger.types import Block, CommitCertificate, Transaction

@@ -1,0 +1,5 @@
+"""Errors that are our fault, not a peer's."""
+
+
+class InvariantBroken(RuntimeError):
+    """Our own state contradicts a quorum: the node must halt, loudly."""
