@@ -24,6 +24,7 @@ class ProtocolConfig:
     max_pending_requests: int = 100_000
     max_buffered_messages: int = 1024
     fetch_max_blocks: int = 64
+    sync_interval_ms: int = 5_000  # ask a peer for newer blocks this often (anti-entropy)
     genesis_hash: bytes = b"\x00" * 32  # hash of 'block 0': the genesis file's hash
     suite: SignatureSuite = field(init=False, repr=False, compare=False)
 

@@ -116,6 +116,9 @@ class Replica:
         self.fetch_deadline_ms = 0
         self.fetch_attempt = 0
         self._out: list[Action] = []
+        # A restarted replica asks a peer for newer blocks at its first tick.
+        restarted = bool(restored.records) or chain.height > 0
+        self.next_sync_ms = 0 if restarted else cfg.sync_interval_ms
         self._restore(restored.records)
 
     # ---- the interface ---------------------------------------------------------
@@ -471,6 +474,9 @@ class Replica:
         if self.fetch_deadline_ms and self.now_ms >= self.fetch_deadline_ms:
             self.fetch_deadline_ms = 0
             transfer.maybe_fetch(self)
+        if self.now_ms >= self.next_sync_ms:
+            self.next_sync_ms = self.now_ms + self.cfg.sync_interval_ms
+            transfer.maybe_fetch(self, poll=True)
 
     def _check_request_timers(self) -> None:
         """PBFT 4.4: a backup whose requests do not commit in time suspects the primary."""

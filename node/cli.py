@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from node.commands import add_node_parsers
 from node.demo import add_demo_parser
 from sim.cli import add_sim_parser
 
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     add_demo_parser(commands)
     add_sim_parser(commands)
+    add_node_parsers(commands)
     return parser
 
 

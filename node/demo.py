@@ -23,16 +23,21 @@ def run_demo(args: argparse.Namespace) -> int:
     print("metroledger demo: the multi-process daemon network is not yet built (issue 3);")
     print("running the PBFT core in the deterministic simulator instead:")
     params = SimParams(
-        n=4, byzantine=1, seed=args.seed, requests=40,
+        n=4,
+        byzantine=1,
+        seed=args.seed,
+        requests=40,
         faults=frozenset({"equivocate", "loss", "reorder", "duplicate"}),
-    )  # fmt: skip
+    )
     world = World(params)
     byzantine = ", ".join(
         f"replica {i}: {', '.join(sorted(b))}" for i, b in world.plan.byzantine.items()
     )
     network = sorted(world.plan.kinds & set(NETWORK_FAULTS))
-    print(f"4 replicas (f = 1); Byzantine: {byzantine or 'none'}; "
-          f"network faults: {', '.join(network) or 'none'}\n")  # fmt: skip
+    print(
+        f"4 replicas (f = 1); Byzantine: {byzantine or 'none'}; "
+        f"network faults: {', '.join(network) or 'none'}\n"
+    )
     result = world.run()
     for i, disk in enumerate(world.disks):
         role = "byzantine" if i in world.plan.byzantine else "honest"

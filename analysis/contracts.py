@@ -1,0 +1,57 @@
+"""The narrow interface between the executor and the contracts, and the registry.
+
+A contract turns one committed transaction into a change of its own state,
+deterministically: integers and bytes only, no clock, no randomness, sorted
+iteration. The executor routes each transaction by its `kind`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ledger.types import Transaction
+
+
+@dataclass(frozen=True)
+class TxResult:
+    ok: bool
+    reason: str = ""
+    events: tuple[tuple[str, Any], ...] = ()
+
+
+class Contract(Protocol):
+    name: str
+    kinds: tuple[str, ...]
+
+    def apply(self, state: dict[str, Any], tx: Transaction, height: int) -> TxResult: ...
+
+
+@dataclass
+class NoteContract:
+    """Built-in trivial contract: counts notes per sender (kind "note", payload <= 1 KiB)."""
+
+    name: str = "notes"
+    kinds: tuple[str, ...] = ("note",)
+    max_payload_bytes: int = 1024
+
+    def apply(self, state: dict[str, Any], tx: Transaction, height: int) -> TxResult:
+        if len(tx.payload) > self.max_payload_bytes:
+            return TxResult(False, "payload_too_large")
+        counts: dict[str, int] = state.setdefault("count_by_sender", {})
+        key = tx.sender.hex()
+        counts[key] = counts.get(key, 0) + 1
+        state["total"] = state.get("total", 0) + 1
+        state["last_height"] = height
+        return TxResult(True)
+
+
+@dataclass
+class Registry:
+    contracts: list[Contract] = field(default_factory=lambda: [NoteContract()])
+
+    def for_kind(self, kind: str) -> Contract | None:
+        for contract in self.contracts:
+            if kind in contract.kinds:
+                return contract
+        return None

@@ -1,0 +1,211 @@
+"""HTTP API (Starlette on hypercorn's trio worker)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from consensus.reasons import Reason
+from ledger.encoding import decode
+from ledger.errors import InvalidEncoding
+from ledger.types import Block, CommitCertificate, Transaction, compute_tx_hash
+
+if TYPE_CHECKING:
+    from node.daemon import Node
+
+MAX_BODY_BYTES = 128 * 1024
+STATUS_OF_REASON = {
+    Reason.REPLAY.value: 409,
+    Reason.DUPLICATE_REQUEST.value: 409,
+    Reason.MEMPOOL_FULL.value: 429,
+}
+
+
+def error(status: int, reason: str, detail: str = "") -> JSONResponse:
+    return JSONResponse({"error": reason, "detail": detail}, status_code=status)
+
+
+def block_json(
+    node: Node, block: Block, cert: CommitCertificate, state_root: bytes
+) -> dict[str, Any]:
+    p = block.header.proposal
+    return {
+        "height": p.height,
+        "hash": block.header.hash(node.suite).hex(),
+        "prev_hash": block.header.prev_hash.hex(),
+        "timestamp_ms": p.timestamp_ms,
+        "proposer": p.proposer,
+        "tx_root": p.tx_root.hex(),
+        "tx_count": p.tx_count,
+        "state_height": p.state_height,
+        "proposal_state_root": p.state_root.hex(),
+        "state_root": state_root.hex(),
+        "txs": [compute_tx_hash(node.suite, tx).hex() for tx in block.txs],
+        "certificate": {"view": cert.view, "votes": [[m, s.hex()] for m, s in cert.votes]},
+        "encoded": block.encode().hex(),
+    }
+
+
+def build_app(node: Node) -> Starlette:
+    async def post_tx(request: Request) -> Response:
+        body = await _read_body(request)
+        if body is None:
+            return error(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
+        if request.headers.get("content-type", "").startswith("application/json"):
+            try:
+                body = bytes.fromhex(json.loads(body)["tx"])
+            except (ValueError, KeyError, TypeError):
+                return error(400, Reason.MALFORMED.value, 'expected {"tx": "<hex of encoded tx>"}')
+        try:
+            tx = Transaction.from_wire(decode(body))
+        except InvalidEncoding as exc:
+            return error(400, Reason.MALFORMED.value, str(exc))
+        tx_hash = compute_tx_hash(node.suite, tx).hex()
+        if not node.sig_cache.is_valid(tx):
+            node._count_reject(Reason.INVALID_TX.value)
+            return error(400, "bad_signature", "transaction signature does not verify")
+        reasons = await node.submit(tx)
+        if not reasons:
+            return JSONResponse({"tx_hash": tx_hash, "status": "pending"}, status_code=202)
+        if reasons == [Reason.DUPLICATE_REQUEST.value]:  # resubmission is safe
+            return JSONResponse({"tx_hash": tx_hash, "status": "pending"}, status_code=202)
+        return error(STATUS_OF_REASON.get(reasons[0], 400), reasons[0], f"tx {tx_hash}")
+
+    async def get_tx(request: Request) -> Response:
+        try:
+            tx_hash = bytes.fromhex(request.path_params["hash"])
+        except ValueError:
+            return error(400, "bad_hash", "expected hex")
+        found = node.reader.tx_status(tx_hash)
+        if found is not None:
+            height, index, reason = found
+            status = "committed" if not reason else "rejected"
+            return JSONResponse(
+                {
+                    "tx_hash": tx_hash.hex(),
+                    "status": status,
+                    "height": height,
+                    "index": index,
+                    "reason": reason or None,
+                }
+            )
+        if tx_hash in node.admitted_at:
+            return JSONResponse({"tx_hash": tx_hash.hex(), "status": "pending"})
+        return error(404, "unknown_tx")
+
+    async def get_block(request: Request) -> Response:
+        raw = request.path_params["height"]
+        height = node.reader.height() if raw == "latest" else _int(raw)
+        found = node.reader.block(height) if height is not None else None
+        if found is None:
+            return error(404, "unknown_block", f"height {raw}")
+        return JSONResponse(block_json(node, *found))
+
+    async def status(request: Request) -> Response:
+        r = node.replica
+        return JSONResponse(
+            {
+                "member": node.me,
+                "name": node.cfg.name,
+                "view": r.view,
+                "primary": r.primary,
+                "in_view_change": r.in_view_change,
+                "height": r.delivered_height,
+                "stable_checkpoint": r.stable_seq,
+                "state_root": node.executor.state_root.hex(),
+                "peers_connected": node.transport.connected(),
+                "mempool_size": len(r.requests),
+                "chain_id": node.genesis.chain_id,
+                "suite": node.genesis.suite,
+            }
+        )
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def metrics(request: Request) -> Response:
+        return Response(node.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(OPENAPI)
+
+    return Starlette(
+        routes=[
+            Route("/v1/tx", post_tx, methods=["POST"]),
+            Route("/v1/tx/{hash}", get_tx),
+            Route("/v1/blocks/{height}", get_block),
+            Route("/v1/status", status),
+            Route("/healthz", healthz),
+            Route("/metrics", metrics),
+            Route("/openapi.json", openapi),
+        ]
+    )
+
+
+async def _read_body(request: Request) -> bytes | None:
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _int(raw: str) -> int | None:
+    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+
+async def serve_api(node: Node, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    config = Config()
+    config.bind = [f"{node.cfg.api_host}:{node.cfg.api_port}"]
+    config.accesslog = None
+    config.errorlog = None
+    await serve(build_app(node), config, task_status=task_status)  # type: ignore[arg-type]
+
+
+def _path(summary: str, responses: dict[str, str], **extra: Any) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "responses": {k: {"description": v} for k, v in responses.items()},
+        **extra,
+    }
+
+
+TX_POST_RESPONSES = {
+    "202": "accepted, pending",
+    "400": "malformed or bad signature",
+    "409": "replay",
+    "413": "body too large",
+    "429": "mempool full",
+}
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "metroledger node API", "version": "1"},
+    "paths": {
+        "/v1/tx": {
+            "post": _path(
+                'Submit a signed transaction (canonical msgpack bytes, or JSON {"tx": hex})',
+                TX_POST_RESPONSES,
+                requestBody={"content": {"application/octet-stream": {}, "application/json": {}}},
+            )
+        },
+        "/v1/tx/{hash}": {
+            "get": _path("Status of a transaction", {"200": "pending/committed/rejected"})
+        },
+        "/v1/blocks/{height}": {
+            "get": _path("A committed block ('latest' for the newest)", {"200": "block"})
+        },
+        "/v1/status": {"get": _path("View, height, primary, peers, mempool", {"200": "status"})},
+        "/healthz": {"get": _path("Liveness", {"200": "ok"})},
+        "/metrics": {"get": _path("Prometheus metrics", {"200": "text exposition format"})},
+    },
+}

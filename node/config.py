@@ -1,0 +1,200 @@
+"""Configuration in two tiers: the genesis file every member signs off (protocol
+constants, members) and each node's own TOML file (addresses, ports, paths).
+Errors name the file and the field."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from consensus.config import ProtocolConfig
+from ledger.crypto import SUITES, get_suite
+from ledger.encoding import encode
+
+NOT_IN_GENESIS_PROTOCOL = ("members", "suite_name", "suite", "genesis_hash")
+PROTOCOL_FIELDS = {f.name for f in fields(ProtocolConfig) if f.name not in NOT_IN_GENESIS_PROTOCOL}
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or has a bad field."""
+
+    def __init__(self, path: Path | str, field: str, problem: str):
+        super().__init__(f"{path}: {field}: {problem}")
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    public_key: bytes
+    peer_id: str
+    address: str  # libp2p multiaddr the member listens on
+
+
+@dataclass(frozen=True)
+class Genesis:
+    chain_id: str
+    suite: str
+    members: tuple[Member, ...]
+    protocol: dict[str, int]
+    contracts: dict[str, Any]
+    genesis_hash: bytes
+
+    def protocol_config(self) -> ProtocolConfig:
+        return ProtocolConfig(
+            members=tuple(m.public_key for m in self.members),
+            suite_name=self.suite,
+            genesis_hash=self.genesis_hash,
+            **self.protocol,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "suite": self.suite,
+            "members": [
+                {
+                    "name": m.name,
+                    "public_key": m.public_key.hex(),
+                    "peer_id": m.peer_id,
+                    "address": m.address,
+                }
+                for m in self.members
+            ],
+            "protocol": self.protocol,
+            "contracts": self.contracts,
+        }
+
+
+def load_genesis(path: Path) -> Genesis:
+    raw = _read_json(path)
+    return parse_genesis(raw, path)
+
+
+def parse_genesis(raw: Any, path: Path | str) -> Genesis:
+    if not isinstance(raw, dict):
+        raise ConfigError(path, "(top level)", "expected an object")
+    chain_id = _get(raw, "chain_id", str, path)
+    suite = _get(raw, "suite", str, path)
+    if suite not in SUITES:
+        raise ConfigError(path, "suite", f"unknown suite {suite!r}; known: {sorted(SUITES)}")
+    members_raw = _get(raw, "members", list, path)
+    members = tuple(_parse_member(m, i, path) for i, m in enumerate(members_raw))
+    protocol = _get(raw, "protocol", dict, path)
+    for key, value in protocol.items():
+        if key not in PROTOCOL_FIELDS:
+            raise ConfigError(path, f"protocol.{key}", "unknown setting")
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(path, f"protocol.{key}", "expected an integer")
+    contracts = _get(raw, "contracts", dict, path)
+    genesis_hash = get_suite(suite).hash(encode(_without_floats(raw, path)))
+    genesis = Genesis(chain_id, suite, members, protocol, contracts, genesis_hash)
+    try:
+        genesis.protocol_config()
+    except ValueError as exc:
+        raise ConfigError(path, "protocol", str(exc)) from None
+    return genesis
+
+
+def _parse_member(raw: Any, index: int, path: Path | str) -> Member:
+    where = f"members[{index}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(path, where, "expected an object")
+    try:
+        public_key = bytes.fromhex(_get(raw, "public_key", str, path, where))
+    except ValueError:
+        raise ConfigError(path, f"{where}.public_key", "not hex") from None
+    return Member(
+        _get(raw, "name", str, path, where),
+        public_key,
+        _get(raw, "peer_id", str, path, where),
+        _get(raw, "address", str, path, where),
+    )
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    path: Path
+    name: str
+    data_dir: Path
+    genesis_file: Path
+    key_file: Path
+    log_level: str
+    listen: str
+    api_host: str
+    api_port: int
+
+    def describe(self) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def load_node_config(path: Path) -> NodeConfig:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(path, "(file)", exc.strerror or str(exc)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "(syntax)", str(exc)) from None
+    base = path.parent
+    node = _get(raw, "node", dict, path)
+    p2p = _get(raw, "p2p", dict, path)
+    api = _get(raw, "api", dict, path)
+    level = node.get("log_level", "info")
+    if level not in LOG_LEVELS:
+        raise ConfigError(path, "node.log_level", f"expected one of {LOG_LEVELS}")
+    port = _get(api, "port", int, path, "api")
+    if not 0 < port < 65536:
+        raise ConfigError(path, "api.port", "expected 1..65535")
+    return NodeConfig(
+        path=path,
+        name=_get(node, "name", str, path, "node"),
+        data_dir=base / _get(node, "data_dir", str, path, "node"),
+        genesis_file=base / _get(node, "genesis", str, path, "node"),
+        key_file=base / _get(node, "key_file", str, path, "node"),
+        log_level=level,
+        listen=_get(p2p, "listen", str, path, "p2p"),
+        api_host=_get(api, "host", str, path, "api"),
+        api_port=port,
+    )
+
+
+def render_node_config(name: str, listen: str, api_port: int, genesis: str) -> str:
+    return (
+        f'[node]\nname = "{name}"\ndata_dir = "data"\ngenesis = "{genesis}"\n'
+        f'key_file = "keys/node_key.json"\nlog_level = "info"\n\n'
+        f'[p2p]\nlisten = "{listen}"\n\n[api]\nhost = "127.0.0.1"\nport = {api_port}\n'
+    )
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(path, "(file)", exc.strerror or str(exc)) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(path, "(syntax)", str(exc)) from None
+
+
+def _get(raw: dict[str, Any], key: str, kind: type, path: Path | str, where: str = "") -> Any:
+    name = f"{where}.{key}" if where else key
+    if key not in raw:
+        raise ConfigError(path, name, "missing")
+    value = raw[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(path, name, f"expected {kind.__name__}")
+    return value
+
+
+def _without_floats(value: Any, path: Path | str) -> Any:
+    if isinstance(value, float):
+        raise ConfigError(path, "(value)", "floats are not allowed in genesis")
+    if isinstance(value, dict):
+        return {k: _without_floats(v, path) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_floats(v, path) for v in value]
+    return value

@@ -1,0 +1,279 @@
+"""The peer daemon: one trio process wrapping the PBFT core.
+
+Tasks in one nursery: the transport, a ticker, the HTTP API, and the core loop,
+which is the only task that touches the replica. Everything reaches the core
+through one bounded channel as (event, reply); the core persists the records of
+an event before performing its sends, applies delivered blocks through the
+executor, and stores each block in one SQLite transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections import OrderedDict
+from typing import Any
+
+import trio
+
+from analysis.contracts import Registry
+from consensus.events import (
+    Action,
+    Broadcast,
+    ClientRequest,
+    Deliver,
+    Event,
+    Evidence,
+    Executed,
+    Persist,
+    Receive,
+    Rejected,
+    Send,
+    ServeBlocks,
+    Tick,
+    ViewChanged,
+    ViewChangeStarted,
+)
+from consensus.messages import BlockResponse, encode_message
+from consensus.reasons import Reason
+from consensus.replica import Replica
+from consensus.signer import SuiteSigner
+from ledger.crypto import get_suite
+from ledger.types import Transaction, compute_tx_hash, is_valid_tx_signature
+from node.config import ConfigError, NodeConfig, load_genesis
+from node.executor import Executor
+from node.keys import load_keys
+from node.logs import event
+from node.metrics import Metrics
+from node.storage import Storage
+from node.transport import CHANNEL_CONSENSUS, CHANNEL_TX, Libp2pTransport
+
+log = logging.getLogger("metroledger.node")
+TICK_S = 0.01
+EVENT_QUEUE = 10_000
+SIG_CACHE = 200_000
+
+
+class SignatureCache:
+    """Verify each client transaction once per node (cache by tx hash, LRU)."""
+
+    def __init__(self, suite_name: str, size: int = SIG_CACHE):
+        self.suite = get_suite(suite_name)
+        self.size = size
+        self.seen: OrderedDict[bytes, bool] = OrderedDict()
+
+    def is_valid(self, tx: Transaction) -> bool:
+        key = compute_tx_hash(self.suite, tx)
+        cached = self.seen.get(key)
+        if cached is None:
+            cached = is_valid_tx_signature(self.suite, tx)
+            self.seen[key] = cached
+            if len(self.seen) > self.size:
+                self.seen.popitem(last=False)
+        return cached
+
+
+class Node:
+    def __init__(self, cfg: NodeConfig):
+        self.cfg = cfg
+        self.genesis = load_genesis(cfg.genesis_file)
+        keys = load_keys(cfg.key_file)
+        if keys.suite != self.genesis.suite:
+            raise ConfigError(
+                cfg.key_file, "suite", f"keys are {keys.suite}, genesis {self.genesis.suite}"
+            )
+        public = keys.signing.public_key
+        indices = [i for i, m in enumerate(self.genesis.members) if m.public_key == public]
+        if not indices:
+            raise ConfigError(cfg.key_file, "signing key", "not a member listed in genesis")
+        self.me = indices[0]
+        if self.genesis.members[self.me].peer_id != keys.peer_id:
+            raise ConfigError(cfg.key_file, "identity key", "peer id differs from genesis")
+        self.protocol = self.genesis.protocol_config()
+        self.suite = self.protocol.suite
+        self.storage = Storage(cfg.data_dir / "ledger.sqlite3", self.suite)
+        self.reader = Storage(cfg.data_dir / "ledger.sqlite3", self.suite)
+        self.executor = Executor(
+            self.suite, Registry(), self.storage.state_blob(), self.storage.last_state_root()
+        )
+        self.signer = SuiteSigner(self.suite, self.protocol.members, keys.signing.secret_key)
+        self.sig_cache = SignatureCache(self.genesis.suite)
+        restored = self.storage.restored_state(self.protocol.genesis_hash)
+        self.replica = Replica(self.protocol, self.me, self.signer, self.sig_cache, restored)
+        self.metrics = Metrics()
+        self.metrics.height.set(restored.chain.height)
+        members = [(m.peer_id, m.address) for m in self.genesis.members]
+        self.transport = Libp2pTransport(
+            self.me, keys.identity, cfg.listen, members, self._on_frame, self._on_transport_reject
+        )
+        self.events_send, self.events_recv = trio.open_memory_channel[tuple[Event, Any]](
+            EVENT_QUEUE
+        )
+        self.admitted_at: dict[bytes, float] = {}
+        self.started = time.monotonic()
+
+    # ---- inputs -------------------------------------------------------------------
+
+    def _on_frame(self, member: int, channel: int, payload: bytes) -> None:
+        if channel == CHANNEL_CONSENSUS:
+            self._enqueue(Receive(member, payload), None)
+        elif channel == CHANNEL_TX:
+            self._on_forwarded_tx(member, payload)
+        else:
+            self._count_reject("unknown_channel")
+
+    def _on_forwarded_tx(self, member: int, payload: bytes) -> None:
+        from ledger.encoding import decode
+        from ledger.errors import InvalidEncoding
+
+        try:
+            tx = Transaction.from_wire(decode(payload))
+        except InvalidEncoding:
+            self._count_reject(Reason.MALFORMED.value)
+            return
+        if not self.sig_cache.is_valid(tx):
+            self._count_reject(Reason.INVALID_TX.value)
+            return
+        self._enqueue(ClientRequest(tx), None)
+
+    def _on_transport_reject(self, reason: str, member: int | None) -> None:
+        self._count_reject(reason)
+
+    def _enqueue(self, ev: Event, reply: Any) -> None:
+        try:
+            self.events_send.send_nowait((ev, reply))
+        except trio.WouldBlock:
+            self._count_reject("event_queue_full")
+
+    def _count_reject(self, reason: str) -> None:
+        self.metrics.rejected.labels(reason).inc()
+
+    async def submit(self, tx: Transaction) -> list[str]:
+        """Admit a verified client transaction; returns rejection reasons ([] = accepted)."""
+        send, receive = trio.open_memory_channel[list[str]](1)
+        try:
+            self.events_send.send_nowait((ClientRequest(tx), send))
+        except trio.WouldBlock:
+            return [Reason.MEMPOOL_FULL.value]
+        reasons = await receive.receive()
+        if not reasons:
+            self.admitted_at[compute_tx_hash(self.suite, tx)] = time.monotonic()
+            data = tx.encoded()
+            for member in range(self.protocol.n):
+                if member != self.me:
+                    self.transport.send(member, CHANNEL_TX, data)
+        return reasons
+
+    # ---- the core loop ------------------------------------------------------------
+
+    async def core(self) -> None:
+        async for ev, reply in self.events_recv:
+            actions = self.replica.handle(ev)
+            reasons = await self._perform(actions)
+            if reply is not None:
+                reply.send_nowait(reasons)
+
+    async def _perform(self, actions: list[Action]) -> list[str]:
+        records = [a.record for a in actions if isinstance(a, Persist)]
+        if records:  # write before you speak
+            await trio.to_thread.run_sync(self.storage.persist, records)
+        reasons: list[str] = []
+        for action in actions:
+            if isinstance(action, Send):
+                self.transport.send(action.to, CHANNEL_CONSENSUS, action.data)
+            elif isinstance(action, Broadcast):
+                for member in range(self.protocol.n):
+                    if member != self.me:
+                        self.transport.send(member, CHANNEL_CONSENSUS, action.data)
+            elif isinstance(action, Deliver):
+                await self._deliver(action)
+            elif isinstance(action, ServeBlocks):
+                self._serve(action)
+            elif isinstance(action, Rejected):
+                reasons.append(action.reason.value)
+                self._count_reject(action.reason.value)
+            elif isinstance(action, ViewChanged):
+                self.metrics.view_changes.inc()
+                self.metrics.view.set(action.view)
+                event(log, "view_changed", view=action.view, primary=action.primary)
+            elif isinstance(action, ViewChangeStarted):
+                event(log, "view_change_started", new_view=action.new_view, reason=action.reason)
+            elif isinstance(action, Evidence):
+                event(
+                    log,
+                    "misbehaviour_evidence",
+                    member=action.member,
+                    kind=type(action.first).__name__,
+                )
+        return reasons
+
+    async def _deliver(self, action: Deliver) -> None:
+        block = action.block
+        result = self.executor.apply(block, action.replays)
+        await trio.to_thread.run_sync(
+            self.storage.append_block, block, action.certificate, result, action.replays
+        )
+        now = time.monotonic()
+        for tx_hash, _, _ in result.tx_results:
+            admitted = self.admitted_at.pop(tx_hash, None)
+            if admitted is not None:
+                self.metrics.latency.observe(now - admitted)
+        self.metrics.height.set(block.header.height)
+        self.metrics.txs.inc(len(block.txs) - len(action.replays))
+        self.metrics.block_txs.observe(len(block.txs))
+        self.metrics.mempool.set(len(self.replica.requests))
+        event(
+            log,
+            "block_committed",
+            height=block.header.height,
+            txs=len(block.txs),
+            view=action.certificate.view,
+            state_root=result.state_root.hex(),
+        )
+        await self._perform(self.replica.handle(Executed(block.header.height, result.state_root)))
+
+    def _serve(self, action: ServeBlocks) -> None:
+        blocks = tuple(self.storage.blocks(action.from_height, action.to_height))
+        unsigned = BlockResponse(blocks, self.me)
+        response = BlockResponse(blocks, self.me, self.signer.sign(unsigned.signing_bytes()))
+        self.transport.send(action.to, CHANNEL_CONSENSUS, encode_message(response))
+
+    async def ticker(self) -> None:
+        while True:
+            self._enqueue(Tick(int((time.monotonic() - self.started) * 1000)), None)
+            self.metrics.peers.set(self.transport.connected())
+            await trio.sleep(TICK_S)
+
+    # ---- run -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        from node.api import serve_api
+
+        event(
+            log,
+            "node_starting",
+            member=self.me,
+            height=self.storage.height(),
+            view=self.replica.view,
+            config=self.cfg.describe(),
+            chain_id=self.genesis.chain_id,
+            suite=self.genesis.suite,
+            n=self.protocol.n,
+            f=self.protocol.f,
+        )
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._stop_on_signal, nursery.cancel_scope)
+            await nursery.start(self.transport.run)
+            nursery.start_soon(self.core)
+            nursery.start_soon(self.ticker)
+            await nursery.start(serve_api, self)
+            event(log, "node_ready", api=f"http://{self.cfg.api_host}:{self.cfg.api_port}")
+        self.storage.close()
+        event(log, "node_stopped")
+
+    async def _stop_on_signal(self, scope: trio.CancelScope) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                scope.cancel()
+                return

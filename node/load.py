@@ -1,0 +1,69 @@
+"""A small HTTP load of signed sample transactions (the demo and end-to-end tests)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from ledger.crypto import get_suite
+from ledger.types import Transaction, compute_tx_hash, sign_transaction
+
+
+@dataclass(frozen=True)
+class Submitted:
+    tx_hash: str
+    status: int
+    body: dict[str, object]
+
+
+def sample_txs(
+    suite_name: str, count: int, clients: int = 20, first_seq: int = 1
+) -> list[Transaction]:
+    """Notes from `clients` clients, each with increasing sequence numbers, ~250 bytes each."""
+    suite = get_suite(suite_name)
+    keys = [suite.keypair_from_seed(f"demo-client-{c}".encode()) for c in range(clients)]
+    txs = []
+    for k in range(count):
+        key = keys[k % clients]
+        payload = f"reading {k}".encode().ljust(120, b".")
+        txs.append(
+            sign_transaction(
+                suite, key.secret_key, key.public_key, first_seq + k // clients, "note", payload
+            )
+        )
+    return txs
+
+
+def post_tx(api: str, tx: Transaction, timeout_s: float = 5) -> Submitted:
+    request = urllib.request.Request(
+        api + "/v1/tx",
+        data=tx.encoded(),
+        method="POST",
+        headers={"content-type": "application/octet-stream"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return Submitted("", response.status, json.loads(response.read()))
+    except urllib.error.HTTPError as exc:
+        return Submitted("", exc.code, json.loads(exc.read() or b"{}"))
+
+
+def submit_all(apis: list[str], txs: list[Transaction], suite_name: str) -> list[str]:
+    """Round-robin over the APIs; a node that fails is skipped for the next one."""
+    suite = get_suite(suite_name)
+    hashes = []
+    for k, tx in enumerate(txs):
+        for attempt in range(len(apis)):
+            api = apis[(k + attempt) % len(apis)]
+            try:
+                result = post_tx(api, tx)
+            except OSError:
+                continue
+            if result.status in (200, 202):
+                hashes.append(compute_tx_hash(suite, tx).hex())
+                break
+        else:
+            raise RuntimeError(f"no node accepted tx {k}")
+    return hashes

@@ -1,0 +1,44 @@
+"""Prometheus metrics of one node (its own registry, so tests can run several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.height = Gauge(
+            "metroledger_committed_height", "Height of the last committed block", registry=r
+        )
+        self.view = Gauge("metroledger_view", "Current consensus view", registry=r)
+        self.txs = Counter("metroledger_tx_committed_total", "Transactions committed", registry=r)
+        self.block_txs = Histogram(
+            "metroledger_block_size_txs",
+            "Transactions per committed block",
+            registry=r,
+            buckets=(0, 1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+        )
+        self.latency = Histogram(
+            "metroledger_commit_latency_seconds",
+            "From admission at this node to commit",
+            registry=r,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.view_changes = Counter("metroledger_view_changes_total", "Views installed", registry=r)
+        self.rejected = Counter(
+            "metroledger_rejected_messages_total",
+            "Inputs refused, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.peers = Gauge(
+            "metroledger_peers_connected", "Members with a live outbound link", registry=r
+        )
+        self.mempool = Gauge(
+            "metroledger_mempool_size", "Client requests not yet committed", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,193 @@
+"""Durable storage in SQLite (WAL mode, synchronous=FULL).
+
+Why SQLite: it ships with Python, gives atomic multi-table transactions (a
+block, its certificate, its tx index, the client windows and the contract state
+commit together or not at all), survives SIGKILL, and WAL mode lets the API read
+while the core writes. A block costs one transaction and so one fsync; the
+consensus records of one event are written in one transaction before the
+messages of that event are sent.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from consensus.events import PreparedRecord, Record, StableRecord, ViewRecord, VoteRecord
+from consensus.messages import PreparedCert
+from consensus.state import ChainState, ClientWindow, RestoredState, record_committed
+from ledger.crypto import SignatureSuite
+from ledger.encoding import decode, encode
+from ledger.types import Block, CommitCertificate
+from node.executor import BlockResult
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL,
+    block BLOB NOT NULL, cert BLOB NOT NULL, state_root BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL,
+    idx INTEGER NOT NULL, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER NOT NULL, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS clients (sender BLOB PRIMARY KEY, high INTEGER NOT NULL,
+    mask BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS state (id INTEGER PRIMARY KEY CHECK (id = 0), blob BLOB NOT NULL);
+"""
+
+
+class Storage:
+    def __init__(self, path: Path, suite: SignatureSuite):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.suite = suite
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---- writes ----------------------------------------------------------------
+
+    def persist(self, records: list[Record]) -> None:
+        """Write consensus records durably, in one transaction."""
+        with self._tx():
+            for record in records:
+                self.db.execute(
+                    "INSERT INTO records (seq, record) VALUES (?, ?)",
+                    (_record_seq(record), encode_record(record)),
+                )
+                if isinstance(record, StableRecord):
+                    self.db.execute(
+                        "DELETE FROM records WHERE seq <= ? AND id < (SELECT MAX(id) FROM records)",
+                        (record.seq,),
+                    )
+
+    def append_block(
+        self, block: Block, cert: CommitCertificate, result: BlockResult, replays: tuple[int, ...]
+    ) -> None:
+        """Block, certificate, tx index, client windows and state: all or nothing."""
+        height = block.header.height
+        with self._tx():
+            self.db.execute(
+                "INSERT INTO blocks (height, hash, block, cert, state_root) VALUES (?,?,?,?,?)",
+                (
+                    height,
+                    block.header.hash(self.suite),
+                    block.encode(),
+                    cert.encode(),
+                    result.state_root,
+                ),
+            )
+            self.db.executemany(
+                "INSERT OR IGNORE INTO txs (hash, height, idx, reason) VALUES (?,?,?,?)",
+                [(h, height, i, reason) for h, i, reason in result.tx_results],
+            )
+            for index, tx in enumerate(block.txs):
+                if index not in replays:
+                    window = record_committed(self._client(tx.sender), tx.seq)
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO clients VALUES (?,?,?)",
+                        (tx.sender, window[0], window[1].to_bytes(8, "big")),
+                    )
+            self.db.execute("INSERT OR REPLACE INTO state VALUES (0, ?)", (result.state_blob,))
+
+    def _tx(self) -> Any:
+        return _Transaction(self.db)
+
+    # ---- reads -------------------------------------------------------------------
+
+    def height(self) -> int:
+        row = self.db.execute("SELECT MAX(height) FROM blocks").fetchone()
+        return int(row[0] or 0)
+
+    def block(self, height: int) -> tuple[Block, CommitCertificate, bytes] | None:
+        row = self.db.execute(
+            "SELECT block, cert, state_root FROM blocks WHERE height = ?", (height,)
+        ).fetchone()
+        if row is None:
+            return None
+        return Block.decode(row[0]), CommitCertificate.decode(row[1]), bytes(row[2])
+
+    def blocks(self, lo: int, hi: int) -> list[tuple[Block, CommitCertificate]]:
+        rows = self.db.execute(
+            "SELECT block, cert FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height", (lo, hi)
+        ).fetchall()
+        return [(Block.decode(b), CommitCertificate.decode(c)) for b, c in rows]
+
+    def tx_status(self, tx_hash: bytes) -> tuple[int, int, str] | None:
+        row = self.db.execute(
+            "SELECT height, idx, reason FROM txs WHERE hash = ?", (tx_hash,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]), str(row[2]))
+
+    def state_blob(self) -> bytes:
+        row = self.db.execute("SELECT blob FROM state WHERE id = 0").fetchone()
+        return bytes(row[0]) if row else b""
+
+    def last_state_root(self) -> bytes:
+        row = self.db.execute(
+            "SELECT state_root FROM blocks ORDER BY height DESC LIMIT 1"
+        ).fetchone()
+        return bytes(row[0]) if row else b"\x00" * 32
+
+    def restored_state(self, genesis_hash: bytes) -> RestoredState:
+        height = self.height()
+        last = self.db.execute("SELECT hash FROM blocks WHERE height = ?", (height,)).fetchone()
+        clients = {
+            bytes(s): (int(h), int.from_bytes(m, "big"))
+            for s, h, m in self.db.execute("SELECT sender, high, mask FROM clients")
+        }
+        records = tuple(
+            decode_record(bytes(r))
+            for (r,) in self.db.execute("SELECT record FROM records ORDER BY id")
+        )
+        chain = ChainState(height, bytes(last[0]) if last else genesis_hash, clients)
+        return RestoredState(chain, records)
+
+    def _client(self, sender: bytes) -> ClientWindow:
+        row = self.db.execute(
+            "SELECT high, mask FROM clients WHERE sender = ?", (sender,)
+        ).fetchone()
+        return (int(row[0]), int.from_bytes(row[1], "big")) if row else (0, 1)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def encode_record(record: Record) -> bytes:
+    if isinstance(record, VoteRecord):
+        return encode(["vote", record.kind, record.view, record.seq, record.digest])
+    if isinstance(record, PreparedRecord):
+        return encode(["prepared", record.cert.to_wire()])
+    if isinstance(record, ViewRecord):
+        return encode(["view", record.view])
+    return encode(["stable", record.seq, record.block_hash, list(record.proof)])
+
+
+def decode_record(data: bytes) -> Record:
+    value = decode(data)
+    tag = value[0]
+    if tag == "vote":
+        return VoteRecord(value[1], value[2], value[3], value[4])
+    if tag == "prepared":
+        return PreparedRecord(PreparedCert.from_wire(value[1]))
+    if tag == "view":
+        return ViewRecord(value[1])
+    return StableRecord(value[1], value[2], tuple(value[3]))
+
+
+def _record_seq(record: Record) -> int:
+    if isinstance(record, VoteRecord | StableRecord):
+        return record.seq
+    if isinstance(record, PreparedRecord):
+        return record.cert.pre_prepare.seq
+    return 1 << 62  # view records are never pruned by a checkpoint

@@ -1,0 +1,155 @@
+"""`metroledger testnet init|up`: a local network of daemons in separate processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from node.config import Genesis, Member, load_node_config, render_node_config
+from node.keys import generate_keys, write_keys
+
+DEFAULT_PROTOCOL = {
+    "batch_max_txs": 500,
+    "batch_timeout_ms": 20,
+    "checkpoint_interval": 16,
+    "watermark_window": 64,
+    "request_timeout_ms": 2000,
+    "view_change_timeout_ms": 2000,
+    "censorship_timeout_ms": 20_000,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def init_testnet(
+    directory: Path, nodes: int, suite: str, p2p_port: int = 0, api_port: int = 0
+) -> list[Path]:
+    """Write DIR/genesis.json and DIR/nodeI/{node.toml,keys/node_key.json}; ports 0 = free ones."""
+    if nodes < 4:
+        raise ValueError(f"--nodes must be at least 4 (n = 3f + 1), got {nodes}")
+    if (directory / "genesis.json").exists():
+        raise FileExistsError(f"{directory / 'genesis.json'} exists; choose an empty --dir")
+    directory.mkdir(parents=True, exist_ok=True)
+    members, configs = [], []
+    for i in range(nodes):
+        home = directory / f"node{i}"
+        keys = generate_keys(suite)
+        write_keys(keys, home / "keys" / "node_key.json")
+        p2p = p2p_port + i if p2p_port else free_port()
+        api = api_port + i if api_port else free_port()
+        listen = f"/ip4/127.0.0.1/tcp/{p2p}"
+        members.append(Member(f"node{i}", keys.signing.public_key, keys.peer_id, listen))
+        config = home / "node.toml"
+        config.write_text(render_node_config(f"node{i}", listen, api, "../genesis.json"))
+        configs.append(config)
+    genesis = Genesis(
+        f"metroledger-local-{int(time.time())}",
+        suite,
+        tuple(members),
+        dict(DEFAULT_PROTOCOL),
+        {},
+        b"",
+    )
+    (directory / "genesis.json").write_text(json.dumps(genesis.to_json(), indent=2) + "\n")
+    return configs
+
+
+@dataclass
+class Daemon:
+    config: Path
+    api: str
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = open(self.config.parent / "node.log", "ab")  # noqa: SIM115 - owned by the child
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "node.cli", "node", "run", "--config", str(self.config)],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self, timeout_s: float = 10) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def get(self, path: str, timeout_s: float = 2) -> Any:
+        with urllib.request.urlopen(self.api + path, timeout=timeout_s) as response:
+            return json.loads(response.read())
+
+    def is_ready(self) -> bool:
+        try:
+            return bool(self.get("/healthz").get("ok"))
+        except OSError:
+            return False
+
+
+def daemons(directory: Path) -> list[Daemon]:
+    configs = sorted(directory.glob("node*/node.toml"), key=lambda p: int(p.parent.name[4:]))
+    out = []
+    for path in configs:
+        cfg = load_node_config(path)
+        out.append(Daemon(path, f"http://{cfg.api_host}:{cfg.api_port}"))
+    return out
+
+
+def wait_ready(nodes: list[Daemon], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    for d in nodes:
+        while not d.is_ready():
+            if d.process and d.process.poll() is not None:
+                raise RuntimeError(
+                    f"{d.config.parent.name} exited; see {d.config.parent / 'node.log'}"
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{d.config.parent.name} not ready after {timeout_s}s")
+            time.sleep(0.1)
+
+
+def up(directory: Path) -> int:
+    """Start every node of DIR, wait until ready, and stop them all on Ctrl-C."""
+    nodes = daemons(directory)
+    if not nodes:
+        print(
+            f"no node*/node.toml under {directory}; run `metroledger testnet init` first",
+            file=sys.stderr,
+        )
+        return 2
+    for d in nodes:
+        d.start()
+    try:
+        wait_ready(nodes)
+        for d in nodes:
+            print(f"{d.config.parent.name}: {d.api}  (log: {d.config.parent / 'node.log'})")
+        print("network up; Ctrl-C stops it", flush=True)
+        while all(d.process and d.process.poll() is None for d in nodes):
+            time.sleep(0.5)
+        print("a node exited; stopping the network", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for d in nodes:
+            d.stop()
+        print("network stopped")

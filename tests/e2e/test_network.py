@@ -1,0 +1,131 @@
+"""Four real daemons on loopback: py-libp2p, SQLite on disk, HTTP. Slow (about a minute)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger.encoding import encode
+from node.load import post_tx, sample_txs, submit_all
+from node.testnet import Daemon, daemons, init_testnet, wait_ready
+from tests.factories import client_tx
+
+SUITE = "ed25519"
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for: {what}")
+
+
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[list[Daemon]]:
+    init_testnet(tmp_path, 4, SUITE)
+    nodes = daemons(tmp_path)
+    for d in nodes:
+        d.start()
+    try:
+        wait_ready(nodes)
+        yield nodes
+    finally:
+        for d in nodes:
+            d.kill()
+
+
+def statuses(nodes: list[Daemon]) -> list[dict[str, object]]:
+    return [d.get("/v1/status") for d in nodes]
+
+
+def settled(nodes: list[Daemon], hashes: list[str]) -> bool:
+    """Same height everywhere, nothing pending, and every node has the sample committed."""
+    st = statuses(nodes)
+    if len({s["height"] for s in st}) != 1 or any(s["mempool_size"] for s in st):
+        return False
+    sample = hashes[:: max(1, len(hashes) // 20)] + hashes[-1:]
+    return all(d.get(f"/v1/tx/{h}")["status"] == "committed" for d in nodes for h in sample)
+
+
+def chain(node: Daemon) -> list[tuple[str, str]]:
+    height = int(node.get("/v1/status")["height"])
+    blocks = [node.get(f"/v1/blocks/{h}") for h in range(1, height + 1)]
+    return [(b["encoded"], b["state_root"]) for b in blocks]
+
+
+def test_commit_view_change_catch_up_and_full_restart(network: list[Daemon]) -> None:
+    nodes = network
+    apis = [d.api for d in nodes]
+    hashes = submit_all(apis, sample_txs(SUITE, 1000), SUITE)
+    wait_until("1000 txs committed everywhere", lambda: settled(nodes, hashes))
+    chains = [chain(d) for d in nodes]
+    assert chains[0] and all(c == chains[0] for c in chains), "nodes hold different blocks"
+    assert all(nodes[1].get(f"/v1/tx/{h}")["status"] == "committed" for h in hashes[::50])
+
+    primary = int(nodes[0].get("/v1/status")["primary"])
+    nodes[primary].kill()
+    alive = [d for i, d in enumerate(nodes) if i != primary]
+    more = submit_all([d.api for d in alive], sample_txs(SUITE, 100, first_seq=51), SUITE)
+    wait_until("view change", lambda: all(int(s["view"]) > 0 for s in statuses(alive)))
+    wait_until("new txs committed", lambda: settled(alive, more))
+
+    nodes[primary].start()
+    wait_ready([nodes[primary]])
+    wait_until("restarted node caught up", lambda: settled(nodes, hashes + more), timeout_s=90)
+    before = chain(nodes[0])
+    assert chain(nodes[primary]) == before
+
+    for d in nodes:
+        d.kill()
+    for d in nodes:
+        d.start()
+    wait_ready(nodes)
+    for d in nodes:
+        assert chain(d)[: len(before)] == before
+    assert all(nodes[2].get(f"/v1/tx/{h}")["status"] == "committed" for h in (hashes + more)[::37])
+
+
+def test_bad_http_input_is_rejected_counted_and_changes_nothing(network: list[Daemon]) -> None:
+    node = network[0]
+    first = submit_all([node.api], sample_txs(SUITE, 5), SUITE)
+    wait_until("first txs committed", lambda: settled(network, first))
+    before = node.get("/v1/status")
+
+    def post(
+        body: bytes, content_type: str = "application/octet-stream"
+    ) -> tuple[int, dict[str, object]]:
+        request = urllib.request.Request(
+            node.api + "/v1/tx", data=body, method="POST", headers={"content-type": content_type}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    assert post(b"\xc1 not msgpack")[0] == 400
+    assert post(b"x" * 200_000)[0] == 413
+    assert post(b'{"tx": 5}', "application/json")[0] == 400
+    forged = client_tx(1, 1)
+    import dataclasses
+
+    status, body = post(dataclasses.replace(forged, signature=bytes(64)).encoded())
+    assert (status, body["error"]) == (400, "bad_signature")
+    replay = sample_txs(SUITE, 1)[0]
+    assert post_tx(node.api, replay).status == 409
+    assert post(encode([1, b"short", 1, "note", b"", b""]))[0] == 400
+    after = node.get("/v1/status")
+    assert (after["height"], after["state_root"]) == (before["height"], before["state_root"])
+    metrics = urllib.request.urlopen(node.api + "/metrics", timeout=2).read().decode()
+    for reason in ("invalid_tx", "replay"):
+        assert f'metroledger_rejected_messages_total{{reason="{reason}"}}' in metrics
