@@ -111,7 +111,10 @@ def maybe_fetch(r: Replica, poll: bool = False) -> None:
     if r.now_ms < r.fetch_deadline_ms and not poll:
         return
     peers = [p for p in range(r.cfg.n) if p != r.me]
-    ahead = [p for p in peers if r.peer_checkpoint.get(p, 0) >= target] or peers
+    # A poll asks everyone in turn: a peer's old checkpoint claim says little of now.
+    ahead = [p for p in peers if r.peer_checkpoint.get(p, 0) >= target]
+    if poll or not ahead:
+        ahead = peers
     peer = ahead[r.fetch_attempt % len(ahead)]
     r.fetch_attempt += 1
     lo = r.delivered_height + 1

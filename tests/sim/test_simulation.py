@@ -104,3 +104,21 @@ def test_sim_command_refuses_bad_arguments(
 ) -> None:
     assert main(["sim", *args]) == 2
     assert "metroledger sim:" in capsys.readouterr().err
+
+
+# Seeds that once failed, each for the reason noted; they must keep passing.
+REGRESSIONS = [
+    (4, 1, 22),  # new primary proposed before installing the new view's pre-prepares
+    (4, 1, 281),  # same
+    (4, 1, 602),  # old-view proposal for a height delivered meanwhile halted a replica
+    (4, 1, 615),  # restarted replica waited for a view-change quorum that could not form
+    (4, 1, 907),  # a partitioned replica raced through views alone
+    (4, 1, 360),  # two replicas past a view answered each other's view changes forever
+    (7, 2, 1927),  # lagging replicas only polled each other for blocks
+]
+
+
+@pytest.mark.parametrize("n, byzantine, seed", REGRESSIONS)
+def test_seeds_that_once_failed(n: int, byzantine: int, seed: int) -> None:
+    result = run_one(SimParams(n=n, byzantine=byzantine, seed=seed))
+    assert result.safety_ok and result.liveness_ok, result.detail
