@@ -198,6 +198,20 @@ class Replica:
             self.evidence.append(evidence)
         self._emit(evidence)
 
+    def _store_once(self, by_sender: dict[int, M], message: M, peer: int, kind: str) -> bool:
+        """Keep one `kind` message per sender and slot: the same signed content again
+        is a duplicate; different content from the same sender is kept as evidence."""
+        existing = by_sender.get(message.sender)
+        if existing is None:
+            by_sender[message.sender] = message
+            return True
+        if existing.signing_bytes() == message.signing_bytes():
+            self._reject(Reason.DUPLICATE, peer, kind)
+        else:
+            self._reject(Reason.CONFLICTING, peer, f"two {kind}s")
+            self._record_evidence(message.sender, existing, message)
+        return False
+
     def _timeout_ms(self, base_ms: int) -> int:
         return base_ms << self.backoff
 
@@ -328,16 +342,8 @@ class Replica:
             self._reject(Reason.UNEXPECTED, peer, "the primary does not prepare")
             return
         slot = self._slot(p.seq)
-        existing = slot.prepares.get(p.sender)
-        if existing is not None:
-            if existing.digest == p.digest:
-                self._reject(Reason.DUPLICATE, peer, "prepare")
-            else:
-                self._reject(Reason.CONFLICTING, peer, "two prepares")
-                self._record_evidence(p.sender, existing, p)
-            return
-        slot.prepares[p.sender] = p
-        self._try_prepared(slot)
+        if self._store_once(slot.prepares, p, peer, "prepare"):
+            self._try_prepared(slot)
 
     def _try_prepared(self, slot: Slot) -> None:
         """prepared(m, v, n, i): the pre-prepare and 2f matching prepares (4.2)."""
@@ -367,16 +373,8 @@ class Replica:
 
     def _on_commit(self, peer: int, c: Commit) -> None:
         slot = self._slot(c.seq)
-        existing = slot.commits.get(c.sender)
-        if existing is not None:
-            if existing.digest == c.digest:
-                self._reject(Reason.DUPLICATE, peer, "commit")
-            else:
-                self._reject(Reason.CONFLICTING, peer, "two commits")
-                self._record_evidence(c.sender, existing, c)
-            return
-        slot.commits[c.sender] = c
-        self._try_committed(slot)
+        if self._store_once(slot.commits, c, peer, "commit"):
+            self._try_committed(slot)
 
     def _try_committed(self, slot: Slot) -> None:
         """committed-local(m, v, n, i): prepared and 2f+1 matching commits (4.2)."""

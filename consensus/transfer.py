@@ -42,15 +42,8 @@ def on_checkpoint(r: Replica, peer: int, c: Checkpoint) -> None:
     r.peer_checkpoint[c.sender] = max(c.seq, r.peer_checkpoint.get(c.sender, 0))
     if c.seq <= r.stable_seq + 4 * r.cfg.watermark_window:
         by_sender = r.checkpoints.setdefault(c.seq, {})
-        existing = by_sender.get(c.sender)
-        if existing is not None:
-            if existing.block_hash == c.block_hash:
-                r._reject(Reason.DUPLICATE, peer, "checkpoint")
-            else:
-                r._reject(Reason.CONFLICTING, peer, "two checkpoints")
-                r._record_evidence(c.sender, existing, c)
+        if not r._store_once(by_sender, c, peer, "checkpoint"):
             return
-        by_sender[c.sender] = c
         try_stable(r, c.seq)
     maybe_fetch(r)
 

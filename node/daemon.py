@@ -40,6 +40,8 @@ from consensus.reasons import Reason
 from consensus.replica import Replica
 from consensus.signer import SuiteSigner
 from ledger.crypto import get_suite
+from ledger.encoding import decode
+from ledger.errors import InvalidEncoding
 from ledger.types import Transaction, compute_tx_hash, is_valid_tx_signature
 from node.config import ConfigError, NodeConfig, load_genesis
 from node.executor import Executor
@@ -124,9 +126,6 @@ class Node:
             self._count_reject("unknown_channel")
 
     def _on_forwarded_tx(self, member: int, payload: bytes) -> None:
-        from ledger.encoding import decode
-        from ledger.errors import InvalidEncoding
-
         try:
             tx = Transaction.from_wire(decode(payload))
         except InvalidEncoding:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from typing import Any
 
 
@@ -40,7 +39,3 @@ def configure(node: str, level: str) -> None:
 def event(logger: logging.Logger, name: str, **fields: Any) -> None:
     """Log a stable, machine-readable line: {"event": name, ...fields}."""
     logger.info(name, extra={"fields": fields})
-
-
-def now_s() -> float:
-    return time.time()

@@ -73,13 +73,13 @@ class Daemon:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log = open(self.config.parent / "node.log", "ab")  # noqa: SIM115 - owned by the child
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "node.cli", "node", "run", "--config", str(self.config)],
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
+        with open(self.config.parent / "node.log", "ab") as log:  # the child keeps its copy
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "node.cli", "node", "run", "--config", str(self.config)],
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:

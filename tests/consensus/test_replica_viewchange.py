@@ -1,5 +1,7 @@
 """View change, new view, timers and restart safety (PBFT 4.4, 4.5.2)."""
 
+from dataclasses import replace
+
 from consensus.events import (
     ClientRequest,
     Persist,
@@ -13,7 +15,7 @@ from consensus.messages import NewView, Prepare, PrePrepare, ViewChange
 from consensus.reasons import Reason
 from consensus.state import RestoredState
 from tests.consensus.harness import feed, make_replica, persisted, receive, rejections, sent
-from tests.factories import client_tx, pre_prepare, prepared_cert, view_change
+from tests.factories import client_tx, pre_prepare, prepared_cert, signed, signers, view_change
 
 
 def test_silent_primary_is_suspected_after_the_request_timeout() -> None:
@@ -42,13 +44,19 @@ def test_new_primary_sends_new_view_carrying_the_prepared_proposal() -> None:
     assert not r.in_view_change and r.view == 1
 
 
-def test_backup_accepts_a_valid_new_view_and_prepares_its_proposals() -> None:
+def new_view_carrying_one_prepared_proposal() -> tuple[PrePrepare, NewView]:
+    """Replica 1 (primary of view 1) builds a NEW-VIEW from two view changes."""
     pp = pre_prepare(0, 1, (client_tx(),))
     primary = make_replica(1)
     out = []
     for sender in (2, 3):
         out += receive(primary, sender, view_change(1, sender, (prepared_cert(pp),)))
     (nv,) = [m for m in sent(out) if isinstance(m, NewView)]
+    return pp, nv
+
+
+def test_backup_accepts_a_valid_new_view_and_prepares_its_proposals() -> None:
+    pp, nv = new_view_carrying_one_prepared_proposal()
     backup = make_replica(2)
     backup.view, backup.in_view_change = 1, True
     actions = receive(backup, 1, nv)
@@ -58,16 +66,7 @@ def test_backup_accepts_a_valid_new_view_and_prepares_its_proposals() -> None:
 
 
 def test_new_view_that_drops_a_prepared_proposal_is_rejected() -> None:
-    pp = pre_prepare(0, 1, (client_tx(),))
-    primary = make_replica(1)
-    out = []
-    for sender in (2, 3):
-        out += receive(primary, sender, view_change(1, sender, (prepared_cert(pp),)))
-    (nv,) = [m for m in sent(out) if isinstance(m, NewView)]
-    from dataclasses import replace
-
-    from tests.factories import signed, signers
-
+    _, nv = new_view_carrying_one_prepared_proposal()
     forged = signed(signers()[1], replace(nv, pre_prepares=()))
     backup = make_replica(2)
     backup.view, backup.in_view_change = 1, True
@@ -78,8 +77,6 @@ def test_new_view_that_drops_a_prepared_proposal_is_rejected() -> None:
 def test_view_change_with_a_forged_prepared_certificate_is_rejected() -> None:
     pp = pre_prepare(0, 1, (client_tx(),))
     cert = prepared_cert(pp)
-    from dataclasses import replace
-
     bad_cert = replace(cert, prepares=cert.prepares[:1])
     r = make_replica(1)
     assert rejections(receive(r, 2, view_change(1, 2, (bad_cert,)))) == [Reason.BAD_VIEW_CHANGE]
