@@ -15,7 +15,12 @@ def add_node_parsers(commands: Any) -> None:
         dest="keys_cmd", required=True
     )
     new = keys.add_parser("new", help="write a new node key file (mode 0600)")
-    new.add_argument("--out", type=Path, required=True, help="key file to create")
+    new.add_argument(
+        "--out",
+        type=Path,
+        default=Path("node_key.json"),
+        help="key file to create (default: node_key.json)",
+    )
     new.add_argument("--suite", default="ed25519", choices=["ed25519", "sm2"])
     new.set_defaults(run=run_keys_new)
 
