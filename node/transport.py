@@ -47,6 +47,12 @@ class Transport(Protocol):
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None: ...
 
 
+def new_libp2p_host(identity: P2PKeyPair) -> Any:
+    """A py-libp2p host that speaks Noise only (no plaintext fallback) over Yamux."""
+    noise = NoiseTransport(identity, noise_privkey=new_x25519_key_pair().private_key)
+    return new_host(key_pair=identity, sec_opt={NOISE_PROTOCOL_ID: noise}, muxer_preference="YAMUX")
+
+
 def encode_frame(channel: int, payload: bytes) -> bytes:
     return struct.pack(">IB", len(payload) + 1, channel) + payload
 
@@ -85,12 +91,7 @@ class Libp2pTransport:
         self.me, self.listen, self.on_frame, self.on_reject = me, listen, on_frame, on_reject
         self.members = members
         self.member_of = {peer_id: i for i, (peer_id, _) in enumerate(members)}
-        security = {
-            NOISE_PROTOCOL_ID: NoiseTransport(
-                identity, noise_privkey=new_x25519_key_pair().private_key
-            )
-        }
-        self.host = new_host(key_pair=identity, sec_opt=security, muxer_preference="YAMUX")
+        self.host = new_libp2p_host(identity)
         self.host.set_stream_handler(PROTOCOL, self._handle_stream)
         self.queues = {
             i: trio.open_memory_channel[bytes](QUEUE_FRAMES) for i in range(len(members)) if i != me

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -93,6 +94,14 @@ def test_commit_view_change_catch_up_and_full_restart(network: list[Daemon]) -> 
     for d in nodes:
         assert chain(d)[: len(before)] == before
     assert all(nodes[2].get(f"/v1/tx/{h}")["status"] == "committed" for h in (hashes + more)[::37])
+
+    wiped = nodes[(primary + 1) % 4]
+    wiped.kill()
+    shutil.rmtree(wiped.config.parent / "data")
+    wiped.start()
+    wait_ready([wiped])
+    wait_until("wiped node rejoined from scratch", lambda: settled(nodes, hashes + more), 90)
+    assert chain(wiped) == chain(nodes[primary])
 
 
 def test_bad_http_input_is_rejected_counted_and_changes_nothing(network: list[Daemon]) -> None:
