@@ -50,6 +50,9 @@ class NoteContract:
 class Registry:
     contracts: list[Contract] = field(default_factory=lambda: [NoteContract()])
 
+    def named(self, name: str) -> Contract | None:
+        return next((c for c in self.contracts if c.name == name), None)
+
     def for_kind(self, kind: str) -> Contract | None:
         for contract in self.contracts:
             if kind in contract.kinds:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from analysis.build import build_registry
+from analysis.contracts import Registry
 from consensus.config import ProtocolConfig
 from ledger.crypto import SUITES, get_suite
 from ledger.encoding import encode
@@ -49,6 +51,9 @@ class Genesis:
             genesis_hash=self.genesis_hash,
             **self.protocol,
         )
+
+    def registry(self) -> Registry:
+        return build_registry(self.suite, self.contracts, tuple(m.public_key for m in self.members))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,6 +100,10 @@ def parse_genesis(raw: Any, path: Path | str) -> Genesis:
         genesis.protocol_config()
     except ValueError as exc:
         raise ConfigError(path, "protocol", str(exc)) from None
+    try:
+        genesis.registry()
+    except ValueError as exc:
+        raise ConfigError(path, "contracts", str(exc)) from None
     return genesis
 
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import trio
 
-from analysis.contracts import Registry
 from consensus.events import (
     Action,
     Broadcast,
@@ -97,7 +96,10 @@ class Node:
         self.storage = Storage(cfg.data_dir / "ledger.sqlite3", self.suite)
         self.reader = Storage(cfg.data_dir / "ledger.sqlite3", self.suite)
         self.executor = Executor(
-            self.suite, Registry(), self.storage.state_blob(), self.storage.last_state_root()
+            self.suite,
+            self.genesis.registry(),
+            self.storage.state_blob(),
+            self.storage.last_state_root(),
         )
         self.signer = SuiteSigner(self.suite, self.protocol.members, keys.signing.secret_key)
         self.sig_cache = SignatureCache(self.genesis.suite)

@@ -1,0 +1,246 @@
+"""Device readings and device-registry requests: the payloads of signed transactions.
+
+Each type is a tagged canonical-msgpack list in `Transaction.payload`; the
+transaction's `kind` names the type and its `seq` is the device's (or signer's)
+sequence number. `parse_payload` returns a valid object or raises
+`InvalidReading` with a reason code; structure errors and range errors both land
+there, so a caller has one thing to catch. Integers only, units in the names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ledger.crypto import KeyPair, SignatureSuite
+from ledger.encoding import decode, encode
+from ledger.errors import InvalidEncoding
+from ledger.types import Transaction, sign_transaction
+from ledger.wire import blob, expect_tagged, text, u64
+
+KIND_REFUEL = "refuel"
+KIND_METER = "meter"
+KIND_REGISTER = "device.register"
+KIND_ENDORSE = "device.endorse"
+KIND_REVOKE = "device.revoke"
+KIND_ROTATE = "device.rotate"
+DEVICE_KINDS = ("vehicle", "meter")
+
+MAX_VOLUME_ML = 2_000_000  # a 2,000 L truck fill
+MAX_OBD_LEVEL = 255  # OBD-II PID 0x2F: 100/255 % of the tank per step
+MAX_ODOMETER_M = 10_000_000_000
+MAX_ENERGY_WH = 10**15
+MAX_INTERVAL_S = 31 * 86_400
+MIN_TIME_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
+MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+class InvalidReading(ValueError):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+def _id(value: Any, what: str) -> str:
+    raw = text(value, what, 64)
+    if not ID_PATTERN.fullmatch(raw):
+        raise InvalidReading("invalid_id", f"{what} {raw!r}: 1-64 of A-Z a-z 0-9 . _ : -")
+    return raw
+
+
+def _within(value: int, lo: int, hi: int, reason: str, what: str) -> int:
+    if not lo <= value <= hi:
+        raise InvalidReading(reason, f"{what} = {value}, allowed {lo}..{hi}")
+    return value
+
+
+def _time(value: Any) -> int:
+    return _within(u64(value, "time_ms"), MIN_TIME_MS, MAX_TIME_MS, "time_out_of_range", "time_ms")
+
+
+class Payload:
+    TAG: ClassVar[int]
+    KIND: ClassVar[str]
+
+    def encode(self) -> bytes:
+        return encode([self.TAG, *vars(self).values()])  # fields in declaration order
+
+
+@dataclass(frozen=True)
+class RefuelReading(Payload):
+    """What a vehicle reports after a refuel (its tank sensor against the dispenser)."""
+
+    TAG: ClassVar[int] = 30
+    KIND: ClassVar[str] = KIND_REFUEL
+    vehicle_id: str
+    dispenser_id: str
+    station_id: str
+    dispensed_volume_ml: int  # what the dispenser claimed
+    measured_volume_ml: int  # what the vehicle's tank-level sensor saw
+    tank_level_before_obd: int
+    tank_level_after_obd: int
+    odometer_m: int
+    time_ms: int
+
+    @classmethod
+    def from_wire(cls, value: Any) -> RefuelReading:
+        f = expect_tagged(value, cls.TAG, 9, "refuel reading")
+        volume, obd = (
+            (MAX_VOLUME_ML, "volume_out_of_range"),
+            (MAX_OBD_LEVEL, "tank_level_out_of_range"),
+        )
+        return cls(
+            _id(f[0], "vehicle_id"),
+            _id(f[1], "dispenser_id"),
+            _id(f[2], "station_id"),
+            _within(u64(f[3], "dispensed_volume_ml"), 1, *volume, "dispensed_volume_ml"),
+            _within(u64(f[4], "measured_volume_ml"), 0, *volume, "measured_volume_ml"),
+            _within(u64(f[5], "tank_level_before_obd"), 0, *obd, "tank_level_before_obd"),
+            _within(u64(f[6], "tank_level_after_obd"), 0, *obd, "tank_level_after_obd"),
+            _within(
+                u64(f[7], "odometer_m"), 0, MAX_ODOMETER_M, "odometer_out_of_range", "odometer_m"
+            ),
+            _time(f[8]),
+        )
+
+    @property
+    def device_id(self) -> str:
+        return self.vehicle_id
+
+
+@dataclass(frozen=True)
+class MeterReading(Payload):
+    """A smart meter's cumulative active energy at the end of an interval."""
+
+    TAG: ClassVar[int] = 31
+    KIND: ClassVar[str] = KIND_METER
+    meter_id: str
+    energy_wh: int
+    interval_s: int
+    time_ms: int
+
+    @classmethod
+    def from_wire(cls, value: Any) -> MeterReading:
+        f = expect_tagged(value, cls.TAG, 4, "meter reading")
+        return cls(
+            _id(f[0], "meter_id"),
+            _within(u64(f[1], "energy_wh"), 0, MAX_ENERGY_WH, "energy_out_of_range", "energy_wh"),
+            _within(
+                u64(f[2], "interval_s"), 1, MAX_INTERVAL_S, "interval_out_of_range", "interval_s"
+            ),
+            _time(f[3]),
+        )
+
+    @property
+    def device_id(self) -> str:
+        return self.meter_id
+
+
+@dataclass(frozen=True)
+class RegisterDevice(Payload):
+    """A manufacturer declares a device and its public key; authorities then endorse it."""
+
+    TAG: ClassVar[int] = 32
+    KIND: ClassVar[str] = KIND_REGISTER
+    device_id: str
+    device_kind: str
+    public_key: bytes
+    model: str
+    accuracy_class: str
+
+    @classmethod
+    def from_wire(cls, value: Any) -> RegisterDevice:
+        f = expect_tagged(value, cls.TAG, 5, "device registration")
+        kind = text(f[1], "device_kind", 16)
+        if kind not in DEVICE_KINDS:
+            raise InvalidReading("unknown_device_kind", f"{kind!r}; known: {DEVICE_KINDS}")
+        return cls(
+            _id(f[0], "device_id"),
+            kind,
+            blob(f[2], "public_key", 32, 65),
+            text(f[3], "model", 64),
+            text(f[4], "accuracy_class", 16),
+        )
+
+
+@dataclass(frozen=True)
+class EndorseDevice(Payload):
+    """An authority vouches for a device with this key (after inspecting it)."""
+
+    TAG: ClassVar[int] = 33
+    KIND: ClassVar[str] = KIND_ENDORSE
+    device_id: str
+    public_key: bytes
+
+    @classmethod
+    def from_wire(cls, value: Any) -> EndorseDevice:
+        f = expect_tagged(value, cls.TAG, 2, "device endorsement")
+        return cls(_id(f[0], "device_id"), blob(f[1], "public_key", 32, 65))
+
+
+@dataclass(frozen=True)
+class RevokeDevice(Payload):
+    """A vote to revoke a device from a block height on (no retroactive effect)."""
+
+    TAG: ClassVar[int] = 34
+    KIND: ClassVar[str] = KIND_REVOKE
+    device_id: str
+    effective_height: int
+    reason: str
+
+    @classmethod
+    def from_wire(cls, value: Any) -> RevokeDevice:
+        f = expect_tagged(value, cls.TAG, 3, "device revocation")
+        return cls(_id(f[0], "device_id"), u64(f[1], "effective_height"), text(f[2], "reason", 128))
+
+
+@dataclass(frozen=True)
+class RotateKey(Payload):
+    """Signed (as a transaction) by the device's current key; the new key proves possession."""
+
+    TAG: ClassVar[int] = 35
+    KIND: ClassVar[str] = KIND_ROTATE
+    device_id: str
+    new_public_key: bytes
+    new_key_signature: bytes
+
+    @classmethod
+    def from_wire(cls, value: Any) -> RotateKey:
+        f = expect_tagged(value, cls.TAG, 3, "key rotation")
+        return cls(
+            _id(f[0], "device_id"),
+            blob(f[1], "new_public_key", 32, 65),
+            blob(f[2], "new_key_signature", 64, 64),
+        )
+
+
+def rotation_proof_bytes(device_id: str, old_key: bytes, new_key: bytes) -> bytes:
+    """What the new key signs to prove its holder asked for the rotation."""
+    return encode(["metroledger/rotate/v1", device_id, old_key, new_key])
+
+
+PAYLOAD_TYPES: dict[str, Any] = {
+    t.KIND: t
+    for t in (RefuelReading, MeterReading, RegisterDevice, EndorseDevice, RevokeDevice, RotateKey)
+}
+
+
+def parse_payload(kind: str, payload: bytes) -> Payload:
+    """The typed payload of a transaction of `kind`, or InvalidReading with a reason."""
+    cls = PAYLOAD_TYPES.get(kind)
+    if cls is None:
+        raise InvalidReading("unknown_kind", kind)
+    try:
+        parsed: Payload = cls.from_wire(decode(payload))
+    except InvalidEncoding as exc:
+        raise InvalidReading("malformed_payload", str(exc)) from None
+    return parsed
+
+
+def sign_payload(suite: SignatureSuite, key: KeyPair, seq: int, payload: Payload) -> Transaction:
+    """A transaction of the payload's kind, signed by `key` with sequence number `seq`."""
+    return sign_transaction(
+        suite, key.secret_key, key.public_key, seq, payload.KIND, payload.encode()
+    )
