@@ -13,9 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from analysis.devices import DeviceRegistry, device_view
 from consensus.reasons import Reason
 from ledger.encoding import decode
 from ledger.errors import InvalidEncoding
+from ledger.readings import PAYLOAD_TYPES, InvalidReading, parse_payload
+from ledger.receipt import build_receipt
 from ledger.types import Block, CommitCertificate, Transaction, compute_tx_hash
 
 if TYPE_CHECKING:
@@ -72,6 +75,10 @@ def build_app(node: Node) -> Starlette:
         if not node.sig_cache.is_valid(tx):
             node._count_reject(Reason.INVALID_TX.value)
             return error(400, "bad_signature", "transaction signature does not verify")
+        refused = precheck(node, tx)
+        if refused is not None:
+            node._count_reject(refused[1])
+            return error(*refused, f"tx {tx_hash}")
         reasons = await node.submit(tx)
         if not reasons:
             return JSONResponse({"tx_hash": tx_hash, "status": "pending"}, status_code=202)
@@ -85,6 +92,14 @@ def build_app(node: Node) -> Starlette:
         except ValueError:
             return error(400, "bad_hash", "expected hex")
         found = node.reader.tx_status(tx_hash)
+        wait_s = _wait_seconds(request)
+        if found is None and wait_s:
+            waiter = node.commit_waiters.setdefault(tx_hash, trio.Event())
+            with trio.move_on_after(wait_s):
+                await waiter.wait()
+            if not waiter.is_set():  # bound the table: a later poll makes a new waiter
+                node.commit_waiters.pop(tx_hash, None)
+            found = node.reader.tx_status(tx_hash)
         if found is not None:
             height, index, reason = found
             status = "committed" if not reason else "rejected"
@@ -100,6 +115,41 @@ def build_app(node: Node) -> Starlette:
         if tx_hash in node.admitted_at:
             return JSONResponse({"tx_hash": tx_hash.hex(), "status": "pending"})
         return error(404, "unknown_tx")
+
+    async def get_receipt(request: Request) -> Response:
+        try:
+            tx_hash = bytes.fromhex(request.path_params["hash"])
+        except ValueError:
+            return error(400, "bad_hash", "expected hex")
+        found = node.reader.tx_status(tx_hash)
+        if found is None:
+            pending = tx_hash in node.admitted_at
+            return error(404, "not_committed" if pending else "unknown_tx")
+        height, index, reason = found
+        if reason:
+            return error(409, "rejected", f"the transaction was refused at execution: {reason}")
+        stored = node.reader.block(height)
+        if stored is None:
+            return error(503, "not_stored", f"block {height} not readable yet")
+        block, cert, _ = stored
+        receipt = build_receipt(node.suite, block, cert, index)
+        return JSONResponse(receipt.to_json(node.suite, node.genesis.chain_id))
+
+    async def get_client(request: Request) -> Response:
+        try:
+            sender = bytes.fromhex(request.path_params["public_key"])
+        except ValueError:
+            return error(400, "bad_key", "expected hex")
+        high, _ = node.replica.requests.clients.get(sender, (0, 0))
+        return JSONResponse({"public_key": sender.hex(), "committed_high_seq": high})
+
+    async def get_device(request: Request) -> Response:
+        devices = node.executor.state.get("devices", {}).get("devices", {})
+        device = devices.get(request.path_params["device_id"])
+        if device is None:
+            return error(404, "unknown_device", request.path_params["device_id"])
+        view = device_view(device, node.replica.delivered_height)
+        return JSONResponse({"device_id": request.path_params["device_id"], **view})
 
     async def get_block(request: Request) -> Response:
         raw = request.path_params["height"]
@@ -141,6 +191,9 @@ def build_app(node: Node) -> Starlette:
         routes=[
             Route("/v1/tx", post_tx, methods=["POST"]),
             Route("/v1/tx/{hash}", get_tx),
+            Route("/v1/tx/{hash}/receipt", get_receipt),
+            Route("/v1/devices/{device_id}", get_device),
+            Route("/v1/clients/{public_key}", get_client),
             Route("/v1/blocks/{height}", get_block),
             Route("/v1/status", status),
             Route("/healthz", healthz),
@@ -148,6 +201,23 @@ def build_app(node: Node) -> Starlette:
             Route("/openapi.json", openapi),
         ]
     )
+
+
+def precheck(node: Node, tx: Transaction) -> tuple[int, str] | None:
+    """Refuse early what execution would refuse: malformed payloads (400), readings from
+    devices that are unknown, inactive, revoked or replaying (422), against committed state."""
+    if tx.kind not in PAYLOAD_TYPES:
+        return None
+    try:
+        parse_payload(tx.kind, tx.payload)
+    except InvalidReading as exc:
+        return 400, exc.reason
+    registry = node.executor.registry.named("devices")
+    if not isinstance(registry, DeviceRegistry):
+        return None
+    state = node.executor.state.get("devices", {})
+    reason = registry.precheck(state, tx, node.replica.delivered_height)
+    return None if reason is None else (422, reason)
 
 
 async def _read_body(request: Request) -> bytes | None:
@@ -158,6 +228,15 @@ async def _read_body(request: Request) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _wait_seconds(request: Request) -> float:
+    """`?wait_s=N`: long-poll up to N seconds (at most 30) for the tx to commit."""
+    raw = request.query_params.get("wait_s", "0")
+    try:
+        return min(max(float(raw), 0.0), 30.0)
+    except ValueError:
+        return 0.0
 
 
 def _int(raw: str) -> int | None:
@@ -184,6 +263,7 @@ TX_POST_RESPONSES = {
     "202": "accepted, pending",
     "400": "malformed or bad signature",
     "409": "replay",
+    "422": "refused by the device registry (unknown, inactive or revoked device; old sequence)",
     "413": "body too large",
     "429": "mempool full",
 }
@@ -199,7 +279,24 @@ OPENAPI: dict[str, Any] = {
             )
         },
         "/v1/tx/{hash}": {
-            "get": _path("Status of a transaction", {"200": "pending/committed/rejected"})
+            "get": _path(
+                "Status of a transaction; ?wait_s=N long-polls up to 30 s for its commit",
+                {"200": "pending/committed/rejected", "404": "unknown here"},
+            )
+        },
+        "/v1/clients/{public_key}": {
+            "get": _path("Highest committed sequence number of a signer", {"200": "window"})
+        },
+        "/v1/tx/{hash}/receipt": {
+            "get": _path(
+                "Offline-verifiable receipt: tx, Merkle path, signed proposal, commit certificate",
+                {"200": "receipt", "404": "unknown or not committed", "409": "refused"},
+            )
+        },
+        "/v1/devices/{device_id}": {
+            "get": _path(
+                "A registered device: status at the current height, history", {"200": "device"}
+            )
         },
         "/v1/blocks/{height}": {
             "get": _path("A committed block ('latest' for the newest)", {"200": "block"})

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from node.commands import add_node_parsers
 from node.demo import add_demo_parser
+from oracle.cli import add_oracle_parsers
 from sim.cli import add_sim_parser
 
 
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_parser(commands)
     add_sim_parser(commands)
     add_node_parsers(commands)
+    add_oracle_parsers(commands)
     return parser
 
 

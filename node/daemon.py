@@ -115,6 +115,7 @@ class Node:
             EVENT_QUEUE
         )
         self.admitted_at: dict[bytes, float] = {}
+        self.commit_waiters: dict[bytes, trio.Event] = {}  # long-polls of GET /v1/tx/{hash}
         self.started = time.monotonic()
 
     # ---- inputs -------------------------------------------------------------------
@@ -217,6 +218,9 @@ class Node:
         )
         now = time.monotonic()
         for tx_hash, _, _ in result.tx_results:
+            waiter = self.commit_waiters.pop(tx_hash, None)
+            if waiter is not None:
+                waiter.set()
             admitted = self.admitted_at.pop(tx_hash, None)
             if admitted is not None:
                 self.metrics.latency.observe(now - admitted)

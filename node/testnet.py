@@ -136,6 +136,7 @@ def up(directory: Path) -> int:
             file=sys.stderr,
         )
         return 2
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the network as Ctrl-C does
     for d in nodes:
         d.start()
     try:
@@ -153,3 +154,7 @@ def up(directory: Path) -> int:
         for d in nodes:
             d.stop()
         print("network stopped")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,105 @@
+"""The oracle's local journal (SQLite): store and forward, and idempotent signing.
+
+A transaction is written here, with its sequence number, before it leaves the
+device, so a crash never loses a reading and never signs one sequence number
+twice. An identical payload submitted again returns the journaled transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledger.encoding import decode
+from ledger.types import Transaction
+
+QUEUED, COMMITTED, REJECTED = "queued", "committed", "rejected"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS txs (
+    sender BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    payload_hash BLOB NOT NULL,
+    tx BLOB NOT NULL,
+    tx_hash BLOB NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    height INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (sender, seq)
+);
+CREATE INDEX IF NOT EXISTS txs_payload ON txs (sender, payload_hash);
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    tx: Transaction
+    tx_hash: bytes
+    status: str
+    reason: str
+    height: int
+
+
+def payload_digest(kind: str, payload: bytes) -> bytes:
+    return hashlib.sha256(kind.encode() + b"\x00" + payload).digest()
+
+
+class Journal:
+    def __init__(self, path: Path | str):
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def high_seq(self, sender: bytes) -> int:
+        row = self.db.execute("SELECT MAX(seq) FROM txs WHERE sender = ?", (sender,)).fetchone()
+        return int(row[0] or 0)
+
+    def find_payload(self, sender: bytes, kind: str, payload: bytes) -> Entry | None:
+        row = self.db.execute(
+            "SELECT tx, tx_hash, status, reason, height FROM txs "
+            "WHERE sender = ? AND payload_hash = ?",
+            (sender, payload_digest(kind, payload)),
+        ).fetchone()
+        return None if row is None else _entry(row)
+
+    def add(self, tx: Transaction, tx_hash: bytes) -> None:
+        self.db.execute(
+            "INSERT INTO txs (sender, seq, payload_hash, tx, tx_hash, status) VALUES (?,?,?,?,?,?)",
+            (tx.sender, tx.seq, payload_digest(tx.kind, tx.payload), tx.encoded(), tx_hash, QUEUED),
+        )
+
+    def settle(self, tx_hash: bytes, status: str, reason: str = "", height: int = 0) -> None:
+        self.db.execute(
+            "UPDATE txs SET status = ?, reason = ?, height = ? WHERE tx_hash = ?",
+            (status, reason, height, tx_hash),
+        )
+
+    def unfinished(self, sender: bytes) -> list[Entry]:
+        rows = self.db.execute(
+            "SELECT tx, tx_hash, status, reason, height FROM txs "
+            "WHERE sender = ? AND status = ? ORDER BY seq",
+            (sender, QUEUED),
+        ).fetchall()
+        return [_entry(r) for r in rows]
+
+    def get(self, tx_hash: bytes) -> Entry | None:
+        row = self.db.execute(
+            "SELECT tx, tx_hash, status, reason, height FROM txs WHERE tx_hash = ?", (tx_hash,)
+        ).fetchone()
+        return None if row is None else _entry(row)
+
+    def counts(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT status, COUNT(*) FROM txs GROUP BY status").fetchall()
+        return {status: int(n) for status, n in rows}
+
+
+def _entry(row: tuple[bytes, bytes, str, str, int]) -> Entry:
+    return Entry(Transaction.from_wire(decode(row[0])), row[1], row[2], row[3], row[4])
