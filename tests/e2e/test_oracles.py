@@ -9,14 +9,17 @@ import asyncio
 import json
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from ledger.crypto import get_suite
 from ledger.encoding import decode
-from ledger.readings import KIND_REFUEL, RefuelReading
+from ledger.readings import KIND_REFUEL, RefuelReading, RevokeDevice, sign_payload
 from ledger.receipt import ReceiptInvalid, load_trust_anchor, verify_receipt_json
 from ledger.types import Block, compute_tx_hash
+from node.load import post_tx
 from node.testnet import Daemon, daemons, free_port, init_testnet, wait_ready
 from oracle.client import OracleClient
 from oracle.keys import load_signing_key
@@ -105,6 +108,47 @@ def test_fleet_through_sdk_with_a_node_down_exactly_once_and_receipts(
     device = live.get(f"/v1/devices/{reading.vehicle_id}")
     assert device["status"] == "active" and len(device["endorsers"]) == 2
     assert device["readings"] == device["last_seq"] >= 1
+    check_early_refusals(suite, sim, nodes[1:], reading)
+
+
+def check_early_refusals(
+    suite: str, sim: Simulation, live: list[Daemon], last: RefuelReading
+) -> None:
+    """The API refuses, before consensus, readings the registry would refuse."""
+    suite_ = get_suite(suite)
+    vehicle = sim.vehicle_key(last.vehicle_id)
+    stranger = suite_.keypair_from_seed(b"not registered")
+    fresh = replace(last, time_ms=last.time_ms + 2)
+    high = int(live[0].get(f"/v1/devices/{last.vehicle_id}")["last_seq"])
+    cases = [
+        (
+            vehicle,
+            high + 1,
+            replace(fresh, dispensed_volume_ml=0),
+            400,
+            "volume_out_of_range",
+        ),
+        (stranger, 1, replace(fresh, vehicle_id="veh-unknown"), 422, "unknown_device"),
+        (stranger, 1, fresh, 422, "wrong_device_key"),
+        (vehicle, high, fresh, 422, "sequence_not_increasing"),
+    ]
+    for key, seq, payload, status, reason in cases:
+        refused = post_tx(live[0].api, sign_payload(suite_, key, seq, payload))
+        assert (refused.status, refused.body["error"]) == (status, reason)
+
+    async def revoke() -> str:
+        urls = [d.api for d in live]
+        async with OracleClient(urls, sim.manufacturer, suite=suite, max_in_flight=4) as maker:
+            tx_hash = maker.submit(RevokeDevice(last.vehicle_id, 0, "seal broken"))
+            return (await maker.wait(tx_hash, timeout_s=60)).status
+
+    assert asyncio.run(revoke()) == "committed"
+    wait_until(
+        "revoked everywhere",
+        lambda: all(d.get(f"/v1/devices/{last.vehicle_id}")["status"] == "revoked" for d in live),
+    )
+    refused = post_tx(live[1].api, sign_payload(suite_, vehicle, high + 1, fresh))
+    assert (refused.status, refused.body["error"]) == (422, "device_revoked")
 
 
 def test_readings_journaled_while_no_node_is_reachable_are_delivered_later(
