@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from node.commands import add_node_parsers
 from node.demo import add_demo_parser
 from oracle.cli import add_oracle_parsers
+from oracle.device_cli import add_device_parsers
 from sim.cli import add_sim_parser
 
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sim_parser(commands)
     add_node_parsers(commands)
     add_oracle_parsers(commands)
+    add_device_parsers(commands)
     return parser
 
 
