@@ -65,9 +65,11 @@ class PreparedRecord:
 
 @dataclass(frozen=True)
 class ViewRecord:
-    """This replica moved to `view`; it never goes back to a lower one."""
+    """This replica moved to `view` (and, if `installed`, entered it through a NEW-VIEW);
+    it never goes back to a lower one."""
 
     view: int
+    installed: bool = False
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,7 @@ class Replica:
 
     def _restore(self, records: tuple[Record, ...]) -> None:
         """Rebuild votes, prepared certs, view and stable checkpoint from disk."""
+        installed = 0
         for record in records:
             if isinstance(record, VoteRecord):
                 self.votes[(record.kind, record.view, record.seq)] = record.digest
@@ -157,6 +158,8 @@ class Replica:
                 self._keep_prepared(record.cert)
             elif isinstance(record, ViewRecord):
                 self.view = max(self.view, record.view)
+                if record.installed:
+                    installed = max(installed, record.view)
             elif isinstance(record, StableRecord) and record.seq > self.stable_seq:
                 proof = tuple(_decode_checkpoint(raw) for raw in record.proof)
                 self.stable_seq, self.stable_hash, self.stable_proof = (
@@ -167,9 +170,11 @@ class Replica:
             [self.delivered_height + 1, self.stable_seq + 1] + [s + 1 for s in voted]
         )
         if self.view > 0:
-            # We cannot know whether we had installed this view: ask for it again.
-            # Peers already in the view answer our view change with its new-view.
-            self.in_view_change = True
+            # Announce where we are: peers in a later view answer with their NEW-VIEW
+            # (help_straggler). A view we had installed resumes in normal operation: asking
+            # for it again could not succeed if every replica restarted, since a view
+            # change may not carry certificates from the view it asks for.
+            self.in_view_change = installed < self.view
             self.vc_needs_broadcast = True
 
     # ---- helpers -----------------------------------------------------------------
@@ -464,6 +469,9 @@ class Replica:
 
     def _on_tick(self, now_ms: int) -> None:
         self.now_ms = max(self.now_ms, now_ms)
+        if self.vc_needs_broadcast:  # restarted: first tick
+            self.vc_needs_broadcast = False
+            viewchange.broadcast_view_change(self)
         if self.in_view_change:
             viewchange.tick_view_change(self)
         else:

@@ -60,9 +60,6 @@ def tick_view_change(r: Replica) -> None:
     """While waiting for a new view: resend our view change and poll for blocks.
     The timer for the next view starts only once 2f+1 replicas want this one
     (PBFT 4.5.2), so a replica cut off from the others does not race ahead."""
-    if r.vc_needs_broadcast:  # restarted inside a view change
-        r.vc_needs_broadcast = False
-        broadcast_view_change(r)
     if r.vc_deadline_ms is None and len(r.view_changes.get(r.view, {})) >= r.cfg.quorum:
         r.vc_deadline_ms = r.now_ms + r._timeout_ms(r.cfg.view_change_timeout_ms)
     if r.vc_deadline_ms is not None and r.now_ms >= r.vc_deadline_ms:
@@ -136,6 +133,7 @@ def try_new_view(r: Replica) -> None:
         digest = proposal.digest(r.cfg.suite)
         pre_prepares.append(r._sign(PrePrepare(r.view, seq, digest, proposal, txs, r.me)))
     nv = r._sign(NewView(r.view, chosen, tuple(pre_prepares), r.me))
+    r._emit(Persist(ViewRecord(r.view, installed=True)))  # a restart resumes in this view
     r._emit(Broadcast(encode_message(nv)))
     enter_view(r, nv)
 
@@ -148,8 +146,7 @@ def on_new_view(r: Replica, peer: int, nv: NewView) -> None:
     if problem:
         r._reject(Reason.BAD_NEW_VIEW, peer, problem)
         return
-    if nv.view > r.view:
-        r._emit(Persist(ViewRecord(nv.view)))
+    r._emit(Persist(ViewRecord(nv.view, installed=True)))  # a restart resumes in this view
     enter_view(r, nv)
 
 

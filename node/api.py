@@ -75,6 +75,9 @@ def build_app(node: Node) -> Starlette:
         if not node.sig_cache.is_valid(tx):
             node._count_reject(Reason.INVALID_TX.value)
             return error(400, "bad_signature", "transaction signature does not verify")
+        found = node.reader.tx_status(bytes.fromhex(tx_hash))
+        if found is not None:  # a resubmission of a committed tx: say so, check nothing else
+            return error(409, Reason.REPLAY.value, f"tx {tx_hash} is in block {found[0]}")
         refused = precheck(node, tx)
         if refused is not None:
             node._count_reject(refused[1])

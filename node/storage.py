@@ -169,7 +169,7 @@ def encode_record(record: Record) -> bytes:
     if isinstance(record, PreparedRecord):
         return encode(["prepared", record.cert.to_wire()])
     if isinstance(record, ViewRecord):
-        return encode(["view", record.view])
+        return encode(["view", record.view, *([1] if record.installed else [])])
     return encode(["stable", record.seq, record.block_hash, list(record.proof)])
 
 
@@ -181,7 +181,7 @@ def decode_record(data: bytes) -> Record:
     if tag == "prepared":
         return PreparedRecord(PreparedCert.from_wire(value[1]))
     if tag == "view":
-        return ViewRecord(value[1])
+        return ViewRecord(value[1], installed=len(value) > 2)
     return StableRecord(value[1], value[2], tuple(value[3]))
 
 

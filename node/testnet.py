@@ -143,6 +143,8 @@ def up(directory: Path) -> int:
         wait_ready(nodes)
         for d in nodes:
             print(f"{d.config.parent.name}: {d.api}  (log: {d.config.parent / 'node.log'})")
+        urls = ",".join(d.api for d in nodes)
+        print(f"try: metroledger oracle simulate --testnet {directory} --nodes {urls}")
         print("network up; Ctrl-C stops it", flush=True)
         while all(d.process and d.process.poll() is None for d in nodes):
             time.sleep(0.5)

@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ledger.crypto import KeyPair
 from ledger.receipt import ReceiptInvalid, load_trust_anchor, verify_receipt_json
 from oracle.client import run
 from oracle.keys import load_signing_key, write_device_key
 from oracle.sim.fleet import FleetConfig
 from oracle.sim.run import Simulation, render_progress
+from oracle.testnet_keys import find_testnet, load_testnet_roles
 
 
 def add_oracle_parsers(commands: Any) -> None:
@@ -24,7 +26,13 @@ def add_oracle_parsers(commands: Any) -> None:
     key.set_defaults(run=run_key)
 
     sim = sub.add_parser("simulate", help="register a simulated fleet and push its readings")
-    sim.add_argument("--nodes", required=True, help="comma-separated node API URLs")
+    sim.add_argument(
+        "--testnet",
+        type=Path,
+        help="a `testnet init` folder: its node URLs, member 0 as manufacturer, members 1..k "
+        "as authorities (default: the current folder if it is one)",
+    )
+    sim.add_argument("--nodes", help="comma-separated node API URLs (default: the testnet's)")
     sim.add_argument("--vehicles", type=int, default=100)
     sim.add_argument("--dispensers", type=int, default=10)
     sim.add_argument("--fraud", type=float, default=0.1, help="fraction of dispensers cheating")
@@ -34,12 +42,8 @@ def add_oracle_parsers(commands: Any) -> None:
     sim.add_argument("--readings", type=int, default=1000)
     sim.add_argument("--rate", default="200/s", help="offered readings per second, e.g. 200/s")
     sim.add_argument("--seed", type=int, default=1)
-    sim.add_argument(
-        "--manufacturer-key", type=Path, required=True, help="key file of a manufacturer"
-    )
-    sim.add_argument(
-        "--authority-keys", required=True, help="comma-separated key files of k authorities"
-    )
+    sim.add_argument("--manufacturer-key", type=Path, help="key file of a manufacturer")
+    sim.add_argument("--authority-keys", help="comma-separated key files of k authorities")
     sim.add_argument("--journal", default="oracle-journal.sqlite3", help="store-and-forward file")
     sim.set_defaults(run=run_simulate)
 
@@ -71,10 +75,26 @@ def parse_rate(raw: str) -> float:
     return rate
 
 
-def run_simulate(args: argparse.Namespace) -> int:
-    try:
+def simulation_roles(args: argparse.Namespace) -> tuple[str, list[str], KeyPair, list[KeyPair]]:
+    """Keys and URLs from the arguments, else from a testnet folder; ValueError if neither."""
+    if args.manufacturer_key and args.authority_keys and args.nodes:
         suite, maker = load_signing_key(args.manufacturer_key)
         authorities = [load_signing_key(Path(p))[1] for p in args.authority_keys.split(",")]
+        return suite, [u for u in args.nodes.split(",") if u], maker, authorities
+    folder = args.testnet or find_testnet(Path.cwd())
+    if folder is None:
+        raise ValueError(
+            "give --testnet DIR (a `testnet init` folder), run from inside one, or give "
+            "--nodes, --manufacturer-key and --authority-keys"
+        )
+    roles = load_testnet_roles(folder)
+    urls = [u for u in args.nodes.split(",") if u] if args.nodes else roles.node_urls
+    return roles.suite, urls, roles.manufacturer, roles.authorities
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    try:
+        suite, urls, maker, authorities = simulation_roles(args)
         fleet = FleetConfig(
             vehicles=args.vehicles,
             dispensers=args.dispensers,
@@ -85,7 +105,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             noise_pct=args.noise_pct,
         )
         simulation = Simulation(
-            [u for u in args.nodes.split(",") if u],
+            urls,
             suite,
             fleet,
             maker,

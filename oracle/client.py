@@ -26,6 +26,7 @@ from ledger.types import Transaction, compute_tx_hash
 from oracle.journal import COMMITTED, QUEUED, REJECTED, Entry, Journal
 
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.2, 5.0
+MAX_IN_FLIGHT = 32  # half the ledger's per-signer anti-replay window
 
 
 class NoNodeReachable(ConnectionError):
@@ -54,6 +55,8 @@ class OracleClient:
     ):
         if not node_urls:
             raise ValueError("OracleClient needs at least one node URL")
+        if not 1 <= max_in_flight <= MAX_IN_FLIGHT:
+            raise ValueError(f"max_in_flight must be 1..{MAX_IN_FLIGHT}")
         self.urls = [u.rstrip("/") for u in node_urls]
         self.key, self.suite = key, get_suite(suite)
         self.journal = journal if isinstance(journal, Journal) else Journal(journal)
@@ -62,7 +65,8 @@ class OracleClient:
         self.max_in_flight, self.resubmit_after_s = max_in_flight, resubmit_after_s
         self._preferred = 0
         self._queue: asyncio.Queue[Entry] = asyncio.Queue()
-        self._slots = asyncio.Semaphore(max_in_flight)
+        self._in_flight: set[int] = set()  # sequence numbers being delivered
+        self._settled = asyncio.Event()
         self._done: dict[bytes, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
@@ -139,9 +143,15 @@ class OracleClient:
         self._queue.put_nowait(entry)
 
     async def _deliver_in_order(self) -> None:
+        """Start deliveries in sequence order, never more than `max_in_flight` sequence
+        numbers past the oldest unfinished one: the ledger's anti-replay window (64)
+        refuses a sequence number that far behind the newest committed."""
         while True:
             entry = await self._queue.get()
-            await self._slots.acquire()
+            while self._in_flight and entry.tx.seq >= min(self._in_flight) + self.max_in_flight:
+                self._settled.clear()
+                await self._settled.wait()
+            self._in_flight.add(entry.tx.seq)
             task = asyncio.create_task(self._deliver(entry))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -154,7 +164,8 @@ class OracleClient:
             if event is not None:
                 event.set()
         finally:
-            self._slots.release()
+            self._in_flight.discard(entry.tx.seq)
+            self._settled.set()
 
     async def _until_final(self, tx: Transaction, tx_hash: str) -> tuple[str, str, int]:
         backoff_s = BACKOFF_MIN_S
@@ -187,7 +198,11 @@ class OracleClient:
                 return None
             if response.status_code == 409:  # this signer's seq is committed: ours or not?
                 return await self._status_after_replay(compute_tx_hash(self.suite, tx).hex())
-            if response.status_code in (400, 413, 422):
+            if response.status_code == 422:  # refused against state our own tx may have changed
+                reason = str(response.json().get("error", 422))
+                known = await self._status_after_replay(compute_tx_hash(self.suite, tx).hex())
+                return known if known[0] == COMMITTED else (REJECTED, reason, 0)
+            if response.status_code in (400, 413):
                 return REJECTED, str(response.json().get("error", response.status_code)), 0
         raise NoNodeReachable("no node accepted the transaction")  # down, 429 or 5xx
 

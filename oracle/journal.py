@@ -2,7 +2,8 @@
 
 A transaction is written here, with its sequence number, before it leaves the
 device, so a crash never loses a reading and never signs one sequence number
-twice. An identical payload submitted again returns the journaled transaction.
+twice. An identical payload submitted again returns the journaled transaction,
+unless the ledger refused that one: then it is signed anew.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ class Journal:
     def find_payload(self, sender: bytes, kind: str, payload: bytes) -> Entry | None:
         row = self.db.execute(
             "SELECT tx, tx_hash, status, reason, height FROM txs "
-            "WHERE sender = ? AND payload_hash = ?",
-            (sender, payload_digest(kind, payload)),
+            "WHERE sender = ? AND payload_hash = ? AND status != ? ORDER BY seq DESC",
+            (sender, payload_digest(kind, payload), REJECTED),
         ).fetchone()
         return None if row is None else _entry(row)
 

@@ -70,9 +70,9 @@ class Simulation:
     ) -> SimulationReport:
         fleet = Fleet(self.fleet)
         journal = Journal(self.journal_path)
-        async with httpx.AsyncClient(
-            timeout=10.0, limits=httpx.Limits(max_connections=200)
-        ) as http:
+        # every device long-polls for its commit: one connection each, as real devices have
+        limits = httpx.Limits(max_connections=self.fleet.vehicles + 100)
+        async with httpx.AsyncClient(timeout=10.0, limits=limits) as http:
             try:
                 await self._enrol(fleet, journal, http, on_progress)
                 return await self._refuel(fleet, journal, http, on_progress)

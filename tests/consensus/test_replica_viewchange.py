@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 from consensus.events import (
+    Broadcast,
     ClientRequest,
     Persist,
     Tick,
@@ -124,6 +125,25 @@ def test_restart_in_a_later_view_asks_for_it_again() -> None:
     assert r.view == 2 and r.in_view_change
     (vc,) = [m for m in sent(feed(r, Tick(5))) if isinstance(m, ViewChange)]
     assert vc.new_view == 2
+
+
+def test_restart_in_an_installed_view_resumes_it_and_announces_itself() -> None:
+    records = (ViewRecord(1), ViewRecord(2, installed=True))
+    r = make_replica(3, RestoredState(records=records))
+    assert r.view == 2 and not r.in_view_change
+    (vc,) = [m for m in sent(feed(r, Tick(5))) if isinstance(m, ViewChange)]
+    assert vc.new_view == 2  # peers in a later view answer with their NEW-VIEW
+
+
+def test_installing_a_view_is_persisted_before_its_messages() -> None:
+    r = make_replica(1)
+    actions = []
+    for i in (0, 2, 3):  # 2f+1 view changes reach the new primary
+        actions += receive(r, i, signed(signers()[i], view_change(1, i)))
+    assert r.view == 1 and not r.in_view_change
+    broadcasts = [i for i, a in enumerate(actions) if isinstance(a, Broadcast)]
+    new_view_at = next(i for i in broadcasts if isinstance(sent([actions[i]])[0], NewView))
+    assert ViewRecord(1, installed=True) in persisted(actions[:new_view_at])
 
 
 def test_persist_comes_before_every_send_of_a_vote() -> None:

@@ -94,6 +94,9 @@ def test_commit_view_change_catch_up_and_full_restart(network: list[Daemon]) -> 
     for d in nodes:
         assert chain(d)[: len(before)] == before
     assert all(nodes[2].get(f"/v1/tx/{h}")["status"] == "committed" for h in (hashes + more)[::37])
+    after_restart = submit_all(apis, sample_txs(SUITE, 40, first_seq=61), SUITE)
+    wait_until("commits after a full restart", lambda: settled(nodes, after_restart))
+    more += after_restart
 
     wiped = nodes[(primary + 1) % 4]
     wiped.kill()
