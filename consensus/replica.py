@@ -169,6 +169,8 @@ class Replica:
         self.next_seq = max(
             [self.delivered_height + 1, self.stable_seq + 1] + [s + 1 for s in voted]
         )
+        if any(v == self.view for (_, v, _) in self.votes):
+            installed = self.view  # we voted in it, so we had entered it
         if self.view > 0:
             # Announce where we are: peers in a later view answer with their NEW-VIEW
             # (help_straggler). A view we had installed resumes in normal operation: asking

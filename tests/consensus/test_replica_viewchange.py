@@ -153,3 +153,9 @@ def test_persist_comes_before_every_send_of_a_vote() -> None:
         i for i, a in enumerate(actions) if not isinstance(a, Persist | ViewChangeStarted)
     )
     assert any(isinstance(a, Persist) for a in actions[:first_send])
+
+
+def test_votes_in_a_view_prove_it_was_installed() -> None:
+    records = (ViewRecord(1), VoteRecord("prepare", 1, 5, b"\x01" * 32))
+    r = make_replica(2, RestoredState(records=records))
+    assert r.view == 1 and not r.in_view_change
