@@ -1,8 +1,9 @@
 """The narrow interface between the executor and the contracts, and the registry.
 
-A contract turns one committed transaction into a change of its own state,
-deterministically: integers and bytes only, no clock, no randomness, sorted
-iteration. The executor routes each transaction by its `kind`.
+A contract turns one committed transaction into a change of its own state
+(`analysis.state.ContractState`, keys and values), deterministically: integers
+and bytes only, no clock, no randomness, sorted iteration. The executor routes
+each transaction by its `kind`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from analysis.state import ContractState
 from ledger.types import Transaction
 
 
@@ -24,7 +26,7 @@ class Contract(Protocol):
     name: str
     kinds: tuple[str, ...]
 
-    def apply(self, state: dict[str, Any], tx: Transaction, height: int) -> TxResult: ...
+    def apply(self, state: ContractState, tx: Transaction, height: int) -> TxResult: ...
 
 
 @dataclass
@@ -35,14 +37,13 @@ class NoteContract:
     kinds: tuple[str, ...] = ("note",)
     max_payload_bytes: int = 1024
 
-    def apply(self, state: dict[str, Any], tx: Transaction, height: int) -> TxResult:
+    def apply(self, state: ContractState, tx: Transaction, height: int) -> TxResult:
         if len(tx.payload) > self.max_payload_bytes:
             return TxResult(False, "payload_too_large")
-        counts: dict[str, int] = state.setdefault("count_by_sender", {})
-        key = tx.sender.hex()
-        counts[key] = counts.get(key, 0) + 1
-        state["total"] = state.get("total", 0) + 1
-        state["last_height"] = height
+        key = f"count/{tx.sender.hex()}"
+        state.put(key, state.get(key, 0) + 1)
+        state.put("total", state.get("total", 0) + 1)
+        state.put("last_height", height)
         return TxResult(True)
 
 

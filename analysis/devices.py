@@ -9,11 +9,11 @@ than the block that completes it. The device's current key may hand over to a ne
 key that proves possession. Readings pass only from active, unrevoked devices,
 signed by the current key, with increasing sequence numbers.
 
-State (plain dicts, str keys, integers and bytes):
-  devices[id] = {kind, key, manufacturer, model, accuracy_class, registered_at,
+State (keys and values; integers, text and bytes):
+  device/<id> = {kind, key, manufacturer, model, accuracy_class, registered_at,
                  endorsers[], active_from, revokers{hex: height}, revoked_from,
                  last_seq, readings, last_energy_wh, history[[height, action, by, detail]]}
-  keys[hex] = id      every key ever bound to a device (a key serves one device, once)
+  key/<hex>   = id    every key ever bound to a device (a key serves one device, once)
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.contracts import TxResult
+from analysis.state import ContractState
 from ledger.crypto import get_suite
 from ledger.readings import (
     KIND_ENDORSE,
@@ -85,25 +86,23 @@ class DeviceRegistry:
         default=(KIND_REGISTER, KIND_ENDORSE, KIND_REVOKE, KIND_ROTATE, KIND_REFUEL, KIND_METER)
     )
 
-    def apply(self, state: dict[str, Any], tx: Transaction, height: int) -> TxResult:
+    def apply(self, state: ContractState, tx: Transaction, height: int) -> TxResult:
         try:
             payload = parse_payload(tx.kind, tx.payload)
         except InvalidReading as exc:
             return TxResult(False, exc.reason)
-        devices = state.setdefault("devices", {})
-        keys = state.setdefault("keys", {})
         if isinstance(payload, RegisterDevice):
-            return self._register(devices, keys, tx, payload, height)
+            return self._register(state, tx, payload, height)
         if isinstance(payload, EndorseDevice):
-            return self._endorse(devices, tx, payload, height)
+            return self._endorse(state, tx, payload, height)
         if isinstance(payload, RevokeDevice):
-            return self._revoke(devices, tx, payload, height)
+            return self._revoke(state, tx, payload, height)
         if isinstance(payload, RotateKey):
-            return self._rotate(devices, keys, tx, payload, height)
+            return self._rotate(state, tx, payload, height)
         assert isinstance(payload, RefuelReading | MeterReading)
-        return self._reading(devices, tx, payload, height)
+        return self._reading(state, tx, payload, height)
 
-    def precheck(self, state: dict[str, Any], tx: Transaction, height: int) -> str | None:
+    def precheck(self, state: ContractState, tx: Transaction, height: int) -> str | None:
         """Why a reading would be refused against committed state (mempool), or None."""
         if tx.kind not in READING_DEVICE_KIND:
             return None
@@ -112,41 +111,34 @@ class DeviceRegistry:
         except InvalidReading as exc:
             return exc.reason
         assert isinstance(payload, RefuelReading | MeterReading)
-        device = state.get("devices", {}).get(payload.device_id)
+        device = state.get(device_key(payload.device_id))
         return self._reading_problem(device, tx, payload, height + 1)
 
     # ---- registry requests ----------------------------------------------------------
 
     def _register(
-        self,
-        devices: dict[str, Any],
-        keys: dict[str, Any],
-        tx: Transaction,
-        p: RegisterDevice,
-        h: int,
+        self, state: ContractState, tx: Transaction, p: RegisterDevice, h: int
     ) -> TxResult:
         if tx.sender not in self.rules.manufacturers:
             return TxResult(False, "not_manufacturer")
-        if p.device_id in devices:
+        if device_key(p.device_id) in state:
             return TxResult(False, "device_exists")
         if len(p.public_key) != len(tx.sender):
             return TxResult(False, "bad_public_key")
-        if p.public_key.hex() in keys:
+        if f"key/{p.public_key.hex()}" in state:
             return TxResult(False, "key_in_use")
-        keys[p.public_key.hex()] = p.device_id
-        devices[p.device_id] = {
+        state.put(f"key/{p.public_key.hex()}", p.device_id)
+        state.put(device_key(p.device_id), {
             "kind": p.device_kind, "key": p.public_key, "manufacturer": tx.sender,
             "model": p.model, "accuracy_class": p.accuracy_class, "registered_at": h,
             "endorsers": [], "active_from": NOT_ACTIVE, "revokers": {}, "revoked_from": 0,
             "last_seq": 0, "readings": 0, "last_energy_wh": 0,
             "history": [[h, "registered", tx.sender, p.model]],
-        }  # fmt: skip
+        })  # fmt: skip
         return TxResult(True, events=(("device_registered", {"device_id": p.device_id}),))
 
-    def _endorse(
-        self, devices: dict[str, Any], tx: Transaction, p: EndorseDevice, h: int
-    ) -> TxResult:
-        device = devices.get(p.device_id)
+    def _endorse(self, state: ContractState, tx: Transaction, p: EndorseDevice, h: int) -> TxResult:
+        device = state.get(device_key(p.device_id))
         problem = self._authority_problem(device, tx)
         if problem is None and device is not None and p.public_key != device["key"]:
             problem = "endorsed_key_mismatch"
@@ -154,6 +146,7 @@ class DeviceRegistry:
             problem = "already_endorsed"
         if problem is not None or device is None:
             return TxResult(False, problem or "unknown_device")
+        device = state.edit(device_key(p.device_id))
         device["endorsers"] = sorted([*device["endorsers"], tx.sender])
         device["history"].append([h, "endorsed", tx.sender, ""])
         events: tuple[tuple[str, Any], ...] = ()
@@ -166,22 +159,21 @@ class DeviceRegistry:
             events = (("device_activated", {"device_id": p.device_id, "height": h}),)
         return TxResult(True, events=events)
 
-    def _revoke(
-        self, devices: dict[str, Any], tx: Transaction, p: RevokeDevice, h: int
-    ) -> TxResult:
-        device = devices.get(p.device_id)
+    def _revoke(self, state: ContractState, tx: Transaction, p: RevokeDevice, h: int) -> TxResult:
+        device = state.get(device_key(p.device_id))
         if device is None:
             return TxResult(False, "unknown_device")
         if device["revoked_from"]:
             return TxResult(False, "device_revoked")
         effective = max(p.effective_height, h)
         if tx.sender == device["manufacturer"]:
-            return self._revoked(device, p, h, effective, tx.sender)
+            return self._revoked(state.edit(device_key(p.device_id)), p, h, effective, tx.sender)
         problem = self._authority_problem(device, tx)
         if problem is None and tx.sender.hex() in device["revokers"]:
             problem = "already_voted"
         if problem is not None:
             return TxResult(False, problem)
+        device = state.edit(device_key(p.device_id))
         device["revokers"][tx.sender.hex()] = effective
         device["history"].append([h, "revocation_vote", tx.sender, p.reason])
         if len(device["revokers"]) < self.rules.endorsements_required:
@@ -202,10 +194,8 @@ class DeviceRegistry:
         }
         return TxResult(True, events=(("device_revoked", event),))
 
-    def _rotate(
-        self, devices: dict[str, Any], keys: dict[str, Any], tx: Transaction, p: RotateKey, h: int
-    ) -> TxResult:
-        device = devices.get(p.device_id)
+    def _rotate(self, state: ContractState, tx: Transaction, p: RotateKey, h: int) -> TxResult:
+        device = state.get(device_key(p.device_id))
         if device is None:
             return TxResult(False, "unknown_device")
         if device["revoked_from"] and h >= device["revoked_from"]:
@@ -214,14 +204,15 @@ class DeviceRegistry:
             return TxResult(False, "wrong_device_key")
         if len(p.new_public_key) != len(tx.sender):
             return TxResult(False, "bad_public_key")
-        if p.new_public_key.hex() in keys:
+        if f"key/{p.new_public_key.hex()}" in state:
             return TxResult(False, "key_in_use")
         proof = rotation_proof_bytes(p.device_id, tx.sender, p.new_public_key)
         if not get_suite(self.rules.suite_name).verify(
             p.new_public_key, proof, p.new_key_signature
         ):
             return TxResult(False, "bad_key_proof")
-        keys[p.new_public_key.hex()] = p.device_id
+        state.put(f"key/{p.new_public_key.hex()}", p.device_id)
+        device = state.edit(device_key(p.device_id))
         device["key"] = p.new_public_key
         device["last_seq"] = max(device["last_seq"], tx.seq)
         device["history"].append([h, "key_rotated", tx.sender, p.new_public_key.hex()])
@@ -239,12 +230,13 @@ class DeviceRegistry:
     # ---- readings -------------------------------------------------------------------
 
     def _reading(
-        self, devices: dict[str, Any], tx: Transaction, p: RefuelReading | MeterReading, h: int
+        self, state: ContractState, tx: Transaction, p: RefuelReading | MeterReading, h: int
     ) -> TxResult:
-        device = devices.get(p.device_id)
+        device = state.get(device_key(p.device_id))
         problem = self._reading_problem(device, tx, p, h)
         if problem is not None or device is None:
             return TxResult(False, problem or "unknown_device")
+        device = state.edit(device_key(p.device_id))
         device["last_seq"] = tx.seq
         device["readings"] += 1
         if isinstance(p, MeterReading):
@@ -273,6 +265,10 @@ class DeviceRegistry:
         if isinstance(p, MeterReading) and p.energy_wh < device["last_energy_wh"]:
             return "energy_decreased"
         return None
+
+
+def device_key(device_id: str) -> str:
+    return f"device/{device_id}"
 
 
 def device_view(device: dict[str, Any], height: int) -> dict[str, Any]:

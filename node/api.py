@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from analysis.devices import DeviceRegistry, device_view
+from analysis.devices import DeviceRegistry, device_key, device_view
 from consensus.reasons import Reason
 from ledger.encoding import decode
 from ledger.errors import InvalidEncoding
@@ -147,8 +147,7 @@ def build_app(node: Node) -> Starlette:
         return JSONResponse({"public_key": sender.hex(), "committed_high_seq": high})
 
     async def get_device(request: Request) -> Response:
-        devices = node.executor.state.get("devices", {}).get("devices", {})
-        device = devices.get(request.path_params["device_id"])
+        device = node.executor.view("devices").get(device_key(request.path_params["device_id"]))
         if device is None:
             return error(404, "unknown_device", request.path_params["device_id"])
         view = device_view(device, node.replica.delivered_height)
@@ -218,8 +217,7 @@ def precheck(node: Node, tx: Transaction) -> tuple[int, str] | None:
     registry = node.executor.registry.named("devices")
     if not isinstance(registry, DeviceRegistry):
         return None
-    state = node.executor.state.get("devices", {})
-    reason = registry.precheck(state, tx, node.replica.delivered_height)
+    reason = registry.precheck(node.executor.view("devices"), tx, node.replica.delivered_height)
     return None if reason is None else (422, reason)
 
 

@@ -98,7 +98,7 @@ class Node:
         self.executor = Executor(
             self.suite,
             self.genesis.registry(),
-            self.storage.state_blob(),
+            self.storage.contract_state(),
             self.storage.last_state_root(),
         )
         self.signer = SuiteSigner(self.suite, self.protocol.members, keys.signing.secret_key)

@@ -1,26 +1,31 @@
 """Applies committed blocks to the contracts and computes the state root.
 
-The state is a dict per contract, encoded canonically; the root after block h is
-H(root after h-1 || H(encode(state))), so it commits to the whole history.
+State is kept per contract as keys and values (`analysis.state.ContractState`).
+A block's writes are collected apart and committed only after the whole block
+applied; the root after block h is H(root after h-1 || H(encode([sorted writes
+of h, each tx's outcome]))), so it commits to the whole history of the state and
+of every verdict while a block costs what it changes.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
 from analysis.contracts import Registry, TxResult
+from analysis.state import ContractState
 from ledger.crypto import SignatureSuite
-from ledger.encoding import decode, encode
-from ledger.types import Block, compute_tx_hash
+from ledger.encoding import encode
+from ledger.types import Block, Transaction, compute_tx_hash
+
+StateWrites = tuple[tuple[str, str, Any], ...]  # (contract, key, value), sorted
 
 
 @dataclass(frozen=True)
 class BlockResult:
     height: int
     state_root: bytes
-    state_blob: bytes
+    writes: StateWrites
     tx_results: tuple[tuple[bytes, int, str], ...]  # (tx hash, index, "" or reason)
 
 
@@ -29,30 +34,42 @@ class Executor:
         self,
         suite: SignatureSuite,
         registry: Registry,
-        state_blob: bytes = b"",
+        state: dict[str, dict[str, Any]] | None = None,
         state_root: bytes = b"\x00" * 32,
     ):
         self.suite, self.registry = suite, registry
-        self.state: dict[str, Any] = decode(state_blob) if state_blob else {}
+        self.state: dict[str, dict[str, Any]] = state if state is not None else {}
         self.state_root = state_root
 
+    def view(self, contract: str) -> ContractState:
+        """Read-only access to a contract's committed state (for queries)."""
+        return ContractState(self.state.get(contract, {}))
+
     def apply(self, block: Block, replays: tuple[int, ...]) -> BlockResult:
-        state = copy.deepcopy(self.state)  # a failed block must leave the state untouched
+        views = {c.name: ContractState(self.state.get(c.name, {})) for c in self.registry.contracts}
         results = []
         for index, tx in enumerate(block.txs):
             outcome = (
-                TxResult(False, "replay") if index in replays else self._apply_tx(state, tx, block)
+                TxResult(False, "replay") if index in replays else self._apply_tx(views, tx, block)
             )
             results.append(
                 (compute_tx_hash(self.suite, tx), index, "" if outcome.ok else outcome.reason)
             )
-        blob = encode(state)
-        root = self.suite.hash(self.state_root + self.suite.hash(blob))
-        self.state, self.state_root = state, root
-        return BlockResult(block.header.height, root, blob, tuple(results))
+        writes = tuple(
+            (name, key, value)
+            for name in sorted(views)
+            for key, value in sorted(views[name].writes.items())
+        )
+        outcomes = [reason for _, _, reason in results]
+        diff = encode([[list(w) for w in writes], outcomes])
+        root = self.suite.hash(self.state_root + self.suite.hash(diff))
+        for name, key, value in writes:  # commit only once the whole block applied
+            self.state.setdefault(name, {})[key] = value
+        self.state_root = root
+        return BlockResult(block.header.height, root, writes, tuple(results))
 
-    def _apply_tx(self, state: dict[str, Any], tx: Any, block: Block) -> TxResult:
+    def _apply_tx(self, views: dict[str, ContractState], tx: Transaction, block: Block) -> TxResult:
         contract = self.registry.for_kind(tx.kind)
         if contract is None:
             return TxResult(False, "unknown_kind")
-        return contract.apply(state.setdefault(contract.name, {}), tx, block.header.height)
+        return contract.apply(views[contract.name], tx, block.header.height)

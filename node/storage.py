@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY AUTOINCREMENT,
     seq INTEGER NOT NULL, record BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS clients (sender BLOB PRIMARY KEY, high INTEGER NOT NULL,
     mask BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS state (id INTEGER PRIMARY KEY CHECK (id = 0), blob BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS kv (contract TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+    PRIMARY KEY (contract, key));
 """
 
 
@@ -90,7 +91,10 @@ class Storage:
                         "INSERT OR REPLACE INTO clients VALUES (?,?,?)",
                         (tx.sender, window[0], window[1].to_bytes(8, "big")),
                     )
-            self.db.execute("INSERT OR REPLACE INTO state VALUES (0, ?)", (result.state_blob,))
+            self.db.executemany(
+                "INSERT OR REPLACE INTO kv VALUES (?,?,?)",
+                [(name, key, encode(value)) for name, key, value in result.writes],
+            )
 
     def _tx(self) -> Any:
         return _Transaction(self.db)
@@ -121,9 +125,11 @@ class Storage:
         ).fetchone()
         return None if row is None else (int(row[0]), int(row[1]), str(row[2]))
 
-    def state_blob(self) -> bytes:
-        row = self.db.execute("SELECT blob FROM state WHERE id = 0").fetchone()
-        return bytes(row[0]) if row else b""
+    def contract_state(self) -> dict[str, dict[str, Any]]:
+        state: dict[str, dict[str, Any]] = {}
+        for contract, key, value in self.db.execute("SELECT contract, key, value FROM kv"):
+            state.setdefault(contract, {})[key] = decode(bytes(value))
+        return state
 
     def last_state_root(self) -> bytes:
         row = self.db.execute(

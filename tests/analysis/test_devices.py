@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from analysis.devices import DeviceRegistry, DeviceRules, device_view
+from analysis.devices import DeviceRegistry, DeviceRules, device_key, device_view
+from analysis.state import ContractState
 from ledger.crypto import KeyPair, SignatureSuite, get_suite
 from ledger.readings import (
     EndorseDevice,
@@ -55,7 +56,9 @@ class World:
     def apply(self, key: KeyPair, payload: Payload, seq: int | None = None) -> str:
         """Apply in a new block; "" if accepted, else the reason."""
         self.height += 1
-        result = self.registry.apply(self.state, self.tx(key, payload, seq), self.height)
+        view = ContractState(self.state)
+        result = self.registry.apply(view, self.tx(key, payload, seq), self.height)
+        self.state.update(view.writes)  # as the executor commits a block's writes
         return "" if result.ok else result.reason
 
     def register(
@@ -75,7 +78,7 @@ class World:
         return self.apply(key or self.vehicle, reading, seq)
 
     def view(self, device: str = "car-1") -> dict[str, Any]:
-        return device_view(self.state["devices"][device], self.height)
+        return device_view(self.state[device_key(device)], self.height)
 
 
 @pytest.fixture(params=["ed25519", "sm2"])
@@ -208,8 +211,9 @@ def test_unparseable_payload_is_refused() -> None:
     w = World("ed25519")
     tx = w.tx(w.vehicle, RegisterDevice("car-1", "vehicle", w.vehicle.public_key, "m", "2"))
     broken = dataclasses.replace(tx, payload=b"\x93\x01\x02")
-    assert w.registry.apply(w.state, broken, 2).reason == "malformed_payload"
-    assert w.state == {}
+    view = ContractState(w.state)
+    assert w.registry.apply(view, broken, 2).reason == "malformed_payload"
+    assert view.writes == {}
 
 
 def test_rules_from_config_refuse_bad_settings() -> None:
@@ -218,3 +222,11 @@ def test_rules_from_config_refuse_bad_settings() -> None:
         DeviceRules.from_config("ed25519", {"endorsements_required": 3}, members)
     with pytest.raises(ValueError, match="hex"):
         DeviceRules.from_config("ed25519", {"authorities": ["zz"]}, members)
+
+
+def test_refused_requests_write_nothing(world: World) -> None:
+    world.register()
+    before = dict(world.state)
+    for outcome in (world.refuel(), world.endorse(0, device="car-9"), world.register()):
+        assert outcome  # each one refused
+    assert world.state == before

@@ -1,0 +1,39 @@
+"""Contract state as keys and values, with the writes of one block kept apart.
+
+A contract reads with `get` (never mutate what it returns) and writes with `put`,
+or takes a private copy to change with `edit`. The executor commits a block's
+writes only after the whole block applied, and the state root chains the hash of
+each block's sorted writes, so a block costs what it changes, not the size of the
+whole state.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+
+class ContractState:
+    def __init__(self, committed: dict[str, Any]):
+        self.committed = committed
+        self.writes: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self.writes:
+            return self.writes[key]
+        return self.committed.get(key, default)
+
+    def edit(self, key: str) -> Any:
+        """A copy of the value to change in place, recorded as written; None if absent."""
+        if key not in self.writes:
+            value = self.committed.get(key)
+            if value is None:
+                return None
+            self.writes[key] = copy.deepcopy(value)
+        return self.writes[key]
+
+    def put(self, key: str, value: Any) -> None:
+        self.writes[key] = value
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.writes or key in self.committed
