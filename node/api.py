@@ -77,6 +77,7 @@ def build_app(node: Node) -> Starlette:
             return error(400, "bad_signature", "transaction signature does not verify")
         found = node.reader.tx_status(bytes.fromhex(tx_hash))
         if found is not None:  # a resubmission of a committed tx: say so, check nothing else
+            node._count_reject(Reason.REPLAY.value)
             return error(409, Reason.REPLAY.value, f"tx {tx_hash} is in block {found[0]}")
         refused = precheck(node, tx)
         if refused is not None:
