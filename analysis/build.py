@@ -6,8 +6,9 @@ from typing import Any
 
 from analysis.contracts import NoteContract, Registry
 from analysis.devices import DeviceRegistry, DeviceRules
+from analysis.surveillance import DispenserSurveillance, SurveillanceRules
 
-KNOWN_SECTIONS = ("devices",)
+KNOWN_SECTIONS = ("devices", "surveillance")
 
 
 def build_registry(suite_name: str, config: dict[str, Any], members: tuple[bytes, ...]) -> Registry:
@@ -15,11 +16,22 @@ def build_registry(suite_name: str, config: dict[str, Any], members: tuple[bytes
     for section in config:
         if section not in KNOWN_SECTIONS:
             raise ValueError(f"unknown contract section {section!r}; known: {KNOWN_SECTIONS}")
-    raw = config.get("devices", {})
-    if not isinstance(raw, dict):
-        raise ValueError("devices: expected an object")
+    devices, surveillance = _section(config, "devices"), _section(config, "surveillance")
     try:
-        rules = DeviceRules.from_config(suite_name, raw, members)
+        device_rules = DeviceRules.from_config(suite_name, devices, members)
     except ValueError as exc:
         raise ValueError(f"devices: {exc}") from None
-    return Registry([NoteContract(), DeviceRegistry(rules)])
+    try:
+        surveillance_rules = SurveillanceRules.from_config(surveillance)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"surveillance: {exc}") from None
+    return Registry(
+        [NoteContract(), DeviceRegistry(device_rules), DispenserSurveillance(surveillance_rules)]
+    )
+
+
+def _section(config: dict[str, Any], name: str) -> dict[str, Any]:
+    raw = config.get(name, {})
+    if not isinstance(raw, dict):
+        raise ValueError(f"{name}: expected an object")
+    return raw

@@ -24,7 +24,8 @@ class TxResult:
 
 class Contract(Protocol):
     name: str
-    kinds: tuple[str, ...]
+    kinds: tuple[str, ...]  # transactions it decides on (accept or refuse)
+    observes: tuple[str, ...]  # transactions it sees after another contract accepted them
 
     def apply(self, state: ContractState, tx: Transaction, height: int) -> TxResult: ...
 
@@ -35,6 +36,7 @@ class NoteContract:
 
     name: str = "notes"
     kinds: tuple[str, ...] = ("note",)
+    observes: tuple[str, ...] = ()
     max_payload_bytes: int = 1024
 
     def apply(self, state: ContractState, tx: Transaction, height: int) -> TxResult:
@@ -53,6 +55,9 @@ class Registry:
 
     def named(self, name: str) -> Contract | None:
         return next((c for c in self.contracts if c.name == name), None)
+
+    def observers_of(self, kind: str) -> list[Contract]:
+        return [c for c in self.contracts if kind in c.observes]
 
     def for_kind(self, kind: str) -> Contract | None:
         for contract in self.contracts:

@@ -85,6 +85,7 @@ class DeviceRegistry:
     kinds: tuple[str, ...] = field(
         default=(KIND_REGISTER, KIND_ENDORSE, KIND_REVOKE, KIND_ROTATE, KIND_REFUEL, KIND_METER)
     )
+    observes: tuple[str, ...] = ()
 
     def apply(self, state: ContractState, tx: Transaction, height: int) -> TxResult:
         try:

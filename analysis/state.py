@@ -37,3 +37,14 @@ class ContractState:
 
     def __contains__(self, key: str) -> bool:
         return key in self.writes or key in self.committed
+
+
+class DirectState(ContractState):
+    """State changed in place, with no block boundaries: offline evaluation runs contracts
+    over many readings without the copies a ledger needs for atomic blocks."""
+
+    def edit(self, key: str) -> Any:
+        return self.committed.get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        self.committed[key] = value

@@ -3,8 +3,8 @@
 State is kept per contract as keys and values (`analysis.state.ContractState`).
 A block's writes are collected apart and committed only after the whole block
 applied; the root after block h is H(root after h-1 || H(encode([sorted writes
-of h, each tx's outcome]))), so it commits to the whole history of the state and
-of every verdict while a block costs what it changes.
+of h, each tx's outcome, the contracts' events]))), so it commits to the whole
+history of the state and of every verdict while a block costs what it changes.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class BlockResult:
     state_root: bytes
     writes: StateWrites
     tx_results: tuple[tuple[bytes, int, str], ...]  # (tx hash, index, "" or reason)
+    events: tuple[tuple[int, str, Any], ...] = ()  # (tx index, name, evidence)
 
 
 class Executor:
@@ -47,7 +48,7 @@ class Executor:
 
     def apply(self, block: Block, replays: tuple[int, ...]) -> BlockResult:
         views = {c.name: ContractState(self.state.get(c.name, {})) for c in self.registry.contracts}
-        results = []
+        results, events = [], []
         for index, tx in enumerate(block.txs):
             outcome = (
                 TxResult(False, "replay") if index in replays else self._apply_tx(views, tx, block)
@@ -55,21 +56,29 @@ class Executor:
             results.append(
                 (compute_tx_hash(self.suite, tx), index, "" if outcome.ok else outcome.reason)
             )
+            events += [(index, name, data) for name, data in outcome.events]
         writes = tuple(
             (name, key, value)
             for name in sorted(views)
             for key, value in sorted(views[name].writes.items())
         )
         outcomes = [reason for _, _, reason in results]
-        diff = encode([[list(w) for w in writes], outcomes])
+        diff = encode([[list(w) for w in writes], outcomes, [list(e) for e in events]])
         root = self.suite.hash(self.state_root + self.suite.hash(diff))
         for name, key, value in writes:  # commit only once the whole block applied
             self.state.setdefault(name, {})[key] = value
         self.state_root = root
-        return BlockResult(block.header.height, root, writes, tuple(results))
+        return BlockResult(block.header.height, root, writes, tuple(results), tuple(events))
 
     def _apply_tx(self, views: dict[str, ContractState], tx: Transaction, block: Block) -> TxResult:
         contract = self.registry.for_kind(tx.kind)
         if contract is None:
             return TxResult(False, "unknown_kind")
-        return contract.apply(views[contract.name], tx, block.header.height)
+        height = block.header.height
+        outcome = contract.apply(views[contract.name], tx, height)
+        if not outcome.ok:
+            return outcome
+        events = list(outcome.events)
+        for observer in self.registry.observers_of(tx.kind):  # they see, never refuse
+            events += observer.apply(views[observer.name], tx, height).events
+        return TxResult(True, events=tuple(events))

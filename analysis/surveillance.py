@@ -1,0 +1,257 @@
+"""Fuel-dispenser surveillance: many noisy vehicle sensors average out (law of large numbers).
+
+Each accepted refuel reading gives the relative error r = (measured - claimed) / claimed,
+in parts per million. A vehicle's sensor bias is learned from its readings at the
+*other* dispensers it uses, each corrected by that dispenser's current estimate; the
+vehicle's bias-corrected mean error at a dispenser is its one *vote* there (a vehicle
+has one vote per dispenser however often it refuels, and votes are clipped, so a few
+vehicles cannot swamp a dispenser). A dispenser's estimated delivery error is the mean
+of its votes, with a standard error from their spread; it is
+
+  suspect  when estimate + z * SE < -tolerance  (short delivery beyond tolerance), and
+  cleared  when estimate - z * SE > -tolerance  (within tolerance),
+
+re-decided after every reading (a sequential test: it decides as early as the data
+allows). A vehicle whose votes disagree with the others' at several dispensers is
+reported as a suspected colluder and stops voting. Integers only: two nodes reach
+identical state.
+
+State: global    = {n, sum_ppm, sum_sq} over every reading (the noise level)
+       disp/<id> = {n, k, sum_ppm, sum_sq, status, flagged_at, estimate, lower, upper}
+       veh/<id>  = {s: {disp: sum_ppm}, n: {disp: count}, m: {disp: vote_ppm}, suspect}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import isqrt
+from typing import Any
+
+from analysis.contracts import TxResult
+from analysis.state import ContractState
+from ledger.readings import KIND_REFUEL, RefuelReading, parse_payload
+from ledger.types import Transaction
+
+PPM = 1_000_000
+UNDECIDED, SUSPECT, CLEARED = "undecided", "suspect", "cleared"
+
+
+@dataclass(frozen=True)
+class SurveillanceRules:
+    tolerance_ppm: int = 5_000  # shortfall allowed: 0.5 % (OIML R117 class 0.5)
+    z_milli: int = 2_500  # one-sided z of each decision (2.5: 0.62 % per look at the limit)
+    min_vehicles: int = 40  # votes before any decision
+    vote_clip_ppm: int = 100_000  # no single vote counts beyond +-10 %
+    bias_sd_ppm: int = 10_000  # prior spread of vehicle sensor biases (1 %)
+    vehicle_min_dispensers: int = 3
+
+    @classmethod
+    def from_config(cls, raw: dict[str, Any]) -> SurveillanceRules:
+        rules = cls()
+        for key, value in raw.items():
+            if not hasattr(rules, key):
+                raise ValueError(f"unknown setting {key!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{key} must be a non-negative integer")
+        rules = cls(**raw)
+        if rules.min_vehicles < 2 or rules.vote_clip_ppm == 0:
+            raise ValueError("min_vehicles must be >= 2 and vote_clip_ppm > 0")
+        return rules
+
+
+# chi-square quantiles at 1 - 1e-6 by degrees of freedom (x 1000): per-reading noise is
+# not the same for every refuel (OBD steps weigh more on small fills), so the test is kept
+# strict. Beyond the table, dof + 4.75 sqrt(2 dof) is close (Wilson-Hilferty).
+CHI2_LIMIT_MILLI = (0, 23_928, 27_631, 30_664, 33_377, 35_888, 38_258, 40_522, 42_701, 44_811,
+                    46_863)  # fmt: skip
+
+
+def chi_square_limit_milli(dof: int) -> int:
+    if dof < len(CHI2_LIMIT_MILLI):
+        return CHI2_LIMIT_MILLI[dof]
+    return 1000 * dof + 4750 * isqrt(2 * dof * 1_000_000) // 1000
+
+
+def relative_error_ppm(reading: RefuelReading) -> int:
+    claimed = reading.dispensed_volume_ml
+    return (reading.measured_volume_ml - claimed) * PPM // claimed
+
+
+def dispenser_bounds(d: dict[str, Any], z_milli: int) -> tuple[int, int, int]:
+    """(estimate, lower, upper) in ppm from the vote sums; floor arithmetic throughout."""
+    k, total, total_sq = d["k"], d["sum_ppm"], d["sum_sq"]
+    estimate = total // k
+    if k < 2:
+        return estimate, -PPM, PPM
+    spread = max(0, k * total_sq - total * total)  # = k (k-1) * sample variance
+    se = isqrt(spread // (k * k * (k - 1)))  # SE^2 = sample variance / k
+    half = z_milli * se // 1000
+    return estimate, estimate - half, estimate + half
+
+
+@dataclass
+class DispenserSurveillance:
+    rules: SurveillanceRules = field(default_factory=SurveillanceRules)
+    name: str = "surveillance"
+    kinds: tuple[str, ...] = ()  # handles no kind itself
+    observes: tuple[str, ...] = (KIND_REFUEL,)  # sees refuels the registry accepted
+
+    def apply(self, state: ContractState, tx: Transaction, height: int) -> TxResult:
+        reading = parse_payload(tx.kind, tx.payload)
+        assert isinstance(reading, RefuelReading)
+        return self.observe(state, reading)
+
+    def observe(self, state: ContractState, reading: RefuelReading) -> TxResult:
+        """Fold one accepted refuel reading into the statistics; events for any decision."""
+        vkey = f"veh/{reading.vehicle_id}"
+        vehicle = state.edit(vkey)
+        if vehicle is None:
+            vehicle = {"s": {}, "n": {}, "m": {}, "suspect": False}
+            state.put(vkey, vehicle)
+        d, r = reading.dispenser_id, relative_error_ppm(reading)
+        self._count_global(state, r)
+        vehicle["s"][d] = vehicle["s"].get(d, 0) + r
+        vehicle["n"][d] = vehicle["n"].get(d, 0) + 1
+        events: list[tuple[str, Any]] = []
+        self._count_reading(state, d)
+        if vehicle["suspect"]:  # a suspected colluder's readings are kept but do not vote
+            return TxResult(True)
+        for dispenser in sorted(vehicle["n"]):
+            events += self._revote(state, vehicle, dispenser, reading.vehicle_id)
+        events += self._judge_vehicle(state, vehicle, reading.vehicle_id)
+        return TxResult(True, events=tuple(events))
+
+    # ---- dispensers --------------------------------------------------------------------
+
+    def _count_global(self, state: ContractState, r_ppm: int) -> None:
+        g = state.edit("global")
+        if g is None:
+            g = {"n": 0, "sum_ppm": 0, "sum_sq": 0}
+            state.put("global", g)
+        g["n"] += 1
+        g["sum_ppm"] += r_ppm
+        g["sum_sq"] += r_ppm * r_ppm
+
+    def _count_reading(self, state: ContractState, dispenser_id: str) -> None:
+        key = f"disp/{dispenser_id}"
+        d = state.edit(key)
+        if d is None:
+            d = {"n": 0, "k": 0, "sum_ppm": 0, "sum_sq": 0, "status": UNDECIDED,
+                 "flagged_at": 0, "estimate": 0, "lower": -PPM, "upper": PPM}  # fmt: skip
+            state.put(key, d)
+        d["n"] += 1
+
+    def _bias_without(self, state: ContractState, vehicle: dict[str, Any], skip: str) -> int:
+        """The vehicle's sensor bias from its other dispensers, each corrected by its estimate."""
+        total, count = 0, 0
+        for other in sorted(vehicle["n"]):
+            if other == skip:
+                continue
+            record = state.get(f"disp/{other}")
+            estimate = record["sum_ppm"] // record["k"] if record and record["k"] else 0
+            total += vehicle["s"][other] - vehicle["n"][other] * estimate
+            count += vehicle["n"][other]
+        if not count:
+            return 0
+        # Shrink towards 0 as empirical Bayes does: a bias learned from few noisy readings
+        # is mostly noise, and a colluder's invented readings should not move it far.
+        prior_var = self.rules.bias_sd_ppm**2
+        noise_var = self._noise_var(state, prior_var)
+        return total * prior_var // (prior_var * count + noise_var)
+
+    def _noise_var(self, state: ContractState, prior_var: int) -> int:
+        """Per-reading noise variance: all readings' variance less the bias spread."""
+        g = state.get("global")
+        if g is None or g["n"] < 2:
+            return prior_var * 4
+        n: int = g["n"]
+        total_var: int = (n * g["sum_sq"] - g["sum_ppm"] ** 2) // (n * (n - 1))
+        return max(total_var - prior_var, prior_var // 4)
+
+    def _revote(
+        self, state: ContractState, vehicle: dict[str, Any], dispenser_id: str, vehicle_id: str
+    ) -> list[tuple[str, Any]]:
+        clip = self.rules.vote_clip_ppm
+        mean = vehicle["s"][dispenser_id] // vehicle["n"][dispenser_id]
+        vote = max(-clip, min(clip, mean - self._bias_without(state, vehicle, dispenser_id)))
+        old = vehicle["m"].get(dispenser_id)
+        if old == vote:
+            return []
+        d = state.edit(f"disp/{dispenser_id}")
+        if old is not None:
+            d["k"] -= 1
+            d["sum_ppm"] -= old
+            d["sum_sq"] -= old * old
+        d["k"] += 1
+        d["sum_ppm"] += vote
+        d["sum_sq"] += vote * vote
+        vehicle["m"][dispenser_id] = vote
+        return self._decide(d, dispenser_id)
+
+    def _decide(self, d: dict[str, Any], dispenser_id: str) -> list[tuple[str, Any]]:
+        estimate, lower, upper = dispenser_bounds(d, self.rules.z_milli)
+        d["estimate"], d["lower"], d["upper"] = estimate, lower, upper
+        status = UNDECIDED
+        if d["k"] >= self.rules.min_vehicles:
+            if upper < -self.rules.tolerance_ppm:
+                status = SUSPECT
+            elif lower > -self.rules.tolerance_ppm:
+                status = CLEARED
+        if status == d["status"]:
+            return []
+        d["status"] = status
+        if status == SUSPECT and not d["flagged_at"]:
+            d["flagged_at"] = d["n"]
+        name = {SUSPECT: "dispenser_flagged", CLEARED: "dispenser_cleared"}.get(
+            status, "dispenser_undecided"
+        )
+        evidence = {"dispenser_id": dispenser_id, "readings": d["n"], "vehicles": d["k"],
+                    "estimate_ppm": estimate, "lower_ppm": lower, "upper_ppm": upper}  # fmt: skip
+        return [(name, evidence)]
+
+    # ---- vehicles ------------------------------------------------------------------------
+
+    def _judge_vehicle(
+        self, state: ContractState, vehicle: dict[str, Any], vehicle_id: str
+    ) -> list[tuple[str, Any]]:
+        """Consistency with the population. At each dispenser with enough votes, the
+        vehicle's deviation from the others' mean has variance about noise/n (n: its
+        readings there). Deviations minus their weighted mean (a bias the correction
+        missed is no evidence) give T, chi-square with m-1 degrees of freedom for an honest
+        vehicle; T above the 1-in-a-million quantile flags a suspected colluder, whose votes
+        then stop counting (a colluder lies at some dispensers and not at others)."""
+        noise_var = self._noise_var(state, self.rules.bias_sd_ppm**2)
+        weights, deviations = [], []
+        for dispenser_id in sorted(vehicle["m"]):
+            d = state.get(f"disp/{dispenser_id}")
+            if d is None or d["k"] < self.rules.min_vehicles:
+                continue
+            vote = vehicle["m"][dispenser_id]
+            deviations.append(vote - (d["sum_ppm"] - vote) // (d["k"] - 1))
+            weights.append(vehicle["n"][dispenser_id])  # 1 / variance, in units of 1/noise
+        dof = len(deviations) - 1
+        if dof + 1 < self.rules.vehicle_min_dispensers:
+            return []
+        centre = sum(w * x for w, x in zip(weights, deviations, strict=True)) // sum(weights)
+        t_milli = sum(
+            w * (x - centre) ** 2 * 1000 // noise_var
+            for w, x in zip(weights, deviations, strict=True)
+        )
+        if t_milli <= chi_square_limit_milli(dof):
+            return []
+        score_milli = t_milli
+        vehicle["suspect"] = True
+        events: list[tuple[str, Any]] = [
+            (
+                "vehicle_suspected",
+                {"vehicle_id": vehicle_id, "chi_square_milli": score_milli, "dof": dof},
+            )
+        ]
+        for dispenser_id, vote in sorted(vehicle["m"].items()):  # its votes stop counting
+            d = state.edit(f"disp/{dispenser_id}")
+            d["k"] -= 1
+            d["sum_ppm"] -= vote
+            d["sum_sq"] -= vote * vote
+            events += self._decide(d, dispenser_id)
+        vehicle["m"] = {}
+        return events

@@ -1,0 +1,249 @@
+"""`metroledger surveil eval`: detection power of the surveillance contract over a grid.
+
+Each cell runs the contract itself (analysis/surveillance.py, integer arithmetic) over
+the readings of a seeded simulated fleet (oracle/sim/fleet.py) and compares its final
+verdicts with the ground truth. Colluding vehicles cover fraudulent dispensers (report
+the claimed volume) and frame honest ones (report a shortfall of the fraud's size).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from analysis.state import DirectState
+from analysis.surveillance import SUSPECT, DispenserSurveillance, SurveillanceRules
+from oracle.sim.fleet import Fleet, FleetConfig
+
+FULL_GRID = {
+    "noise_pct": (1.0, 2.0, 5.0),
+    "refuels_per_vehicle": (5, 10, 20),
+    "fraud_pct": (0.5, 1.0, 2.0, 5.0),
+    "collude_fraction": (0.0, 0.1, 0.2, 0.3),
+}
+QUICK_GRID = {
+    "noise_pct": (2.0, 5.0),
+    "refuels_per_vehicle": (10, 20),
+    "fraud_pct": (1.0, 2.0),
+    "collude_fraction": (0.0, 0.2),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    noise_pct: float
+    refuels_per_vehicle: int
+    fraud_pct: float
+    collude_fraction: float
+    seed: int
+    vehicles: int = 2000
+    dispensers: int = 40
+    fraud_fraction: float = 0.2
+
+
+@dataclass(frozen=True)
+class CellResult:
+    cell: Cell
+    fraudulent: int
+    flagged_fraudulent: int
+    honest: int
+    flagged_honest: int  # at the end
+    ever_flagged_honest: int  # at any time: the sequential false alarms
+    readings_to_detect: list[int]  # readings at a fraudulent dispenser when first flagged
+    colluders: int
+    suspected_colluders: int
+    honest_vehicles: int
+    suspected_honest_vehicles: int
+    readings: int
+
+
+def run_cell(cell: Cell, rules: SurveillanceRules | None = None) -> CellResult:
+    fleet = Fleet(
+        FleetConfig(
+            vehicles=cell.vehicles,
+            dispensers=cell.dispensers,
+            seed=cell.seed,
+            fraud_fraction=cell.fraud_fraction,
+            fraud_shortfall_pct=cell.fraud_pct,
+            noise_pct=cell.noise_pct,
+            collude_fraction=cell.collude_fraction,
+            collusion="cover+frame",
+        )
+    )
+    contract, state = DispenserSurveillance(rules or SurveillanceRules()), DirectState({})
+    ever_flagged: set[str] = set()
+    readings = cell.vehicles * cell.refuels_per_vehicle
+    for _ in range(readings):
+        _, reading = fleet.refuel()
+        for name, evidence in contract.observe(state, reading).events:
+            if name == "dispenser_flagged":
+                ever_flagged.add(evidence["dispenser_id"])
+    records = {d.dispenser_id: state.get(f"disp/{d.dispenser_id}") for d in fleet.dispensers}
+    flagged = {i for i, r in records.items() if r is not None and r["status"] == SUSPECT}
+    fraud = {d.dispenser_id for d in fleet.dispensers if d.fraudulent}
+    honest = set(records) - fraud
+    colluders = {v.vehicle_id for v in fleet.vehicles if v.colluding}
+    suspected = {
+        v.vehicle_id
+        for v in fleet.vehicles
+        if (state.get(f"veh/{v.vehicle_id}") or {}).get("suspect", False)
+    }
+    detect = sorted(records[d]["flagged_at"] for d in fraud & flagged if records[d]["flagged_at"])
+    return CellResult(
+        cell,
+        len(fraud),
+        len(fraud & flagged),
+        len(honest),
+        len(honest & flagged),
+        len(honest & ever_flagged),
+        detect,
+        len(colluders),
+        len(colluders & suspected),
+        cell.vehicles - len(colluders),
+        len(suspected - colluders),
+        readings,
+    )
+
+
+def summarise(results: list[CellResult]) -> list[dict[str, Any]]:
+    """One row per grid point, pooled over seeds."""
+    rows = []
+    key = lambda r: (  # noqa: E731
+        r.cell.noise_pct,
+        r.cell.refuels_per_vehicle,
+        r.cell.fraud_pct,
+        r.cell.collude_fraction,
+    )
+    for point, group in itertools.groupby(sorted(results, key=key), key=key):
+        g = list(group)
+        fraud, honest = sum(r.fraudulent for r in g), sum(r.honest for r in g)
+        detect = [x for r in g for x in r.readings_to_detect]
+        colluders, honest_v = sum(r.colluders for r in g), sum(r.honest_vehicles for r in g)
+        rows.append(
+            {
+                "noise_pct": point[0],
+                "refuels_per_vehicle": point[1],
+                "fraud_pct": point[2],
+                "collude_fraction": point[3],
+                "seeds": len(g),
+                "sensitivity": sum(r.flagged_fraudulent for r in g) / fraud,
+                "specificity": 1 - sum(r.flagged_honest for r in g) / honest,
+                "false_alarm_rate": sum(r.ever_flagged_honest for r in g) / honest,
+                "median_readings_to_detect": statistics.median(detect) if detect else None,
+                "colluders_found": sum(r.suspected_colluders for r in g) / colluders
+                if colluders
+                else None,
+                "honest_vehicles_suspected": sum(r.suspected_honest_vehicles for r in g) / honest_v,
+                "dispensers": fraud + honest,
+            }
+        )
+    return rows
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "| noise % | refuels/vehicle | fraud % | colluding | sensitivity | specificity "
+        "| false alarms | readings to detect | colluders found | honest vehicles suspected |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{100 * x:.1f} %"
+
+    body = "".join(
+        f"| {r['noise_pct']:g} | {r['refuels_per_vehicle']} | {r['fraud_pct']:g} "
+        f"| {pct(r['collude_fraction'])} | {pct(r['sensitivity'])} | {pct(r['specificity'])} "
+        f"| {pct(r['false_alarm_rate'])} | {r['median_readings_to_detect'] or '-'} "
+        f"| {pct(r['colluders_found'])} | {pct(r['honest_vehicles_suspected'])} |\n"
+        for r in rows
+    )
+    return head + body
+
+
+def run_grid(grid: dict[str, tuple[Any, ...]], seeds: int, jobs: int) -> list[CellResult]:
+    cells = [
+        Cell(noise, refuels, fraud, collude, seed)
+        for noise, refuels, fraud, collude in itertools.product(*grid.values())
+        for seed in range(1, seeds + 1)
+    ]
+    results: list[CellResult] = []
+    started = time.monotonic()
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for done, result in enumerate(pool.map(run_cell, cells), start=1):
+            results.append(result)
+            elapsed = time.monotonic() - started
+            print(f"\r{done}/{len(cells)} cells  {elapsed:.0f}s", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    return results
+
+
+def write_reports(rows: list[dict[str, Any]], config: dict[str, Any], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "surveil_eval.json").write_text(json.dumps({"config": config, "rows": rows}, indent=2))
+    (out / "surveil_eval.md").write_text(markdown_table(rows))
+    return [out / "surveil_eval.json", out / "surveil_eval.md", *plot(rows, out)]
+
+
+def plot(rows: list[dict[str, Any]], out: Path) -> list[Path]:
+    """Sensitivity and specificity against fraud size, one line per (noise, collusion)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for refuels in sorted({r["refuels_per_vehicle"] for r in rows}):
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+        series = sorted({(r["noise_pct"], r["collude_fraction"]) for r in rows})
+        for noise, collude in series:
+            pts = sorted(
+                (r["fraud_pct"], r["sensitivity"], r["specificity"])
+                for r in rows
+                if (r["noise_pct"], r["collude_fraction"], r["refuels_per_vehicle"])
+                == (noise, collude, refuels)
+            )
+            label = f"noise {noise:g} %, colluding {100 * collude:.0f} %"
+            ax1.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", label=label)
+            ax2.plot([p[0] for p in pts], [100 * p[2] for p in pts], marker="o", label=label)
+        ax1.set(xlabel="short delivery (%)", ylabel="sensitivity (%)", ylim=(-2, 102))
+        ax2.set(xlabel="short delivery (%)", ylabel="specificity (%)", ylim=(80, 100.5))
+        ax1.set_title(f"{refuels} refuels per vehicle")
+        ax2.legend(fontsize=7)
+        fig.tight_layout()
+        path = out / f"surveil_eval_refuels{refuels}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def evaluate(quick: bool, seeds: int, jobs: int, out: Path) -> list[dict[str, Any]]:
+    grid = QUICK_GRID if quick else FULL_GRID
+    rules = SurveillanceRules()
+    print(f"grid {'quick' if quick else 'full'}: {grid}; seeds 1..{seeds}", file=sys.stderr)
+    results = run_grid(grid, seeds, jobs)
+    rows = summarise(results)
+    config = {
+        "grid": {k: list(v) for k, v in grid.items()},
+        "seeds": seeds,
+        "rules": asdict(rules),
+        "fleet": {
+            "vehicles": Cell(0, 0, 0, 0, 0).vehicles,
+            "dispensers": Cell(0, 0, 0, 0, 0).dispensers,
+            "fraud_fraction": 0.2,
+            "bias_sd_pct": 1.0,
+            "dispensers_per_vehicle": 5,
+            "collusion": "cover+frame",
+        },
+    }
+    for path in write_reports(rows, config, out):
+        print(f"wrote {path}", file=sys.stderr)
+    print(markdown_table(rows))
+    return rows
