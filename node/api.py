@@ -20,6 +20,7 @@ from ledger.errors import InvalidEncoding
 from ledger.readings import PAYLOAD_TYPES, InvalidReading, parse_payload
 from ledger.receipt import build_receipt
 from ledger.types import Block, CommitCertificate, Transaction, compute_tx_hash
+from node.logs import jsonable
 
 if TYPE_CHECKING:
     from node.daemon import Node
@@ -154,6 +155,52 @@ def build_app(node: Node) -> Starlette:
         view = device_view(device, node.replica.delivered_height)
         return JSONResponse({"device_id": request.path_params["device_id"], **view})
 
+    async def get_dispenser(request: Request) -> Response:
+        dispenser_id = request.path_params["dispenser_id"]
+        record = node.executor.view("surveillance").get(f"disp/{dispenser_id}")
+        if record is None:
+            return error(404, "unknown_dispenser", dispenser_id)
+        return JSONResponse(dispenser_json(dispenser_id, record))
+
+    async def list_dispensers(request: Request) -> Response:
+        wanted = request.query_params.get("status")
+        if wanted not in (None, "suspect", "cleared", "undecided"):
+            return error(400, "bad_status", "status is suspect, cleared or undecided")
+        state = node.executor.state.get("surveillance", {})
+        found = [
+            dispenser_json(key[5:], record)
+            for key, record in sorted(state.items())
+            if key.startswith("disp/") and wanted in (None, record["status"])
+        ]
+        return JSONResponse({"dispensers": found})
+
+    async def get_vehicle(request: Request) -> Response:
+        vehicle_id = request.path_params["vehicle_id"]
+        record = node.executor.view("surveillance").get(f"veh/{vehicle_id}")
+        device = node.executor.view("devices").get(device_key(vehicle_id))
+        if record is None and device is None:
+            return error(404, "unknown_vehicle", vehicle_id)
+        record = record or {"n": {}, "m": {}, "suspect": False}
+        return JSONResponse(
+            {
+                "vehicle_id": vehicle_id,
+                "suspected_colluder": record["suspect"],
+                "device_status": device_view(device, node.replica.delivered_height)["status"]
+                if device
+                else None,
+                "readings_by_dispenser": record["n"],
+                "votes_ppm": record["m"],
+            }
+        )
+
+    async def get_events(request: Request) -> Response:
+        start = _int(request.query_params.get("from_height", "0"))
+        limit = _int(request.query_params.get("limit", "100"))
+        if start is None or limit is None or not 1 <= limit <= 1000:
+            return error(400, "bad_query", "from_height >= 0, 1 <= limit <= 1000")
+        found = node.reader.events(request.query_params.get("name"), start, limit)
+        return JSONResponse({"events": jsonable(found)})
+
     async def get_block(request: Request) -> Response:
         raw = request.path_params["height"]
         height = node.reader.height() if raw == "latest" else _int(raw)
@@ -197,6 +244,10 @@ def build_app(node: Node) -> Starlette:
             Route("/v1/tx/{hash}/receipt", get_receipt),
             Route("/v1/devices/{device_id}", get_device),
             Route("/v1/clients/{public_key}", get_client),
+            Route("/v1/dispensers", list_dispensers),
+            Route("/v1/dispensers/{dispenser_id}", get_dispenser),
+            Route("/v1/vehicles/{vehicle_id}", get_vehicle),
+            Route("/v1/events", get_events),
             Route("/v1/blocks/{height}", get_block),
             Route("/v1/status", status),
             Route("/healthz", healthz),
@@ -204,6 +255,18 @@ def build_app(node: Node) -> Starlette:
             Route("/openapi.json", openapi),
         ]
     )
+
+
+def dispenser_json(dispenser_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "dispenser_id": dispenser_id,
+        "status": record["status"],
+        "estimate_ppm": record["estimate"],
+        "interval_ppm": [record["lower"], record["upper"]],
+        "readings": record["n"],
+        "vehicles": record["k"],
+        "flagged_at_readings": record["flagged_at"] or None,
+    }
 
 
 def precheck(node: Node, tx: Transaction) -> tuple[int, str] | None:
@@ -298,6 +361,29 @@ OPENAPI: dict[str, Any] = {
         "/v1/devices/{device_id}": {
             "get": _path(
                 "A registered device: status at the current height, history", {"200": "device"}
+            )
+        },
+        "/v1/dispensers": {
+            "get": _path(
+                "Dispensers under surveillance; ?status=suspect|cleared|undecided", {"200": "list"}
+            )
+        },
+        "/v1/dispensers/{dispenser_id}": {
+            "get": _path(
+                "A dispenser's verdict: status, estimate, interval, readings, vehicles",
+                {"200": "dispenser"},
+            )
+        },
+        "/v1/vehicles/{vehicle_id}": {
+            "get": _path(
+                "A vehicle: suspected colluder?, readings and votes by dispenser",
+                {"200": "vehicle"},
+            )
+        },
+        "/v1/events": {
+            "get": _path(
+                "Contract events; ?name=dispenser_flagged&from_height=0&limit=100",
+                {"200": "events"},
             )
         },
         "/v1/blocks/{height}": {

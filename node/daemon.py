@@ -45,7 +45,7 @@ from ledger.types import Transaction, compute_tx_hash, is_valid_tx_signature
 from node.config import ConfigError, NodeConfig, load_genesis
 from node.executor import Executor
 from node.keys import load_keys
-from node.logs import event
+from node.logs import event, jsonable
 from node.metrics import Metrics
 from node.storage import Storage
 from node.transport import CHANNEL_CONSENSUS, CHANNEL_TX, Libp2pTransport
@@ -228,6 +228,9 @@ class Node:
         self.metrics.txs.inc(len(block.txs) - len(action.replays))
         self.metrics.block_txs.observe(len(block.txs))
         self.metrics.mempool.set(len(self.replica.requests))
+        for index, name, data in result.events:
+            event(log, "contract_event", height=block.header.height, tx_index=index, kind=name,
+                  data=jsonable(data))  # fmt: skip
         event(
             log,
             "block_committed",

@@ -39,3 +39,14 @@ def configure(node: str, level: str) -> None:
 def event(logger: logging.Logger, name: str, **fields: Any) -> None:
     """Log a stable, machine-readable line: {"event": name, ...fields}."""
     logger.info(name, extra={"fields": fields})
+
+
+def jsonable(value: Any) -> Any:
+    """Contract data for JSON: bytes as hex."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value

@@ -31,6 +31,9 @@ CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY AUTOINCREMENT,
     seq INTEGER NOT NULL, record BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS clients (sender BLOB PRIMARY KEY, high INTEGER NOT NULL,
     mask BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS events (height INTEGER NOT NULL, idx INTEGER NOT NULL,
+    name TEXT NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_name ON events (name, height);
 CREATE TABLE IF NOT EXISTS kv (contract TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
     PRIMARY KEY (contract, key));
 """
@@ -92,6 +95,10 @@ class Storage:
                         (tx.sender, window[0], window[1].to_bytes(8, "big")),
                     )
             self.db.executemany(
+                "INSERT INTO events VALUES (?,?,?,?)",
+                [(height, index, name, encode(data)) for index, name, data in result.events],
+            )
+            self.db.executemany(
                 "INSERT OR REPLACE INTO kv VALUES (?,?,?)",
                 [(name, key, encode(value)) for name, key, value in result.writes],
             )
@@ -124,6 +131,19 @@ class Storage:
             "SELECT height, idx, reason FROM txs WHERE hash = ?", (tx_hash,)
         ).fetchone()
         return None if row is None else (int(row[0]), int(row[1]), str(row[2]))
+
+    def events(self, name: str | None, from_height: int, limit: int) -> list[dict[str, Any]]:
+        """Contract events in ledger order, optionally of one name."""
+        query = "SELECT height, idx, name, data FROM events WHERE height >= ?"
+        params: list[Any] = [from_height]
+        if name:
+            query += " AND name = ?"
+            params.append(name)
+        rows = self.db.execute(query + " ORDER BY height, rowid LIMIT ?", (*params, limit))
+        return [
+            {"height": h, "tx_index": i, "name": n, "data": decode(bytes(d))}
+            for h, i, n, d in rows.fetchall()
+        ]
 
     def contract_state(self) -> dict[str, dict[str, Any]]:
         state: dict[str, dict[str, Any]] = {}

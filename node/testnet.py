@@ -34,7 +34,12 @@ def free_port() -> int:
 
 
 def init_testnet(
-    directory: Path, nodes: int, suite: str, p2p_port: int = 0, api_port: int = 0
+    directory: Path,
+    nodes: int,
+    suite: str,
+    p2p_port: int = 0,
+    api_port: int = 0,
+    contracts: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write DIR/genesis.json and DIR/nodeI/{node.toml,keys/node_key.json}; ports 0 = free ones."""
     if nodes < 4:
@@ -59,7 +64,7 @@ def init_testnet(
         suite,
         tuple(members),
         dict(DEFAULT_PROTOCOL),
-        {},
+        contracts or {},
         b"",
     )
     (directory / "genesis.json").write_text(json.dumps(genesis.to_json(), indent=2) + "\n")
