@@ -1,0 +1,123 @@
+"""The surveillance statistics: hand-computed cases, decisions, one vote per vehicle,
+determinism (ledger path and evaluation path agree), and colluders found in a seeded fleet."""
+
+from __future__ import annotations
+
+from analysis.build import build_registry
+from analysis.state import ContractState, DirectState
+from analysis.surveillance import (
+    SUSPECT,
+    DispenserSurveillance,
+    SurveillanceRules,
+    dispenser_bounds,
+    relative_error_ppm,
+)
+from ledger.readings import RefuelReading
+from oracle.sim.fleet import Fleet, FleetConfig
+
+T0 = 1_800_000_000_000
+
+
+def refuel(vehicle: str, dispenser: str, claimed_ml: int, measured_ml: int) -> RefuelReading:
+    return RefuelReading(vehicle, dispenser, "s-1", claimed_ml, measured_ml, 10, 200, 1, T0)
+
+
+def test_relative_error_in_ppm_floors() -> None:
+    assert relative_error_ppm(refuel("v", "d", 40_000, 39_800)) == -5_000
+    assert relative_error_ppm(refuel("v", "d", 3, 1)) == -666_667  # floor of -666,666.67
+    assert relative_error_ppm(refuel("v", "d", 20_000, 20_100)) == 5_000
+
+
+def test_bounds_by_hand() -> None:
+    # votes -1 %, -2 %, -3 %: mean -2 %, sample sd 1 %, SE = 1 % / sqrt 3 = 5,773 ppm
+    record = {"k": 3, "sum_ppm": -60_000, "sum_sq": 10_000**2 + 20_000**2 + 30_000**2}
+    assert dispenser_bounds(record, 1000) == (-20_000, -25_773, -14_227)
+    assert dispenser_bounds(record, 2500) == (-20_000, -34_432, -5_568)
+    single = {"k": 1, "sum_ppm": -7, "sum_sq": 49}
+    assert dispenser_bounds(single, 2500) == (-7, -1_000_000, 1_000_000)
+
+
+def observe_all(
+    contract: DispenserSurveillance, state: DirectState, readings: list[RefuelReading]
+) -> list[tuple[str, dict]]:  # type: ignore[type-arg]
+    events = []
+    for r in readings:
+        events += list(contract.observe(state, r).events)
+    return events
+
+
+def test_a_short_dispenser_is_flagged_once_and_an_honest_one_cleared() -> None:
+    rules = SurveillanceRules(min_vehicles=5, bias_sd_ppm=1)  # no bias to learn here
+    contract, state = DispenserSurveillance(rules), DirectState({})
+    readings = []
+    for v in range(8):
+        wobble = (v % 3 - 1) * 40  # +-0.1 % of 40 L
+        readings.append(refuel(f"v{v}", "short", 40_000, 38_800 + wobble))  # -3 %
+        readings.append(refuel(f"v{v}", "fair", 40_000, 40_000 + wobble))
+    events = observe_all(contract, state, readings)
+    flagged = [e for name, e in events if name == "dispenser_flagged"]
+    cleared = [e for name, e in events if name == "dispenser_cleared"]
+    assert [e["dispenser_id"] for e in flagged] == ["short"]
+    assert [e["dispenser_id"] for e in cleared] == ["fair"]
+    short = state.get("disp/short")
+    assert short["status"] == SUSPECT and short["k"] == 8 and short["n"] == 8
+    assert -31_000 < short["estimate"] < -29_000
+    assert flagged[0]["upper_ppm"] < -5_000 and flagged[0]["vehicles"] >= 5
+
+
+def test_a_vehicle_has_one_vote_per_dispenser_however_often_it_refuels() -> None:
+    contract, state = DispenserSurveillance(), DirectState({})
+    observe_all(contract, state, [refuel("loud", "d", 40_000, 20_000)] * 100)
+    record = state.get("disp/d")
+    assert (record["n"], record["k"]) == (100, 1)
+    assert record["sum_ppm"] == -SurveillanceRules().vote_clip_ppm  # and that vote is clipped
+
+
+def test_ledger_path_and_evaluation_path_agree_and_are_deterministic() -> None:
+    config = FleetConfig(
+        vehicles=80, dispensers=4, seed=3, fraud_fraction=0.25, fraud_shortfall_pct=3
+    )
+    fleet = Fleet(config)
+    readings = [fleet.refuel()[1] for _ in range(800)]
+    contract = DispenserSurveillance(SurveillanceRules(min_vehicles=10))
+    direct = DirectState({})
+    observe_all(contract, direct, readings)
+    committed: dict[str, object] = {}
+    for block in range(0, len(readings), 37):  # blocks of 37, copy-on-write, commit per block
+        view = ContractState(committed)
+        for r in readings[block : block + 37]:
+            contract.observe(view, r)
+        committed.update(view.writes)
+    assert committed == direct.committed
+    again = DirectState({})
+    observe_all(contract, again, readings)
+    assert again.committed == direct.committed
+
+
+def test_colluding_vehicles_are_identified_in_a_seeded_fleet() -> None:
+    config = FleetConfig(vehicles=1000, dispensers=20, seed=1, fraud_fraction=0.2,
+                         fraud_shortfall_pct=5.0, noise_pct=1.0, collude_fraction=0.1,
+                         collusion="cover+frame")  # fmt: skip
+    fleet, contract, state = Fleet(config), DispenserSurveillance(), DirectState({})
+    events = observe_all(contract, state, [fleet.refuel()[1] for _ in range(20_000)])
+    suspected = {e["vehicle_id"] for name, e in events if name == "vehicle_suspected"}
+    colluders = {v.vehicle_id for v in fleet.vehicles if v.colluding}
+    print(f"seed {config.seed}: {len(suspected & colluders)}/{len(colluders)} colluders found, "
+          f"{len(suspected - colluders)} honest vehicles suspected")  # fmt: skip
+    assert len(suspected & colluders) >= len(colluders) // 2
+    assert len(suspected - colluders) <= 9  # at most 1 % of the 900 honest vehicles
+    fraud = {d.dispenser_id for d in fleet.dispensers if d.fraudulent}
+    flagged = {d for d in fraud | {x.dispenser_id for x in fleet.dispensers}
+               if state.get(f"disp/{d}")["status"] == SUSPECT}  # fmt: skip
+    assert flagged == fraud  # framing did not stick once the colluders stopped voting
+
+
+def test_rules_from_genesis_refuse_bad_settings() -> None:
+    members = (b"\x01" * 32, b"\x02" * 32)
+    for bad in ({"tolerance": 5}, {"z_milli": -1}, {"min_vehicles": 1}, {"z_milli": True}):
+        try:
+            build_registry("ed25519", {"surveillance": bad}, members)
+        except ValueError as exc:
+            assert "surveillance" in str(exc)
+        else:
+            raise AssertionError(f"accepted {bad}")
