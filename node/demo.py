@@ -16,8 +16,15 @@ from ledger.receipt import load_trust_anchor, verify_receipt_json
 from node.testnet import Daemon, daemons, init_testnet, wait_ready
 from oracle.client import run
 from oracle.keys import load_signing_key
-from oracle.sim.fleet import FleetConfig
+from oracle.sim.fleet import Fleet, FleetConfig
 from oracle.sim.run import Simulation, render_progress
+
+
+def demo_fleet(vehicles: int) -> FleetConfig:
+    return FleetConfig(
+        vehicles=vehicles, dispensers=8, seed=1, fraud_fraction=0.25, fraud_shortfall_pct=4.0,
+        noise_pct=1.0,
+    )  # fmt: skip
 
 
 def add_demo_parser(commands: Any) -> None:
@@ -34,7 +41,8 @@ def add_demo_parser(commands: Any) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     directory = args.dir or Path(tempfile.mkdtemp(prefix="metroledger-demo-"))
     print(f"creating a 4-node network ({args.suite}) in {directory}")
-    init_testnet(directory, 4, args.suite)
+    # a small fleet: decide after 10 vehicles' votes (the default, 40, suits real fleets)
+    init_testnet(directory, 4, args.suite, contracts={"surveillance": {"min_vehicles": 10}})
     nodes = daemons(directory)
     try:
         for d in nodes:
@@ -45,7 +53,7 @@ def run_demo(args: argparse.Namespace) -> int:
         sim = Simulation(
             [d.api for d in nodes],
             args.suite,
-            FleetConfig(vehicles=args.vehicles, dispensers=8, seed=1, fraud_fraction=0.25),
+            demo_fleet(args.vehicles),
             load_signing_key(homes[0] / "keys" / "node_key.json")[1],
             [load_signing_key(h / "keys" / "node_key.json")[1] for h in homes[1:3]],
             directory / "oracle-journal.sqlite3",
@@ -60,6 +68,7 @@ def run_demo(args: argparse.Namespace) -> int:
             print("not everything committed", file=sys.stderr)
             return 1
         print_table(nodes)
+        print_dispensers(nodes, demo_fleet(args.vehicles))
         show_receipt(nodes[1], report.tx_hashes[len(report.tx_hashes) // 2], directory)
         return 0
     finally:
@@ -103,3 +112,17 @@ def show_receipt(node: Daemon, tx_hash: str, directory: Path) -> None:
         f"\nreceipt of tx {tx_hash[:16]}: in block {receipt.proposal.height}, "
         f"{len(receipt.certificate.votes)} member signatures, verified offline against genesis"
     )
+
+
+def print_dispensers(nodes: list[Daemon], fleet: FleetConfig) -> None:
+    """The surveillance verdicts (identical on every node) against the simulator's truth."""
+    verdicts = [d.get("/v1/dispensers")["dispensers"] for d in nodes]
+    same = all(v == verdicts[0] for v in verdicts)
+    truth = {d.dispenser_id: d.fraudulent for d in Fleet(fleet).dispensers}
+    print(f"\ndispenser surveillance ({'identical on all 4 nodes' if same else 'NODES DIFFER'}):")
+    print(f"{'dispenser':10} {'status':10} {'estimate':>9} {'interval':>19} {'votes':>5}  truth")
+    for v in verdicts[0]:
+        low, high = (x / 10_000 for x in v["interval_ppm"])
+        actual = "short by 4 %" if truth.get(v["dispenser_id"]) else "honest"
+        print(f"{v['dispenser_id']:10} {v['status']:10} {v['estimate_ppm'] / 10_000:8.2f}% "
+              f"[{low:7.2f}%, {high:6.2f}%] {v['vehicles']:>5}  {actual}")  # fmt: skip
