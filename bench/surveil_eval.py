@@ -191,6 +191,10 @@ def write_reports(rows: list[dict[str, Any]], config: dict[str, Any], out: Path)
     return [out / "surveil_eval.json", out / "surveil_eval.md", *plot(rows, out)]
 
 
+COLOURS = ("tab:blue", "tab:green", "tab:orange", "tab:red")  # by colluding fraction
+STYLES = {1.0: ":", 2.0: "--", 5.0: "-"}  # by sensor noise
+
+
 def plot(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     """Sensitivity and specificity against fraud size, one line per (noise, collusion)."""
     import matplotlib
@@ -210,10 +214,13 @@ def plot(rows: list[dict[str, Any]], out: Path) -> list[Path]:
                 == (noise, collude, refuels)
             )
             label = f"noise {noise:g} %, colluding {100 * collude:.0f} %"
-            ax1.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", label=label)
-            ax2.plot([p[0] for p in pts], [100 * p[2] for p in pts], marker="o", label=label)
+            colour = COLOURS[round(collude * 10) % len(COLOURS)]
+            style = {"color": colour, "linestyle": STYLES.get(noise, "-."), "marker": "o"}
+            style["label"] = label
+            ax1.plot([p[0] for p in pts], [100 * p[1] for p in pts], **style)
+            ax2.plot([p[0] for p in pts], [100 * p[2] for p in pts], **style)
         ax1.set(xlabel="short delivery (%)", ylabel="sensitivity (%)", ylim=(-2, 102))
-        ax2.set(xlabel="short delivery (%)", ylabel="specificity (%)", ylim=(80, 100.5))
+        ax2.set(xlabel="short delivery (%)", ylabel="specificity (%)", ylim=(-2, 102))
         ax1.set_title(f"{refuels} refuels per vehicle")
         ax2.legend(fontsize=7)
         fig.tight_layout()
