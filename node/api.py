@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -14,27 +13,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from analysis.devices import DeviceRegistry, device_key, device_view
-from consensus.reasons import Reason
-from ledger.encoding import decode
-from ledger.errors import InvalidEncoding
 from ledger.readings import PAYLOAD_TYPES, InvalidReading, parse_payload
 from ledger.receipt import build_receipt
 from ledger.types import Block, CommitCertificate, Transaction, compute_tx_hash
 from node.logs import jsonable
+from node.submit import error, post_tx, post_txs
 
 if TYPE_CHECKING:
     from node.daemon import Node
-
-MAX_BODY_BYTES = 128 * 1024
-STATUS_OF_REASON = {
-    Reason.REPLAY.value: 409,
-    Reason.DUPLICATE_REQUEST.value: 409,
-    Reason.MEMPOOL_FULL.value: 429,
-}
-
-
-def error(status: int, reason: str, detail: str = "") -> JSONResponse:
-    return JSONResponse({"error": reason, "detail": detail}, status_code=status)
 
 
 def block_json(
@@ -59,37 +45,11 @@ def block_json(
 
 
 def build_app(node: Node) -> Starlette:
-    async def post_tx(request: Request) -> Response:
-        body = await _read_body(request)
-        if body is None:
-            return error(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
-        if request.headers.get("content-type", "").startswith("application/json"):
-            try:
-                body = bytes.fromhex(json.loads(body)["tx"])
-            except (ValueError, KeyError, TypeError):
-                return error(400, Reason.MALFORMED.value, 'expected {"tx": "<hex of encoded tx>"}')
-        try:
-            tx = Transaction.from_wire(decode(body))
-        except InvalidEncoding as exc:
-            return error(400, Reason.MALFORMED.value, str(exc))
-        tx_hash = compute_tx_hash(node.suite, tx).hex()
-        if not node.sig_cache.is_valid(tx):
-            node._count_reject(Reason.INVALID_TX.value)
-            return error(400, "bad_signature", "transaction signature does not verify")
-        found = node.reader.tx_status(bytes.fromhex(tx_hash))
-        if found is not None:  # a resubmission of a committed tx: say so, check nothing else
-            node._count_reject(Reason.REPLAY.value)
-            return error(409, Reason.REPLAY.value, f"tx {tx_hash} is in block {found[0]}")
-        refused = precheck(node, tx)
-        if refused is not None:
-            node._count_reject(refused[1])
-            return error(*refused, f"tx {tx_hash}")
-        reasons = await node.submit(tx)
-        if not reasons:
-            return JSONResponse({"tx_hash": tx_hash, "status": "pending"}, status_code=202)
-        if reasons == [Reason.DUPLICATE_REQUEST.value]:  # resubmission is safe
-            return JSONResponse({"tx_hash": tx_hash, "status": "pending"}, status_code=202)
-        return error(STATUS_OF_REASON.get(reasons[0], 400), reasons[0], f"tx {tx_hash}")
+    async def submit_one(request: Request) -> Response:
+        return await post_tx(node, request)
+
+    async def submit_batch(request: Request) -> Response:
+        return await post_txs(node, request)
 
     async def get_tx(request: Request) -> Response:
         try:
@@ -239,7 +199,8 @@ def build_app(node: Node) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/v1/tx", post_tx, methods=["POST"]),
+            Route("/v1/tx", submit_one, methods=["POST"]),
+            Route("/v1/txs", submit_batch, methods=["POST"]),
             Route("/v1/tx/{hash}", get_tx),
             Route("/v1/tx/{hash}/receipt", get_receipt),
             Route("/v1/devices/{device_id}", get_device),
@@ -283,16 +244,6 @@ def precheck(node: Node, tx: Transaction) -> tuple[int, str] | None:
         return None
     reason = registry.precheck(node.executor.view("devices"), tx, node.replica.delivered_height)
     return None if reason is None else (422, reason)
-
-
-async def _read_body(request: Request) -> bytes | None:
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _wait_seconds(request: Request) -> float:
@@ -341,6 +292,13 @@ OPENAPI: dict[str, Any] = {
                 'Submit a signed transaction (canonical msgpack bytes, or JSON {"tx": hex})',
                 TX_POST_RESPONSES,
                 requestBody={"content": {"application/octet-stream": {}, "application/json": {}}},
+            )
+        },
+        "/v1/txs": {
+            "post": _path(
+                "Submit a batch: the canonical encoding of a list of signed transactions "
+                "(at most 5,000, 8 MiB); per-transaction results",
+                {"202": "all pending", "200": "some refused (see results)", "400": "malformed"},
             )
         },
         "/v1/tx/{hash}": {

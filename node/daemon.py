@@ -39,9 +39,10 @@ from consensus.reasons import Reason
 from consensus.replica import Replica
 from consensus.signer import SuiteSigner
 from ledger.crypto import get_suite
-from ledger.encoding import decode
+from ledger.encoding import decode, encode
 from ledger.errors import InvalidEncoding
 from ledger.types import Transaction, compute_tx_hash, is_valid_tx_signature
+from ledger.wire import items_of
 from node.config import ConfigError, NodeConfig, load_genesis
 from node.executor import Executor
 from node.keys import load_keys
@@ -53,7 +54,9 @@ from node.transport import CHANNEL_CONSENSUS, CHANNEL_TX, Libp2pTransport
 log = logging.getLogger("metroledger.node")
 TICK_S = 0.01
 EVENT_QUEUE = 10_000
+GROUP_EVENTS = 2_000  # events handled per group commit
 SIG_CACHE = 200_000
+MAX_FORWARD = 5_000  # transactions in one forwarded frame
 
 
 class SignatureCache:
@@ -129,15 +132,17 @@ class Node:
             self._count_reject("unknown_channel")
 
     def _on_forwarded_tx(self, member: int, payload: bytes) -> None:
+        """A peer forwards the client transactions it admitted, as one list."""
         try:
-            tx = Transaction.from_wire(decode(payload))
+            txs = items_of(decode(payload), Transaction.from_wire, "forwarded", MAX_FORWARD)
         except InvalidEncoding:
             self._count_reject(Reason.MALFORMED.value)
             return
-        if not self.sig_cache.is_valid(tx):
-            self._count_reject(Reason.INVALID_TX.value)
-            return
-        self._enqueue(ClientRequest(tx), None)
+        for tx in txs:
+            if self.sig_cache.is_valid(tx):
+                self._enqueue(ClientRequest(tx), None)
+            else:
+                self._count_reject(Reason.INVALID_TX.value)
 
     def _on_transport_reject(self, reason: str, member: int | None) -> None:
         self._count_reject(reason)
@@ -151,35 +156,57 @@ class Node:
     def _count_reject(self, reason: str) -> None:
         self.metrics.rejected.labels(reason).inc()
 
-    async def submit(self, tx: Transaction) -> list[str]:
-        """Admit a verified client transaction; returns rejection reasons ([] = accepted)."""
-        send, receive = trio.open_memory_channel[list[str]](1)
-        try:
-            self.events_send.send_nowait((ClientRequest(tx), send))
-        except trio.WouldBlock:
-            return [Reason.MEMPOOL_FULL.value]
-        reasons = await receive.receive()
-        if not reasons:
-            self.admitted_at[compute_tx_hash(self.suite, tx)] = time.monotonic()
-            data = tx.encoded()
+    async def submit_many(self, txs: list[Transaction]) -> list[list[str]]:
+        """Admit verified client transactions; per tx, rejection reasons ([] = accepted).
+        The accepted ones are forwarded to every other member in one frame."""
+        replies: list[trio.MemoryReceiveChannel[list[str]] | None] = []
+        for tx in txs:
+            send, receive = trio.open_memory_channel[list[str]](1)
+            try:
+                self.events_send.send_nowait((ClientRequest(tx), send))
+                replies.append(receive)
+            except trio.WouldBlock:
+                replies.append(None)
+        answers = [await r.receive() if r else [Reason.MEMPOOL_FULL.value] for r in replies]
+        accepted = [tx for tx, reasons in zip(txs, answers, strict=True) if not reasons]
+        now = time.monotonic()
+        for tx in accepted:
+            self.admitted_at[compute_tx_hash(self.suite, tx)] = now
+        if accepted:
+            data = encode([tx.to_wire() for tx in accepted])
             for member in range(self.protocol.n):
                 if member != self.me:
                     self.transport.send(member, CHANNEL_TX, data)
-        return reasons
+        return answers
 
     # ---- the core loop ------------------------------------------------------------
 
     async def core(self) -> None:
-        async for ev, reply in self.events_recv:
-            actions = self.replica.handle(ev)
-            reasons = await self._perform(actions)
-            if reply is not None:
-                reply.send_nowait(reasons)
+        """Group commit: handle every event already waiting (up to GROUP_EVENTS), write
+        all their records in one transaction (one fsync), then perform their actions.
+        Write-before-speak holds for each of them, and a busy node fsyncs far less."""
+        while True:
+            group = [await self.events_recv.receive()]
+            while len(group) < GROUP_EVENTS:
+                try:
+                    group.append(self.events_recv.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            handled = [(self.replica.handle(ev), reply) for ev, reply in group]
+            await self._persist([a for actions, _ in handled for a in actions])
+            for actions, reply in handled:
+                reasons = await self._perform(actions, persisted=True)
+                if reply is not None:
+                    reply.send_nowait(reasons)
 
-    async def _perform(self, actions: list[Action]) -> list[str]:
+    async def _persist(self, actions: list[Action]) -> None:
         records = [a.record for a in actions if isinstance(a, Persist)]
         if records:  # write before you speak
             await trio.to_thread.run_sync(self.storage.persist, records)
+
+    async def _perform(self, actions: list[Action], persisted: bool = False) -> list[str]:
+        if not persisted:
+            await self._persist(actions)
         reasons: list[str] = []
         for action in actions:
             if isinstance(action, Send):

@@ -25,6 +25,7 @@ from libp2p.peer.peerinfo import PeerInfo
 from consensus.messages import Prepare, encode_message
 from consensus.signer import SuiteSigner
 from ledger.crypto import get_suite
+from ledger.encoding import encode
 from node.config import load_genesis
 from node.keys import load_keys
 from node.load import sample_txs, submit_all
@@ -109,8 +110,8 @@ def hostile_frames(home: Path, view: int, height: int) -> list[bytes]:
         encode_frame(0, b"\xc1 not msgpack"),
         encode_frame(0, encode_message(dataclasses.replace(vote, signature=b"\x00" * 64))),
         encode_frame(0, encode_message(signer_sign(signer, impersonating))),
-        encode_frame(1, forged_tx.encoded()),
-        encode_frame(1, committed_tx.encoded()),
+        encode_frame(1, encode([forged_tx.to_wire()])),  # forwarded txs travel as a list
+        encode_frame(1, encode([committed_tx.to_wire()])),
         encode_frame(7, b"no such channel"),
         struct.pack(">IB", 0xFFFF_FFF0, 0) + b"\x00" * 1024,
     ]

@@ -1,0 +1,132 @@
+"""Load generator: pre-signed transactions offered in batches over HTTP (asyncio + uvloop).
+
+Signing happens before the timed phase (in worker processes), so the generator's own
+crypto does not limit the result. Open loop: every `tick_s` a batch of rate * tick_s
+transactions goes to the next node in turn, whatever the answers; closed loop: C clients
+each send a batch and wait for the answer. Submission times are kept per transaction so
+latency can be joined with the blocks' commit times afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import httpx
+
+from ledger.crypto import KeyPair, get_suite
+from ledger.types import sign_transaction
+
+CLIENTS = 4_000  # signers: a client's consecutive txs are far apart (anti-replay window)
+
+
+def _sign_range(args: tuple[str, int, int, int]) -> list[bytes]:
+    suite_name, first, count, payload_bytes = args
+    suite = get_suite(suite_name)
+    keys: dict[int, KeyPair] = {}
+    out = []
+    for k in range(first, first + count):
+        client = k % CLIENTS
+        key = keys.get(client) or suite.keypair_from_seed(f"bench-client-{client}".encode())
+        keys[client] = key
+        payload = f"reading {k}".encode().ljust(payload_bytes, b".")
+        tx = sign_transaction(
+            suite, key.secret_key, key.public_key, 1 + k // CLIENTS, "note", payload
+        )
+        out.append(tx.encoded())
+    return out
+
+
+def presign(suite: str, count: int, payload_bytes: int = 120, jobs: int = 2) -> list[bytes]:
+    """`count` encoded note transactions of about 250 bytes, signed in `jobs` processes."""
+    chunk = max(1, -(-count // jobs))
+    ranges = [(suite, i, min(chunk, count - i), payload_bytes) for i in range(0, count, chunk)]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return [tx for part in pool.map(_sign_range, ranges) for tx in part]
+
+
+@dataclass
+class LoadLog:
+    submitted_at: dict[bytes, float] = field(default_factory=dict)  # tx hash -> wall time
+    offered: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+
+
+def batch_body(encoded: Sequence[bytes]) -> bytes:
+    """The canonical encoding of a list of transactions, from their own encodings
+    (a msgpack array header, then the items: no re-encoding)."""
+    n = len(encoded)
+    if n < 16:
+        header = bytes([0x90 | n])
+    elif n < 1 << 16:
+        header = b"\xdc" + n.to_bytes(2, "big")
+    else:
+        header = b"\xdd" + n.to_bytes(4, "big")
+    return header + b"".join(encoded)
+
+
+async def _post(
+    http: httpx.AsyncClient, url: str, txs: list[bytes], hashes: list[bytes], log: LoadLog
+) -> None:
+    now = time.time()
+    for h in hashes:
+        log.submitted_at[h] = now
+    log.offered += len(txs)
+    try:
+        response = await http.post(url + "/v1/txs", content=batch_body(txs))
+    except httpx.HTTPError:
+        log.errors += len(txs)
+        return
+    if response.status_code == 202:
+        return
+    if response.status_code != 200:
+        log.errors += len(txs)
+        return
+    for result in response.json()["results"]:
+        if result["status"] != "pending":
+            log.refused[result["error"]] = log.refused.get(result["error"], 0) + 1
+
+
+async def open_loop(
+    urls: Callable[[], list[str]],
+    txs: list[bytes],
+    hashes: list[bytes],
+    rate_at: Callable[[float], float],
+    duration_s: float,
+    log: LoadLog,
+    tick_s: float = 0.02,
+) -> int:
+    """Offer txs at rate_at(t) per second for duration_s; returns how many were offered."""
+    started = time.monotonic()
+    sent, turn, due = 0, 0, 0.0
+    tasks: set[asyncio.Task[None]] = set()
+    async with httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=64)) as http:
+        while (elapsed := time.monotonic() - started) < duration_s and sent < len(txs):
+            due += rate_at(elapsed) * tick_s
+            count = min(int(due), len(txs) - sent)
+            due -= count
+            live = urls()
+            if count and live:
+                url = live[turn % len(live)]
+                turn += 1
+                task = asyncio.create_task(
+                    _post(http, url, txs[sent : sent + count], hashes[sent : sent + count], log)
+                )
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                sent += count
+            await asyncio.sleep(
+                max(0.0, started + (elapsed // tick_s + 1) * tick_s - time.monotonic())
+            )
+        if tasks:
+            await asyncio.wait(tasks, timeout=30)
+    return sent
+
+
+def tx_hashes(suite: str, encoded: list[bytes]) -> list[bytes]:
+    s = get_suite(suite)
+    return [s.hash(e) for e in encoded]

@@ -1,0 +1,122 @@
+"""Transaction admission over HTTP: one (`POST /v1/tx`) or a batch (`POST /v1/txs`).
+
+Each transaction goes through the same checks in the same order: signature (cached),
+already committed (409), registry precheck against committed state (400/422), then the
+consensus core's mempool (replay 409, full 429). A batch answers per transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from consensus.reasons import Reason
+from ledger.encoding import decode
+from ledger.errors import InvalidEncoding
+from ledger.types import Transaction, compute_tx_hash
+from ledger.wire import items_of
+
+if TYPE_CHECKING:
+    from node.daemon import Node
+
+MAX_BODY_BYTES = 128 * 1024
+MAX_BATCH_BYTES = 8 * 1024 * 1024
+MAX_BATCH_TXS = 5_000
+STATUS_OF_REASON = {
+    Reason.REPLAY.value: 409,
+    Reason.DUPLICATE_REQUEST.value: 409,
+    Reason.MEMPOOL_FULL.value: 429,
+}
+
+
+def error(status: int, reason: str, detail: str = "") -> JSONResponse:
+    return JSONResponse({"error": reason, "detail": detail}, status_code=status)
+
+
+def refusal(node: Node, tx: Transaction, tx_hash: bytes) -> tuple[int, str, str] | None:
+    """(HTTP status, reason, detail) if the tx is refused before the mempool, else None."""
+    from node.api import precheck
+
+    if not node.sig_cache.is_valid(tx):
+        node._count_reject(Reason.INVALID_TX.value)
+        return 400, "bad_signature", "transaction signature does not verify"
+    found = node.reader.tx_status(tx_hash)
+    if found is not None:  # a resubmission of a committed tx: say so, check nothing else
+        node._count_reject(Reason.REPLAY.value)
+        return 409, Reason.REPLAY.value, f"tx {tx_hash.hex()} is in block {found[0]}"
+    refused = precheck(node, tx)
+    if refused is not None:
+        node._count_reject(refused[1])
+        return refused[0], refused[1], f"tx {tx_hash.hex()}"
+    return None
+
+
+def outcome(reasons: list[str]) -> tuple[int, str]:
+    """HTTP status and reason of the mempool's answer; resubmitting a pending tx is fine."""
+    if not reasons or reasons == [Reason.DUPLICATE_REQUEST.value]:
+        return 202, ""
+    return STATUS_OF_REASON.get(reasons[0], 400), reasons[0]
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def post_tx(node: Node, request: Request) -> Response:
+    body = await read_body(request, MAX_BODY_BYTES)
+    if body is None:
+        return error(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            body = bytes.fromhex(json.loads(body)["tx"])
+        except (ValueError, KeyError, TypeError):
+            return error(400, Reason.MALFORMED.value, 'expected {"tx": "<hex of encoded tx>"}')
+    try:
+        tx = Transaction.from_wire(decode(body))
+    except InvalidEncoding as exc:
+        return error(400, Reason.MALFORMED.value, str(exc))
+    tx_hash = compute_tx_hash(node.suite, tx)
+    refused = refusal(node, tx, tx_hash)
+    if refused is not None:
+        return error(*refused)
+    status, reason = outcome((await node.submit_many([tx]))[0])
+    if status == 202:
+        return JSONResponse({"tx_hash": tx_hash.hex(), "status": "pending"}, status_code=202)
+    return error(status, reason, f"tx {tx_hash.hex()}")
+
+
+async def post_txs(node: Node, request: Request) -> Response:
+    """A batch: the canonical encoding of a list of transactions. 202 if all were admitted,
+    else 200; either way `results` says, per transaction, `pending` or the refusal."""
+    body = await read_body(request, MAX_BATCH_BYTES)
+    if body is None:
+        return error(413, "too_large", f"body over {MAX_BATCH_BYTES} bytes")
+    try:
+        txs = items_of(decode(body), Transaction.from_wire, "batch", MAX_BATCH_TXS)
+    except InvalidEncoding as exc:
+        return error(400, Reason.MALFORMED.value, str(exc))
+    hashes = [compute_tx_hash(node.suite, tx) for tx in txs]
+    results: list[dict[str, Any]] = [{"tx_hash": h.hex(), "status": "pending"} for h in hashes]
+    admit = []
+    for i, (tx, tx_hash) in enumerate(zip(txs, hashes, strict=True)):
+        refused = refusal(node, tx, tx_hash)
+        if refused is None:
+            admit.append(i)
+        else:
+            results[i].update(status="refused", http_status=refused[0], error=refused[1])
+    answers = await node.submit_many([txs[i] for i in admit])
+    for i, reasons in zip(admit, answers, strict=True):
+        status, reason = outcome(reasons)
+        if status != 202:
+            results[i].update(status="refused", http_status=status, error=reason)
+    all_pending = all(r["status"] == "pending" for r in results)
+    return JSONResponse({"results": results}, status_code=202 if all_pending else 200)
