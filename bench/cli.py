@@ -1,9 +1,10 @@
-"""`metroledger surveil eval`: the surveillance contract's detection power."""
+"""`metroledger bench run|compare` and `metroledger surveil eval`."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,50 @@ def add_surveil_parser(commands: Any) -> None:
     ev.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ev.add_argument("--out", type=Path, default=Path("surveil-eval"), help="report folder")
     ev.set_defaults(run=run_eval)
+
+
+def add_bench_parsers(commands: Any) -> None:
+    bench = commands.add_parser("bench", help="benchmark scenarios on real daemons")
+    sub = bench.add_subparsers(dest="bench_cmd", required=True)
+    run = sub.add_parser("run", help="run a scenario file (bench/scenarios/*.toml)")
+    run.add_argument("scenario", type=Path)
+    run.add_argument("--out", type=Path, help="result folder (default: bench-out/NAME)")
+    run.set_defaults(run=run_bench)
+    cmp = sub.add_parser("compare", help="ratios between two results (folders or result.json)")
+    cmp.add_argument("a", type=Path)
+    cmp.add_argument("b", type=Path)
+    cmp.set_defaults(run=run_compare)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from bench.runner import execute
+    from bench.scenario import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        print(f"metroledger bench run: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or Path("bench-out") / scenario.name
+    result = execute(scenario, out)
+    lat = result["latency_ms"]
+    print(
+        f"{scenario.name}: {result['throughput_tps']} tx/s, latency p50 {lat['p50']} ms "
+        f"p99 {lat['p99']} ms, crypto limit {result['crypto_limit_tps']} tx/s "
+        f"({result['crypto_limit_fraction']}), safety_ok={result['safety_ok']}; {out}/result.json"
+    )
+    return 0 if result["safety_ok"] else 1
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from bench.report import compare
+
+    try:
+        print(compare(args.a, args.b))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"metroledger bench compare: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def run_eval(args: argparse.Namespace) -> int:

@@ -130,3 +130,33 @@ async def open_loop(
 def tx_hashes(suite: str, encoded: list[bytes]) -> list[bytes]:
     s = get_suite(suite)
     return [s.hash(e) for e in encoded]
+
+
+async def closed_loop(
+    urls: Callable[[], list[str]],
+    txs: list[bytes],
+    hashes: list[bytes],
+    clients: int,
+    batch: int,
+    duration_s: float,
+    log: LoadLog,
+) -> int:
+    """`clients` clients each send a batch and wait for the answer, for duration_s."""
+    started = time.monotonic()
+    cursor = 0
+
+    async def client(index: int, http: httpx.AsyncClient) -> None:
+        nonlocal cursor
+        turn = index
+        while time.monotonic() - started < duration_s and cursor < len(txs):
+            first, cursor = cursor, min(cursor + batch, len(txs))
+            live = urls()
+            if not live:
+                await asyncio.sleep(0.1)
+                continue
+            turn += 1
+            await _post(http, live[turn % len(live)], txs[first:cursor], hashes[first:cursor], log)
+
+    async with httpx.AsyncClient(timeout=30.0) as http:
+        await asyncio.gather(*(client(i, http) for i in range(clients)))
+    return cursor

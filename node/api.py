@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import random
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -18,6 +21,7 @@ from ledger.receipt import build_receipt
 from ledger.types import Block, CommitCertificate, Transaction, compute_tx_hash
 from node.logs import jsonable
 from node.submit import error, post_tx, post_txs
+from node.transport import FaultRules
 
 if TYPE_CHECKING:
     from node.daemon import Node
@@ -161,6 +165,23 @@ def build_app(node: Node) -> Starlette:
         found = node.reader.events(request.query_params.get("name"), start, limit)
         return JSONResponse({"events": jsonable(found)})
 
+    async def set_faults(request: Request) -> Response:
+        if not os.environ.get("METROLEDGER_FAULTS"):
+            return error(404, "not_enabled", "start the node with METROLEDGER_FAULTS=1")
+        try:
+            raw = json.loads(await request.body())
+            rules = FaultRules(
+                drop_to={int(m) for m in raw.get("drop_to", [])},
+                loss_pct=int(raw.get("loss_pct", 0)),
+                delay_ms=int(raw.get("delay_ms", 0)),
+                jitter_ms=int(raw.get("jitter_ms", 0)),
+                rng=random.Random(int(raw.get("seed", 0))),
+            )
+        except (ValueError, TypeError, AttributeError) as exc:
+            return error(400, "bad_faults", str(exc))
+        node.transport.faults = rules
+        return JSONResponse({"ok": True})
+
     async def get_block(request: Request) -> Response:
         raw = request.path_params["height"]
         height = node.reader.height() if raw == "latest" else _int(raw)
@@ -209,6 +230,7 @@ def build_app(node: Node) -> Starlette:
             Route("/v1/dispensers/{dispenser_id}", get_dispenser),
             Route("/v1/vehicles/{vehicle_id}", get_vehicle),
             Route("/v1/events", get_events),
+            Route("/v1/admin/faults", set_faults, methods=["POST"]),
             Route("/v1/blocks/{height}", get_block),
             Route("/v1/status", status),
             Route("/healthz", healthz),

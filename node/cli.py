@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bench.cli import add_surveil_parser
+from bench.cli import add_bench_parsers, add_surveil_parser
 from node.commands import add_node_parsers
 from node.demo import add_demo_parser
 from oracle.cli import add_oracle_parsers
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_oracle_parsers(commands)
     add_device_parsers(commands)
     add_surveil_parser(commands)
+    add_bench_parsers(commands)
     return parser
 
 

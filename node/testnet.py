@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -76,6 +77,7 @@ class Daemon:
     config: Path
     api: str
     process: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] | None = None  # extra environment (METROLEDGER_FAULTS=1 in benchmarks)
 
     def start(self) -> None:
         with open(self.config.parent / "node.log", "ab") as log:  # the child keeps its copy
@@ -84,6 +86,7 @@ class Daemon:
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
+                env={**os.environ, **(self.env or {})},
             )
 
     def kill(self) -> None:

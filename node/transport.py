@@ -11,8 +11,10 @@ raise out of a stream handler: py-libp2p would shut the host down.
 from __future__ import annotations
 
 import logging
+import random
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import multiaddr
@@ -78,6 +80,29 @@ class FrameReader:
         return frames
 
 
+@dataclass
+class FaultRules:
+    """Link faults this node imposes on what it sends (benchmarks and tests only): drop
+    everything to some members (a partition), lose a share at random, delay with jitter."""
+
+    drop_to: set[int] = field(default_factory=set)
+    loss_pct: int = 0
+    delay_ms: int = 0
+    jitter_ms: int = 0
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def release_at(self, now: float) -> float:
+        if not self.delay_ms:
+            return now
+        jitter = self.rng.uniform(-self.jitter_ms, self.jitter_ms) if self.jitter_ms else 0.0
+        return now + max(0.0, self.delay_ms + jitter) / 1000
+
+    def drops(self, member: int) -> bool:
+        return member in self.drop_to or (
+            self.loss_pct > 0 and self.rng.random() * 100 < self.loss_pct
+        )
+
+
 class Libp2pTransport:
     def __init__(
         self,
@@ -94,13 +119,19 @@ class Libp2pTransport:
         self.host = new_libp2p_host(identity)
         self.host.set_stream_handler(PROTOCOL, self._handle_stream)
         self.queues = {
-            i: trio.open_memory_channel[bytes](QUEUE_FRAMES) for i in range(len(members)) if i != me
+            i: trio.open_memory_channel[tuple[float, bytes]](QUEUE_FRAMES)
+            for i in range(len(members))
+            if i != me
         }
         self.up: set[int] = set()
+        self.faults = FaultRules()
 
     def send(self, member: int, channel: int, payload: bytes) -> None:
+        if self.faults.drops(member):
+            return
         try:
-            self.queues[member][0].send_nowait(encode_frame(channel, payload))
+            release = self.faults.release_at(trio.current_time()) if self.faults.delay_ms else 0.0
+            self.queues[member][0].send_nowait((release, encode_frame(channel, payload)))
         except trio.WouldBlock:
             self.on_reject("send_queue_full", member)
 
@@ -132,10 +163,12 @@ class Libp2pTransport:
                 backoff_s = 0.1
                 while True:
                     if not pending:
-                        pending = await receive.receive()
+                        release, pending = await receive.receive()
+                        if release > trio.current_time():  # an injected link delay
+                            await trio.sleep_until(release)
                     while len(pending) < COALESCE_BYTES:
                         try:
-                            pending += receive.receive_nowait()
+                            pending += receive.receive_nowait()[1]
                         except trio.WouldBlock:
                             break
                     await stream.write(pending)

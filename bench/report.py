@@ -1,0 +1,264 @@
+"""Benchmark reports: result.json, summary.md and plots; `bench compare A B`."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench.loadgen import LoadLog
+from bench.micro_consensus import machine
+
+if TYPE_CHECKING:
+    from bench.runner import Run
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    return out
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def commit_times(run: Run, ref: int) -> tuple[dict[bytes, float], list[dict[str, Any]]]:
+    """tx hash -> wall time its block committed at node `ref`, and that node's log lines."""
+    lines = read_log(run.nodes[ref].config.parent / "node.log")
+    committed = {e["height"]: e["ts"] for e in lines if e.get("event") == "block_committed"}
+    node = run.nodes[ref]
+    height = int(node.get("/v1/status")["height"])
+
+    def fetch(h: int) -> tuple[int, list[str]]:
+        return h, node.get(f"/v1/blocks/{h}", timeout_s=10)["txs"]
+
+    at: dict[bytes, float] = {}
+    with ThreadPoolExecutor(8) as pool:
+        for h, txs in pool.map(fetch, range(1, height + 1)):
+            for tx_hash in txs:
+                if h in committed:
+                    at[bytes.fromhex(tx_hash)] = committed[h]
+    return at, lines
+
+
+def safety_check(run: Run) -> tuple[bool, int]:
+    """Blocks are hash-chained: equal hashes at the lowest common height mean equal chains."""
+    live = [d for i, d in enumerate(run.nodes) if i not in run.down]
+    height = min(int(d.get("/v1/status")["height"]) for d in live)
+    hashes = {d.get(f"/v1/blocks/{height}")["hash"] for d in live} if height else {""}
+    return len(hashes) == 1, height
+
+
+def analyse(
+    run: Run,
+    log: LoadLog,
+    verify_per_s: float,
+    cpu: dict[int, float],
+    memory: dict[int, float],
+    load_end: float,
+) -> dict[str, Any]:
+    sc = run.scenario
+    ref = min(i for i in range(len(run.nodes)) if i not in run.down)
+    at, lines = commit_times(run, ref)
+    t0 = run.started_wall
+    window = (t0 + sc.warmup_s, t0 + sc.duration_s)
+    latencies = sorted(
+        1000 * (at[h] - sent)
+        for h, sent in log.submitted_at.items()
+        if h in at and window[0] <= sent <= window[1]
+    )
+    in_window = sum(1 for ts in at.values() if window[0] <= ts <= window[1])
+    throughput = in_window / (window[1] - window[0])
+    per_second = Counter(int(ts - t0) for ts in at.values() if ts >= t0)
+    offered = Counter(int(ts - t0) for ts in log.submitted_at.values())
+    horizon = int(max(per_second, default=0)) + 1
+    timeline = [
+        {"t_s": s, "committed_tps": per_second.get(s, 0), "offered_tps": offered.get(s, 0)}
+        for s in range(horizon)
+    ]
+    views = [e for e in lines if e.get("event") == "view_changed" and e["ts"] >= t0]
+    cores = os.cpu_count() or 1
+    crypto_limit = verify_per_s * cores / sc.nodes
+    safe, safe_height = safety_check(run)
+    result: dict[str, Any] = {
+        "scenario": sc.to_json(),
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        "throughput_tps": round(throughput, 1),
+        "latency_ms": {
+            "p50": round(percentile(latencies, 0.50), 1),
+            "p90": round(percentile(latencies, 0.90), 1),
+            "p99": round(percentile(latencies, 0.99), 1),
+            "max": round(latencies[-1], 1) if latencies else None,
+            "samples": len(latencies),
+        },
+        "offered": log.offered,
+        "committed_of_offered": sum(1 for h in log.submitted_at if h in at),
+        "refused": log.refused,
+        "errors": log.errors,
+        "verify_per_s_per_core": round(verify_per_s),
+        "crypto_limit_tps": round(crypto_limit, 1),
+        "crypto_limit_fraction": round(throughput / crypto_limit, 3) if crypto_limit else None,
+        "view_changes": len(views),
+        "faults": [{"t_s": round(t, 1), "what": label} for t, label in run.fault_marks],
+        "cpu_seconds_per_node": cpu,
+        "peak_rss_mib_per_node": memory,
+        "safety_ok": safe,
+        "safety_checked_height": safe_height,
+        "timeline": timeline,
+        "latency_cdf_ms": [round(x, 1) for x in latencies[:: max(1, len(latencies) // 500)]],
+    }
+    result.update(fault_recovery(timeline, run, views, t0))
+    if sc.load.ramp_tps:
+        result["saturation"] = saturation(timeline, sc)
+    write_reports(result, run.out)
+    return result
+
+
+def fault_recovery(
+    timeline: list[dict[str, Any]], run: Run, views: list[dict[str, Any]], t0: float
+) -> dict[str, Any]:
+    """Seconds from the first view change after a crash until throughput is back above 70 %
+    of its mean before the crash."""
+    crashes = [t for t, label in run.fault_marks if label.startswith("crash")]
+    if not crashes:
+        return {}
+    crash = crashes[0]
+    before = [p["committed_tps"] for p in timeline if run.scenario.warmup_s <= p["t_s"] < crash]
+    baseline = statistics.mean(before) if before else 0.0
+    changed = [e["ts"] - t0 for e in views if e["ts"] - t0 >= crash]
+    if not changed or not baseline:
+        return {"recovery": {"baseline_tps": baseline, "view_change_s": None, "recovered_s": None}}
+    vc = changed[0]
+    back = next(
+        (p["t_s"] for p in timeline if p["t_s"] >= vc and p["committed_tps"] >= 0.7 * baseline),
+        None,
+    )
+    return {
+        "recovery": {
+            "baseline_tps": round(baseline, 1),
+            "view_change_s": round(vc - crash, 2),
+            "back_above_70pct_s_after_view_change": None
+            if back is None
+            else round(max(0.0, back + 1 - vc), 2),
+        }
+    }
+
+
+def saturation(timeline: list[dict[str, Any]], sc: Any) -> list[dict[str, Any]]:
+    steps = []
+    for k, rate in enumerate(sc.load.ramp_tps):
+        lo, hi = k * sc.load.ramp_step_s + 2, (k + 1) * sc.load.ramp_step_s
+        got = [p["committed_tps"] for p in timeline if lo <= p["t_s"] < hi]
+        steps.append(
+            {"offered_tps": rate, "committed_tps": round(statistics.mean(got), 1) if got else 0.0}
+        )
+    return steps
+
+
+def write_reports(result: dict[str, Any], out: Path) -> None:
+    (out / "result.json").write_text(json.dumps(result, indent=2))
+    (out / "summary.md").write_text(summary(result))
+    plot(result, out)
+
+
+def summary(r: dict[str, Any]) -> str:
+    sc, lat = r["scenario"], r["latency_ms"]
+    lines = [
+        f"# {sc['name']}",
+        "",
+        sc.get("description", ""),
+        "",
+        f"{sc['nodes']} nodes, {sc['suite']}, {sc['duration_s']:g} s "
+        f"(warm-up {sc['warmup_s']:g} s), load {sc['load']['mode']} loop; machine "
+        f"{r['machine']['cpu']}, {r['machine']['cores']} cores; {r['date']}",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| committed throughput | {r['throughput_tps']} tx/s |",
+        f"| latency p50 / p90 / p99 / max | {lat['p50']} / {lat['p90']} / {lat['p99']} "
+        f"/ {lat['max']} ms |",
+        f"| crypto limit (verify/s x cores / n) | {r['crypto_limit_tps']} tx/s "
+        f"({r['verify_per_s_per_core']}/s per core); achieved {r['crypto_limit_fraction']} |",
+        f"| offered / committed of offered | {r['offered']} / {r['committed_of_offered']} |",
+        f"| refused / errors | {r['refused']} / {r['errors']} |",
+        f"| view changes | {r['view_changes']} |",
+        f"| CPU s per node | {r['cpu_seconds_per_node']} |",
+        f"| peak RSS MiB per node | {r['peak_rss_mib_per_node']} |",
+        f"| safety (same chain on all running nodes) | {r['safety_ok']} at height "
+        f"{r['safety_checked_height']} |",
+    ]
+    if r.get("recovery"):
+        lines.append(f"| recovery after the crash | {r['recovery']} |")
+    if r.get("faults"):
+        lines.append(f"| faults | {r['faults']} |")
+    for step in r.get("saturation", []):
+        lines.append(
+            f"| offered {step['offered_tps']:g} tx/s | committed {step['committed_tps']} tx/s |"
+        )
+    lines += ["", "![throughput](throughput.png) ![latency CDF](latency_cdf.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(r: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    t = [p["t_s"] for p in r["timeline"]]
+    ax.plot(t, [p["committed_tps"] for p in r["timeline"]], label="committed tx/s")
+    ax.plot(t, [p["offered_tps"] for p in r["timeline"]], label="offered tx/s", alpha=0.6)
+    for fault in r["faults"]:
+        ax.axvline(fault["t_s"], color="red", linestyle="--", alpha=0.7)
+        ax.annotate(fault["what"], (fault["t_s"], ax.get_ylim()[1] * 0.9), fontsize=7, rotation=90)
+    ax.set(xlabel="time (s)", ylabel="tx/s", title=r["scenario"]["name"])
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "throughput.png", dpi=100)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    cdf = r["latency_cdf_ms"]
+    ax.plot(cdf, [i / max(1, len(cdf) - 1) for i in range(len(cdf))])
+    ax.set(
+        xlabel="latency submit -> commit (ms)", ylabel="fraction", xscale="log", title="latency CDF"
+    )
+    fig.tight_layout()
+    fig.savefig(out / "latency_cdf.png", dpi=100)
+    plt.close(fig)
+    if r.get("saturation"):
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        s = r["saturation"]
+        ax.plot([x["offered_tps"] for x in s], [x["committed_tps"] for x in s], marker="o")
+        ax.set(xlabel="offered tx/s", ylabel="committed tx/s", title="throughput vs offered load")
+        fig.tight_layout()
+        fig.savefig(out / "saturation.png", dpi=100)
+        plt.close(fig)
+
+
+def compare(a: Path, b: Path) -> str:
+    ra, rb = (json.loads((p / "result.json" if p.is_dir() else p).read_text()) for p in (a, b))
+    rows = [("throughput_tps", ra["throughput_tps"], rb["throughput_tps"])]
+    rows += [
+        (f"latency_ms.{k}", ra["latency_ms"][k], rb["latency_ms"][k]) for k in ("p50", "p90", "p99")
+    ]
+    rows += [("crypto_limit_tps", ra["crypto_limit_tps"], rb["crypto_limit_tps"])]
+    out = [f"{'metric':22} {'A':>10} {'B':>10} {'B/A':>7}"]
+    for name, x, y in rows:
+        ratio = f"{y / x:.2f}" if x and y is not None else "-"
+        out.append(f"{name:22} {x!s:>10} {y!s:>10} {ratio:>7}")
+    return "\n".join(out)

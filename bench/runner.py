@@ -1,0 +1,231 @@
+"""`metroledger bench run SCENARIO`: real daemons, a load that can outrun them, faults.
+
+The runner starts a fresh local network (separate daemon processes, py-libp2p on
+loopback, SQLite on disk), measures this machine's signature verification rate, pre-signs
+the load, offers it while applying the fault schedule and printing progress, drains, then
+joins every submitted transaction with the commit time of its block (from node logs) and
+checks that all running nodes hold the same chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.loadgen import LoadLog, closed_loop, open_loop, presign, tx_hashes
+from bench.scenario import Fault, Scenario
+from ledger.crypto import get_suite
+from node.testnet import Daemon, daemons, init_testnet, wait_ready
+
+DRAIN_S = 30.0
+
+
+@dataclass
+class Run:
+    scenario: Scenario
+    out: Path
+    nodes: list[Daemon] = field(default_factory=list)
+    down: set[int] = field(default_factory=set)
+    fault_marks: list[tuple[float, str]] = field(default_factory=list)
+    started_wall: float = 0.0
+    cpu_start: dict[int, float] = field(default_factory=dict)
+
+    def live_urls(self) -> list[str]:
+        return [d.api for i, d in enumerate(self.nodes) if i not in self.down]
+
+    def status(self) -> dict[str, Any] | None:
+        for i, d in enumerate(self.nodes):
+            if i not in self.down:
+                try:
+                    return dict(d.get("/v1/status", timeout_s=2))
+                except OSError:
+                    continue
+        return None
+
+
+def verify_rate(suite_name: str, seconds: float = 1.0) -> float:
+    """Signature verifications per second on one core of this machine."""
+    suite = get_suite(suite_name)
+    key = suite.keypair_from_seed(b"bench")
+    message = b"x" * 250
+    signature = suite.sign(key.secret_key, message)
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for _ in range(50):
+            suite.verify(key.public_key, message, signature)
+        count += 50
+    return count / (time.perf_counter() - started)
+
+
+def start_network(run: Run) -> None:
+    sc = run.scenario
+    directory = run.out / "net"
+    protocol = dict(sc.protocol)
+    init_testnet(directory, sc.nodes, sc.suite)
+    if protocol:  # genesis protocol overrides from the scenario
+        genesis_path = directory / "genesis.json"
+        genesis = json.loads(genesis_path.read_text())
+        genesis["protocol"].update(protocol)
+        genesis_path.write_text(json.dumps(genesis, indent=2))
+    run.nodes = daemons(directory)
+    for d in run.nodes:
+        d.env = {"METROLEDGER_FAULTS": "1"}
+        d.start()
+    wait_ready(run.nodes)
+
+
+def apply_fault(run: Run, fault: Fault) -> str:
+    """Carry out one scheduled fault; returns a label for the plots."""
+    status = run.status() or {"primary": 0}
+    target = int(status["primary"]) if fault.node == "primary" else int(fault.node)
+    if fault.action == "crash":
+        run.nodes[target].kill()
+        run.down.add(target)
+        return f"crash node{target}"
+    if fault.action == "restart":
+        crashed = sorted(run.down) if fault.node == "primary" else [target]
+        for i in crashed:
+            run.nodes[i].start()
+            run.down.discard(i)
+        return "restart " + ",".join(f"node{i}" for i in crashed)
+    rules: dict[int, dict[str, Any]] = {i: {} for i in range(len(run.nodes))}
+    if fault.action == "partition":
+        for group in fault.groups:
+            others = [m for g in fault.groups if g is not group for m in g]
+            for member in group:
+                rules[member] = {"drop_to": others}
+    elif fault.action in ("delay", "loss"):
+        links = {
+            "delay_ms": fault.delay_ms,
+            "jitter_ms": fault.jitter_ms,
+            "loss_pct": fault.loss_pct,
+        }
+        targets = range(len(run.nodes)) if fault.node == "all" else [target]
+        for i in targets:
+            rules[i] = dict(links, seed=i)
+    for i, body in rules.items():  # heal and clear send empty rules
+        if i not in run.down:
+            post_json(run.nodes[i].api + "/v1/admin/faults", body)
+    return f"{fault.action} " + (fault.node if fault.action in ("delay", "loss") else "")
+
+
+def post_json(url: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
+    )
+    urllib.request.urlopen(request, timeout=5).read()
+
+
+async def schedule_faults(run: Run) -> None:
+    started = time.monotonic()
+    for fault in sorted(run.scenario.faults, key=lambda f: f.at_s):
+        await asyncio.sleep(max(0.0, started + fault.at_s - time.monotonic()))
+        label = await asyncio.to_thread(apply_fault, run, fault)
+        run.fault_marks.append((time.time() - run.started_wall, label))
+        print(f"\n[{fault.at_s:5.1f}s] fault: {label}", file=sys.stderr)
+
+
+async def show_progress(run: Run, log: LoadLog) -> None:
+    started = time.monotonic()
+    while True:
+        await asyncio.sleep(2.0)
+        status = await asyncio.to_thread(run.status)
+        if status:
+            print(
+                f"\r{time.monotonic() - started:5.1f}s  offered {log.offered:>7}  height "
+                f"{status['height']:>6}  view {status['view']}  "
+                f"mempool {status['mempool_size']:>6}",
+                end="",
+                file=sys.stderr,
+            )
+
+
+async def drive(run: Run, txs: list[bytes], hashes: list[bytes], log: LoadLog) -> None:
+    sc = run.scenario
+    tasks = [
+        asyncio.create_task(schedule_faults(run)),
+        asyncio.create_task(show_progress(run, log)),
+    ]
+    try:
+        if sc.load.mode == "open":
+            await open_loop(run.live_urls, txs, hashes, sc.load.rate_at, sc.duration_s, log)
+        else:
+            await closed_loop(
+                run.live_urls, txs, hashes, sc.load.clients, sc.load.batch, sc.duration_s, log
+            )
+    finally:
+        for task in tasks:
+            task.cancel()
+    print(file=sys.stderr)
+
+
+def load_size(sc: Scenario) -> int:
+    if sc.load.mode == "closed":
+        return int(sc.duration_s * 6_000)  # more than 4 daemons on 2 cores commit
+    peak = max(sc.load.ramp_tps or (sc.load.rate_tps,))
+    return int(peak * sc.duration_s * 1.05) + 1000
+
+
+def drain(run: Run) -> None:
+    deadline = time.monotonic() + DRAIN_S
+    while time.monotonic() < deadline:
+        statuses = [d.get("/v1/status") for i, d in enumerate(run.nodes) if i not in run.down]
+        if all(s["mempool_size"] == 0 for s in statuses):
+            return
+        time.sleep(0.25)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def execute(sc: Scenario, out: Path) -> dict[str, Any]:
+    """Run the scenario; returns the raw material of the report."""
+    from bench.report import analyse
+
+    out.mkdir(parents=True, exist_ok=True)
+    run = Run(sc, out)
+    print(f"scenario {sc.name}: {sc.nodes} nodes, {sc.suite}, {sc.duration_s:g}s", file=sys.stderr)
+    rate = verify_rate(sc.suite)
+    start_network(run)
+    try:
+        count = load_size(sc)
+        print(f"pre-signing {count} transactions", file=sys.stderr)
+        txs = presign(sc.suite, count, sc.load.payload_bytes, jobs=os.cpu_count() or 1)
+        hashes = tx_hashes(sc.suite, txs)
+        pids = {i: d.process.pid for i, d in enumerate(run.nodes) if d.process}
+        cpu_start = {i: cpu_seconds(pid) for i, pid in pids.items()}
+        log = LoadLog()
+        run.started_wall = time.time()
+        asyncio.run(drive(run, txs, hashes, log))
+        load_end = time.time()
+        drain(run)
+        cpu = {
+            i: round(cpu_seconds(d.process.pid) - cpu_start.get(i, 0.0), 2)
+            for i, d in enumerate(run.nodes)
+            if d.process and d.process.poll() is None and i not in run.down
+        }
+        memory = {
+            i: round(peak_rss_mib(d.process.pid), 1)
+            for i, d in enumerate(run.nodes)
+            if d.process and d.process.poll() is None
+        }
+        return analyse(run, log, rate, cpu, memory, load_end)
+    finally:
+        for d in run.nodes:
+            d.stop()
