@@ -83,6 +83,9 @@ async def _post(
         return
     if response.status_code == 202:
         return
+    if response.status_code == 429:  # back-pressure: counted, not retried (open loop)
+        log.refused["mempool_full"] = log.refused.get("mempool_full", 0) + len(txs)
+        return
     if response.status_code != 200:
         log.errors += len(txs)
         return

@@ -40,7 +40,7 @@ def commit_times(run: Run, ref: int) -> tuple[dict[bytes, float], list[dict[str,
     lines = read_log(run.nodes[ref].config.parent / "node.log")
     committed = {e["height"]: e["ts"] for e in lines if e.get("event") == "block_committed"}
     node = run.nodes[ref]
-    height = int(node.get("/v1/status")["height"])
+    height = int(node.get("/v1/blocks/latest")["height"])  # stored, not just delivered
 
     def fetch(h: int) -> tuple[int, list[str]]:
         return h, node.get(f"/v1/blocks/{h}", timeout_s=10)["txs"]
@@ -71,7 +71,8 @@ def analyse(
     load_end: float,
 ) -> dict[str, Any]:
     sc = run.scenario
-    ref = min(i for i in range(len(run.nodes)) if i not in run.down)
+    steady = [i for i in range(len(run.nodes)) if i not in run.down | run.crashed]
+    ref = min(steady or [i for i in range(len(run.nodes)) if i not in run.down])
     at, lines = commit_times(run, ref)
     t0 = run.started_wall
     window = (t0 + sc.warmup_s, t0 + sc.duration_s)

@@ -33,6 +33,7 @@ class Run:
     out: Path
     nodes: list[Daemon] = field(default_factory=list)
     down: set[int] = field(default_factory=set)
+    crashed: set[int] = field(default_factory=set)  # ever: not a reference for timelines
     fault_marks: list[tuple[float, str]] = field(default_factory=list)
     started_wall: float = 0.0
     cpu_start: dict[int, float] = field(default_factory=dict)
@@ -88,6 +89,7 @@ def apply_fault(run: Run, fault: Fault) -> str:
     if fault.action == "crash":
         run.nodes[target].kill()
         run.down.add(target)
+        run.crashed.add(target)
         return f"crash node{target}"
     if fault.action == "restart":
         crashed = sorted(run.down) if fault.node == "primary" else [target]

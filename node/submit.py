@@ -71,7 +71,18 @@ async def read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+def full(node: Node) -> Response | None:
+    """Back-pressure before any work: a full mempool refuses at once, so an overloaded
+    node spends its CPU on consensus rather than on verifying what it cannot hold."""
+    if len(node.replica.requests) < node.replica.requests.max_pending:
+        return None
+    node._count_reject(Reason.MEMPOOL_FULL.value)
+    return error(429, Reason.MEMPOOL_FULL.value, "retry later")
+
+
 async def post_tx(node: Node, request: Request) -> Response:
+    if (busy := full(node)) is not None:
+        return busy
     body = await read_body(request, MAX_BODY_BYTES)
     if body is None:
         return error(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
@@ -97,6 +108,8 @@ async def post_tx(node: Node, request: Request) -> Response:
 async def post_txs(node: Node, request: Request) -> Response:
     """A batch: the canonical encoding of a list of transactions. 202 if all were admitted,
     else 200; either way `results` says, per transaction, `pending` or the refusal."""
+    if (busy := full(node)) is not None:
+        return busy
     body = await read_body(request, MAX_BATCH_BYTES)
     if body is None:
         return error(413, "too_large", f"body over {MAX_BATCH_BYTES} bytes")

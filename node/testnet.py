@@ -25,6 +25,7 @@ DEFAULT_PROTOCOL = {
     "request_timeout_ms": 2000,
     "view_change_timeout_ms": 2000,
     "censorship_timeout_ms": 20_000,
+    "max_pending_requests": 10_000,  # back-pressure (HTTP 429) beyond a few seconds of backlog
 }
 
 
