@@ -8,6 +8,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,10 +115,10 @@ def test_bad_http_input_is_rejected_counted_and_changes_nothing(network: list[Da
     before = node.get("/v1/status")
 
     def post(
-        body: bytes, content_type: str = "application/octet-stream"
-    ) -> tuple[int, dict[str, object]]:
+        body: bytes, content_type: str = "application/octet-stream", path: str = "/v1/tx"
+    ) -> tuple[int, dict[str, Any]]:
         request = urllib.request.Request(
-            node.api + "/v1/tx", data=body, method="POST", headers={"content-type": content_type}
+            node.api + path, data=body, method="POST", headers={"content-type": content_type}
         )
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
@@ -136,6 +137,14 @@ def test_bad_http_input_is_rejected_counted_and_changes_nothing(network: list[Da
     replay = sample_txs(SUITE, 1)[0]
     assert post_tx(node.api, replay).status == 409
     assert post(encode([1, b"short", 1, "note", b"", b""]))[0] == 400
+    batch = encode([replay.to_wire(), dataclasses.replace(forged, signature=bytes(64)).to_wire()])
+    status, body = post(batch, path="/v1/txs")
+    assert status == 200
+    assert [(r["status"], r.get("error")) for r in body["results"]] == [
+        ("refused", "replay"),
+        ("refused", "bad_signature"),
+    ]
+    assert post(b"\x93\x01", path="/v1/txs")[0] == 400
     after = node.get("/v1/status")
     assert (after["height"], after["state_root"]) == (before["height"], before["state_root"])
     metrics = urllib.request.urlopen(node.api + "/metrics", timeout=2).read().decode()
