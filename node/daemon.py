@@ -57,6 +57,7 @@ EVENT_QUEUE = 10_000
 GROUP_EVENTS = 2_000  # events handled per group commit
 SIG_CACHE = 200_000
 MAX_FORWARD = 5_000  # transactions in one forwarded frame
+REFORWARD_S = 2.0  # requests waiting this long go to the primary again
 
 
 class SignatureCache:
@@ -226,6 +227,7 @@ class Node:
                 self.metrics.view_changes.inc()
                 self.metrics.view.set(action.view)
                 event(log, "view_changed", view=action.view, primary=action.primary)
+                self._reforward(older_than_ms=0)  # the new primary may never have seen them
             elif isinstance(action, ViewChangeStarted):
                 event(log, "view_change_started", new_view=action.new_view, reason=action.reason)
             elif isinstance(action, Evidence):
@@ -275,10 +277,29 @@ class Node:
         self.transport.send(action.to, CHANNEL_CONSENSUS, encode_message(response))
 
     async def ticker(self) -> None:
+        next_reforward = time.monotonic() + REFORWARD_S
         while True:
             self._enqueue(Tick(int((time.monotonic() - self.started) * 1000)), None)
             self.metrics.peers.set(self.transport.connected())
+            if time.monotonic() >= next_reforward:
+                next_reforward = time.monotonic() + REFORWARD_S
+                self._reforward(older_than_ms=int(REFORWARD_S * 1000))
             await trio.sleep(TICK_S)
+
+    def _reforward(self, older_than_ms: int) -> None:
+        """Send requests still waiting here to the primary again, as PBFT clients retransmit:
+        a forward lost to a partition or a crash must not strand a request."""
+        primary = self.replica.primary
+        if primary == self.me:
+            return
+        now_ms = self.replica.now_ms
+        waiting = [
+            p.tx
+            for p in self.replica.requests.unproposed.values()
+            if now_ms - p.arrived_ms >= older_than_ms
+        ][:MAX_FORWARD]
+        if waiting:
+            self.transport.send(primary, CHANNEL_TX, encode([tx.to_wire() for tx in waiting]))
 
     # ---- run -------------------------------------------------------------------------
 
