@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from ledger.crypto import KeyPair, get_suite
-from ledger.types import sign_transaction
+from ledger.types import array_header, sign_transaction
 
 CLIENTS = 4_000  # signers: a client's consecutive txs are far apart (anti-replay window)
 
@@ -59,14 +59,7 @@ class LoadLog:
 def batch_body(encoded: Sequence[bytes]) -> bytes:
     """The canonical encoding of a list of transactions, from their own encodings
     (a msgpack array header, then the items: no re-encoding)."""
-    n = len(encoded)
-    if n < 16:
-        header = bytes([0x90 | n])
-    elif n < 1 << 16:
-        header = b"\xdc" + n.to_bytes(2, "big")
-    else:
-        header = b"\xdd" + n.to_bytes(4, "big")
-    return header + b"".join(encoded)
+    return array_header(len(encoded)) + b"".join(encoded)
 
 
 async def _post(

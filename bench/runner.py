@@ -178,7 +178,11 @@ def load_size(sc: Scenario) -> int:
 def drain(run: Run) -> None:
     deadline = time.monotonic() + DRAIN_S
     while time.monotonic() < deadline:
-        statuses = [d.get("/v1/status") for i, d in enumerate(run.nodes) if i not in run.down]
+        try:
+            statuses = [d.get("/v1/status") for i, d in enumerate(run.nodes) if i not in run.down]
+        except OSError:  # a node too busy to answer in time: keep waiting
+            time.sleep(0.5)
+            continue
         if all(s["mempool_size"] == 0 for s in statuses):
             return
         time.sleep(0.25)

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import msgpack
+
 from ledger.crypto import SignatureSuite
 from ledger.encoding import decode, encode
+from ledger.errors import InvalidEncoding
 from ledger.merkle import compute_root
 from ledger.quorum import quorum_size
 from ledger.wire import (
@@ -262,3 +265,47 @@ def check_block_body(suite: SignatureSuite, block: Block) -> str | None:
     if compute_tx_root(suite, block.txs) != proposal.tx_root:
         return "tx_root differs from the transactions"
     return None
+
+
+def decode_tx_list(data: bytes, max_txs: int) -> tuple[Transaction, ...]:
+    """Transactions from the canonical encoding of a list of them, keeping each one's
+    bytes as its encoding (hashing then needs no re-encoding). InvalidEncoding for
+    anything that is not exactly that."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, ext_hook=_no_ext)
+    unpacker.feed(data)
+    try:
+        count = unpacker.read_array_header()
+        if not 0 <= count <= max_txs:
+            raise InvalidEncoding(f"transaction list: at most {max_txs} items")
+        if array_header(count) != data[: unpacker.tell()]:
+            raise InvalidEncoding("transaction list: not the canonical array header")
+        txs = []
+        for _ in range(count):
+            start = unpacker.tell()
+            wire = unpacker.unpack()
+            raw = data[start : unpacker.tell()]
+            tx = Transaction.from_wire(wire)  # strict types: no floats, no maps
+            if msgpack.packb(wire, use_bin_type=True) != raw:
+                raise InvalidEncoding("transaction: not the canonical encoding")
+            tx.__dict__["encoded_bytes"] = bytes(raw)  # what cached_property would compute
+            txs.append(tx)
+        if unpacker.tell() != len(data):
+            raise InvalidEncoding("transaction list: trailing bytes")
+    except InvalidEncoding:
+        raise
+    except Exception as exc:  # msgpack raises many types for bad bytes
+        raise InvalidEncoding(f"transaction list: {type(exc).__name__}") from None
+    return tuple(txs)
+
+
+def array_header(count: int) -> bytes:
+    """The msgpack array header for `count` items (the shortest form, as packb writes)."""
+    if count < 16:
+        return bytes([0x90 | count])
+    if count < 1 << 16:
+        return b"\xdc" + count.to_bytes(2, "big")
+    return b"\xdd" + count.to_bytes(4, "big")
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    raise InvalidEncoding(f"ext type {code} is not allowed")

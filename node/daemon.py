@@ -39,10 +39,14 @@ from consensus.reasons import Reason
 from consensus.replica import Replica
 from consensus.signer import SuiteSigner
 from ledger.crypto import get_suite
-from ledger.encoding import decode, encode
 from ledger.errors import InvalidEncoding
-from ledger.types import Transaction, compute_tx_hash, is_valid_tx_signature
-from ledger.wire import items_of
+from ledger.types import (
+    Transaction,
+    array_header,
+    compute_tx_hash,
+    decode_tx_list,
+    is_valid_tx_signature,
+)
 from node.config import ConfigError, NodeConfig, load_genesis
 from node.executor import Executor
 from node.keys import load_keys
@@ -57,7 +61,7 @@ EVENT_QUEUE = 10_000
 GROUP_EVENTS = 2_000  # events handled per group commit
 SIG_CACHE = 200_000
 MAX_FORWARD = 5_000  # transactions in one forwarded frame
-REFORWARD_S = 2.0  # requests waiting this long go to the primary again
+REFORWARD_S = 1.0  # how often to look for requests waiting too long
 
 
 class SignatureCache:
@@ -120,6 +124,7 @@ class Node:
         )
         self.admitted_at: dict[bytes, float] = {}
         self.commit_waiters: dict[bytes, trio.Event] = {}  # long-polls of GET /v1/tx/{hash}
+        self.reforwarded: set[tuple[bytes, int]] = set()
         self.started = time.monotonic()
 
     # ---- inputs -------------------------------------------------------------------
@@ -135,7 +140,7 @@ class Node:
     def _on_forwarded_tx(self, member: int, payload: bytes) -> None:
         """A peer forwards the client transactions it admitted, as one list."""
         try:
-            txs = items_of(decode(payload), Transaction.from_wire, "forwarded", MAX_FORWARD)
+            txs = decode_tx_list(payload, MAX_FORWARD)
         except InvalidEncoding:
             self._count_reject(Reason.MALFORMED.value)
             return
@@ -174,7 +179,7 @@ class Node:
         for tx in accepted:
             self.admitted_at[compute_tx_hash(self.suite, tx)] = now
         if accepted:
-            data = encode([tx.to_wire() for tx in accepted])
+            data = array_header(len(accepted)) + b"".join(tx.encoded() for tx in accepted)
             for member in range(self.protocol.n):
                 if member != self.me:
                     self.transport.send(member, CHANNEL_TX, data)
@@ -283,23 +288,31 @@ class Node:
             self.metrics.peers.set(self.transport.connected())
             if time.monotonic() >= next_reforward:
                 next_reforward = time.monotonic() + REFORWARD_S
-                self._reforward(older_than_ms=int(REFORWARD_S * 1000))
+                self._reforward(older_than_ms=self.protocol.censorship_timeout_ms // 2)
             await trio.sleep(TICK_S)
 
     def _reforward(self, older_than_ms: int) -> None:
         """Send requests still waiting here to the primary again, as PBFT clients retransmit:
-        a forward lost to a partition or a crash must not strand a request."""
-        primary = self.replica.primary
+        a forward lost to a partition or a crash must not strand a request. After a view
+        change everything waiting goes once (older_than_ms = 0); otherwise only requests
+        waiting longer than older_than_ms, each once, so an overloaded primary is not
+        flooded with duplicates."""
+        primary, now_ms = self.replica.primary, self.replica.now_ms
+        pending = self.replica.requests.unproposed
+        if older_than_ms == 0:
+            self.reforwarded.clear()
+        self.reforwarded &= pending.keys()
         if primary == self.me:
             return
-        now_ms = self.replica.now_ms
         waiting = [
-            p.tx
-            for p in self.replica.requests.unproposed.values()
-            if now_ms - p.arrived_ms >= older_than_ms
-        ][:MAX_FORWARD]
+            key for key, p in pending.items()
+            if now_ms - p.arrived_ms >= older_than_ms and key not in self.reforwarded
+        ][:MAX_FORWARD]  # fmt: skip
         if waiting:
-            self.transport.send(primary, CHANNEL_TX, encode([tx.to_wire() for tx in waiting]))
+            self.reforwarded.update(waiting)
+            txs = [pending[key].tx for key in waiting]
+            data = array_header(len(txs)) + b"".join(tx.encoded() for tx in txs)
+            self.transport.send(primary, CHANNEL_TX, data)
 
     # ---- run -------------------------------------------------------------------------
 

@@ -16,8 +16,7 @@ from starlette.responses import JSONResponse, Response
 from consensus.reasons import Reason
 from ledger.encoding import decode
 from ledger.errors import InvalidEncoding
-from ledger.types import Transaction, compute_tx_hash
-from ledger.wire import items_of
+from ledger.types import Transaction, compute_tx_hash, decode_tx_list
 
 if TYPE_CHECKING:
     from node.daemon import Node
@@ -114,7 +113,7 @@ async def post_txs(node: Node, request: Request) -> Response:
     if body is None:
         return error(413, "too_large", f"body over {MAX_BATCH_BYTES} bytes")
     try:
-        txs = items_of(decode(body), Transaction.from_wire, "batch", MAX_BATCH_TXS)
+        txs = decode_tx_list(body, MAX_BATCH_TXS)
     except InvalidEncoding as exc:
         return error(400, Reason.MALFORMED.value, str(exc))
     hashes = [compute_tx_hash(node.suite, tx) for tx in txs]

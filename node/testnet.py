@@ -25,7 +25,9 @@ DEFAULT_PROTOCOL = {
     "request_timeout_ms": 2000,
     "view_change_timeout_ms": 2000,
     "censorship_timeout_ms": 20_000,
-    "max_pending_requests": 10_000,  # back-pressure (HTTP 429) beyond a few seconds of backlog
+    # back-pressure (HTTP 429) beyond about a second of backlog: a longer queue only adds
+    # latency, and latency above request_timeout_ms makes backups suspect a busy primary
+    "max_pending_requests": 3_000,
 }
 
 

@@ -1,8 +1,11 @@
 """Transactions, blocks and certificates: round trips and certificate checks."""
 
+import contextlib
 import dataclasses
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidEncoding
@@ -80,3 +83,36 @@ def test_transaction_fields_are_validated() -> None:
         broken[index] = bad
         with pytest.raises(InvalidEncoding):
             Transaction.from_wire(broken)
+
+
+def test_decode_tx_list_keeps_each_encoding_and_refuses_anything_else() -> None:
+    import msgpack
+
+    from ledger.types import array_header, decode_tx_list
+
+    txs = [client_tx(i, 1) for i in range(20)]
+    data = array_header(len(txs)) + b"".join(tx.encoded() for tx in txs)
+    assert data == encode([tx.to_wire() for tx in txs])
+    decoded = decode_tx_list(data, 100)
+    assert decoded == tuple(txs)
+    assert [t.encoded() for t in decoded] == [t.encoded() for t in txs]
+    bad = [
+        data + b"\x00",  # trailing bytes
+        b"\xdc\x00\x01" + txs[0].encoded(),  # array header not in its shortest form
+        array_header(1) + msgpack.packb([1, txs[0].sender, 1.0, "k", b"", b"\x00" * 64]),
+        array_header(1) + b"\xc1",
+        array_header(2) + txs[0].encoded(),  # fewer items than announced
+    ]
+    for raw in bad:
+        with pytest.raises(InvalidEncoding):
+            decode_tx_list(raw, 100)
+    with pytest.raises(InvalidEncoding, match="at most"):
+        decode_tx_list(data, 5)
+
+
+@given(st.binary(max_size=300))
+def test_decode_tx_list_on_arbitrary_bytes_only_raises_invalid_encoding(data: bytes) -> None:
+    from ledger.types import decode_tx_list
+
+    with contextlib.suppress(InvalidEncoding):
+        decode_tx_list(data, 10)
