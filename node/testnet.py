@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -31,10 +32,33 @@ DEFAULT_PROTOCOL = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(taken: set[int] | None = None) -> int:
+    """A port free now and outside the kernel's ephemeral range: a port the kernel hands
+    out (bind to 0) can be taken by any outgoing connection before our daemon binds it."""
+    low, _ = _ephemeral_range()
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(10_000, max(10_001, low))
+        if taken is not None and port in taken:
+            continue
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            if taken is not None:
+                taken.add(port)
+            return port
+    raise OSError("no free port below the ephemeral range")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def init_testnet(
@@ -52,12 +76,13 @@ def init_testnet(
         raise FileExistsError(f"{directory / 'genesis.json'} exists; choose an empty --dir")
     directory.mkdir(parents=True, exist_ok=True)
     members, configs = [], []
+    taken: set[int] = set()
     for i in range(nodes):
         home = directory / f"node{i}"
         keys = generate_keys(suite)
         write_keys(keys, home / "keys" / "node_key.json")
-        p2p = p2p_port + i if p2p_port else free_port()
-        api = api_port + i if api_port else free_port()
+        p2p = p2p_port + i if p2p_port else free_port(taken)
+        api = api_port + i if api_port else free_port(taken)
         listen = f"/ip4/127.0.0.1/tcp/{p2p}"
         members.append(Member(f"node{i}", keys.signing.public_key, keys.peer_id, listen))
         config = home / "node.toml"
