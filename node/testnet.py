@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,6 +163,24 @@ def wait_ready(nodes: list[Daemon], timeout_s: float = 60) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{d.config.parent.name} not ready after {timeout_s}s")
             time.sleep(0.1)
+
+
+@contextmanager
+def running(
+    directory: Path, nodes: int, suite: str, contracts: dict[str, Any] | None = None, start: int = 0
+) -> Iterator[list[Daemon]]:
+    """A fresh local network in `directory` with its first `start` (default: all) daemons
+    running and ready; every daemon is killed on exit (tests and tools)."""
+    init_testnet(directory, nodes, suite, contracts=contracts)
+    started = daemons(directory)[: start or nodes]
+    for d in started:
+        d.start()
+    try:
+        wait_ready(started)
+        yield started
+    finally:
+        for d in started:
+            d.kill()
 
 
 def up(directory: Path) -> int:

@@ -14,7 +14,7 @@ import pytest
 
 from ledger.encoding import encode
 from node.load import post_tx, sample_txs, submit_all
-from node.testnet import Daemon, daemons, init_testnet, wait_ready
+from node.testnet import Daemon, running, wait_ready
 from tests.factories import client_tx
 
 SUITE = "ed25519"
@@ -34,16 +34,8 @@ def wait_until(what: str, check: Callable[[], bool], timeout_s: float = 60) -> N
 
 @pytest.fixture
 def network(tmp_path: Path) -> Iterator[list[Daemon]]:
-    init_testnet(tmp_path, 4, SUITE)
-    nodes = daemons(tmp_path)
-    for d in nodes:
-        d.start()
-    try:
-        wait_ready(nodes)
+    with running(tmp_path, 4, SUITE) as nodes:
         yield nodes
-    finally:
-        for d in nodes:
-            d.kill()
 
 
 def statuses(nodes: list[Daemon]) -> list[dict[str, object]]:

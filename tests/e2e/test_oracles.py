@@ -20,7 +20,7 @@ from ledger.readings import KIND_REFUEL, RefuelReading, RevokeDevice, sign_paylo
 from ledger.receipt import ReceiptInvalid, load_trust_anchor, verify_receipt_json
 from ledger.types import Block, compute_tx_hash
 from node.load import post_tx
-from node.testnet import Daemon, daemons, free_port, init_testnet, wait_ready
+from node.testnet import Daemon, free_port, running
 from oracle.client import OracleClient
 from oracle.keys import load_signing_key
 from oracle.sim.fleet import FleetConfig
@@ -32,16 +32,8 @@ READINGS = 150
 
 @pytest.fixture(params=["ed25519", "sm2"])
 def network(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, list[Daemon]]]:
-    init_testnet(tmp_path, 4, request.param)
-    nodes = daemons(tmp_path)
-    for d in nodes:
-        d.start()
-    try:
-        wait_ready(nodes)
+    with running(tmp_path, 4, request.param) as nodes:
         yield request.param, nodes
-    finally:
-        for d in nodes:
-            d.kill()
 
 
 def key_file(home: Path) -> Path:

@@ -29,7 +29,7 @@ from ledger.encoding import encode
 from node.config import load_genesis
 from node.keys import load_keys
 from node.load import sample_txs, submit_all
-from node.testnet import Daemon, daemons, init_testnet, wait_ready
+from node.testnet import Daemon, running
 from node.transport import PROTOCOL, encode_frame, new_libp2p_host
 from tests.e2e.test_network import chain, settled, wait_until
 
@@ -48,16 +48,8 @@ EXPECTED = {
 
 @pytest.fixture
 def three_of_four(tmp_path: Path) -> Iterator[list[Daemon]]:
-    init_testnet(tmp_path, 4, SUITE)
-    nodes = daemons(tmp_path)[:3]
-    for d in nodes:
-        d.start()
-    try:
-        wait_ready(nodes)
+    with running(tmp_path, 4, SUITE, start=3) as nodes:
         yield nodes
-    finally:
-        for d in nodes:
-            d.kill()
 
 
 def rejected_counts(node: Daemon) -> dict[str, float]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from node.testnet import Daemon, daemons, init_testnet, wait_ready
+from node.testnet import Daemon, running
 from oracle.keys import load_signing_key
 from oracle.sim.fleet import Fleet, FleetConfig
 from oracle.sim.run import Simulation
@@ -22,16 +22,8 @@ FLEET = FleetConfig(
 
 @pytest.fixture
 def network(tmp_path: Path) -> Iterator[list[Daemon]]:
-    init_testnet(tmp_path, 4, "ed25519", contracts={"surveillance": {"min_vehicles": 15}})
-    nodes = daemons(tmp_path)
-    for d in nodes:
-        d.start()
-    try:
-        wait_ready(nodes)
+    with running(tmp_path, 4, "ed25519", {"surveillance": {"min_vehicles": 15}}) as nodes:
         yield nodes
-    finally:
-        for d in nodes:
-            d.kill()
 
 
 def test_fraudulent_dispenser_is_flagged_identically_on_every_node(
