@@ -182,6 +182,9 @@ def build_app(node: Node) -> Starlette:
         node.transport.faults = rules
         return JSONResponse({"ok": True})
 
+    async def get_evidence(request: Request) -> Response:
+        return JSONResponse({"evidence": node.reader.evidence()})
+
     async def get_block(request: Request) -> Response:
         raw = request.path_params["height"]
         height = node.reader.height() if raw == "latest" else _int(raw)
@@ -230,6 +233,7 @@ def build_app(node: Node) -> Starlette:
             Route("/v1/dispensers/{dispenser_id}", get_dispenser),
             Route("/v1/vehicles/{vehicle_id}", get_vehicle),
             Route("/v1/events", get_events),
+            Route("/v1/evidence", get_evidence),
             Route("/v1/admin/faults", set_faults, methods=["POST"]),
             Route("/v1/blocks/{height}", get_block),
             Route("/v1/status", status),
@@ -364,6 +368,11 @@ OPENAPI: dict[str, Any] = {
             "get": _path(
                 "Contract events; ?name=dispenser_flagged&from_height=0&limit=100",
                 {"200": "events"},
+            )
+        },
+        "/v1/evidence": {
+            "get": _path(
+                "Conflicting messages signed by one member (equivocation)", {"200": "list"}
             )
         },
         "/v1/blocks/{height}": {

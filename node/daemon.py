@@ -236,11 +236,11 @@ class Node:
             elif isinstance(action, ViewChangeStarted):
                 event(log, "view_change_started", new_view=action.new_view, reason=action.reason)
             elif isinstance(action, Evidence):
-                event(
-                    log,
-                    "misbehaviour_evidence",
-                    member=action.member,
-                    kind=type(action.first).__name__,
+                kind = type(action.first).__name__
+                event(log, "misbehaviour_evidence", member=action.member, kind=kind)
+                first, second = encode_message(action.first), encode_message(action.second)
+                await trio.to_thread.run_sync(
+                    self.storage.add_evidence, action.member, kind, first, second
                 )
         return reasons
 

@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY AUTOINCREMENT,
     seq INTEGER NOT NULL, record BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS clients (sender BLOB PRIMARY KEY, high INTEGER NOT NULL,
     mask BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS evidence (id INTEGER PRIMARY KEY AUTOINCREMENT, member INTEGER NOT NULL,
+    kind TEXT NOT NULL, first BLOB NOT NULL, second BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS events (height INTEGER NOT NULL, idx INTEGER NOT NULL,
     name TEXT NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS events_by_name ON events (name, height);
@@ -102,6 +104,23 @@ class Storage:
                 "INSERT OR REPLACE INTO kv VALUES (?,?,?)",
                 [(name, key, encode(value)) for name, key, value in result.writes],
             )
+
+    def add_evidence(self, member: int, kind: str, first: bytes, second: bytes) -> None:
+        """Two conflicting messages signed by one member: kept for the other organisations."""
+        with self._tx():
+            self.db.execute(
+                "INSERT INTO evidence (member, kind, first, second) VALUES (?,?,?,?)",
+                (member, kind, first, second),
+            )
+
+    def evidence(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT member, kind, first, second FROM evidence ORDER BY id LIMIT ?", (limit,)
+        ).fetchall()
+        return [
+            {"member": m, "kind": k, "first": bytes(a).hex(), "second": bytes(b).hex()}
+            for m, k, a, b in rows
+        ]
 
     def _tx(self) -> Any:
         return _Transaction(self.db)

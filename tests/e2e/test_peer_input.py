@@ -43,6 +43,7 @@ EXPECTED = {
     "unknown_channel",
     "oversize",
     "unknown_peer",
+    "conflicting",
 }
 
 
@@ -105,6 +106,13 @@ def hostile_frames(home: Path, view: int, height: int) -> list[bytes]:
         encode_frame(1, encode([forged_tx.to_wire()])),  # forwarded txs travel as a list
         encode_frame(1, encode([committed_tx.to_wire()])),
         encode_frame(7, b"no such channel"),
+        # member 3 equivocates: two signed prepares for one slot with different digests
+        encode_frame(
+            0, encode_message(signer_sign(signer, Prepare(view, height + 2, b"\x21" * 32, 3)))
+        ),
+        encode_frame(
+            0, encode_message(signer_sign(signer, Prepare(view, height + 2, b"\x22" * 32, 3)))
+        ),
         struct.pack(">IB", 0xFFFF_FFF0, 0) + b"\x00" * 1024,
     ]
 
@@ -137,6 +145,10 @@ def test_hostile_peer_frames_are_refused_counted_and_change_nothing(
     after = target.get("/v1/status")
     assert (after["height"], after["state_root"]) == (before["height"], before["state_root"])
     assert chain(target) == chain_before
+
+    (evidence,) = target.get("/v1/evidence")["evidence"]
+    assert (evidence["member"], evidence["kind"]) == (3, "Prepare")
+    assert evidence["first"] != evidence["second"]
 
     more = submit_all([target.api], sample_txs(SUITE, 20, first_seq=2), SUITE)
     wait_until("the network still commits", lambda: settled(nodes, more))
