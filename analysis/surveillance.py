@@ -116,9 +116,10 @@ class DispenserSurveillance:
         self._count_reading(state, d)
         if vehicle["suspect"]:  # a suspected colluder's readings are kept but do not vote
             return TxResult(True)
+        noise_var = self._noise_var(state)  # fixed for the rest of this reading
         for dispenser in sorted(vehicle["n"]):
-            events += self._revote(state, vehicle, dispenser, reading.vehicle_id)
-        events += self._judge_vehicle(state, vehicle, reading.vehicle_id)
+            events += self._revote(state, vehicle, dispenser, noise_var)
+        events += self._judge_vehicle(state, vehicle, reading.vehicle_id, noise_var)
         return TxResult(True, events=tuple(events))
 
     # ---- dispensers --------------------------------------------------------------------
@@ -141,7 +142,9 @@ class DispenserSurveillance:
             state.put(key, d)
         d["n"] += 1
 
-    def _bias_without(self, state: ContractState, vehicle: dict[str, Any], skip: str) -> int:
+    def _bias_without(
+        self, state: ContractState, vehicle: dict[str, Any], skip: str, noise_var: int
+    ) -> int:
         """The vehicle's sensor bias from its other dispensers, each corrected by its estimate."""
         total, count = 0, 0
         for other in sorted(vehicle["n"]):
@@ -156,11 +159,11 @@ class DispenserSurveillance:
         # Shrink towards 0 as empirical Bayes does: a bias learned from few noisy readings
         # is mostly noise, and a colluder's invented readings should not move it far.
         prior_var = self.rules.bias_sd_ppm**2
-        noise_var = self._noise_var(state, prior_var)
         return total * prior_var // (prior_var * count + noise_var)
 
-    def _noise_var(self, state: ContractState, prior_var: int) -> int:
+    def _noise_var(self, state: ContractState) -> int:
         """Per-reading noise variance: all readings' variance less the bias spread."""
+        prior_var = self.rules.bias_sd_ppm**2
         g = state.get("global")
         if g is None or g["n"] < 2:
             return prior_var * 4
@@ -169,11 +172,12 @@ class DispenserSurveillance:
         return max(total_var - prior_var, prior_var // 4)
 
     def _revote(
-        self, state: ContractState, vehicle: dict[str, Any], dispenser_id: str, vehicle_id: str
+        self, state: ContractState, vehicle: dict[str, Any], dispenser_id: str, noise_var: int
     ) -> list[tuple[str, Any]]:
         clip = self.rules.vote_clip_ppm
         mean = vehicle["s"][dispenser_id] // vehicle["n"][dispenser_id]
-        vote = max(-clip, min(clip, mean - self._bias_without(state, vehicle, dispenser_id)))
+        bias = self._bias_without(state, vehicle, dispenser_id, noise_var)
+        vote = max(-clip, min(clip, mean - bias))
         old = vehicle["m"].get(dispenser_id)
         if old == vote:
             return []
@@ -212,7 +216,7 @@ class DispenserSurveillance:
     # ---- vehicles ------------------------------------------------------------------------
 
     def _judge_vehicle(
-        self, state: ContractState, vehicle: dict[str, Any], vehicle_id: str
+        self, state: ContractState, vehicle: dict[str, Any], vehicle_id: str, noise_var: int
     ) -> list[tuple[str, Any]]:
         """Consistency with the population. At each dispenser with enough votes, the
         vehicle's deviation from the others' mean has variance about noise/n (n: its
@@ -220,7 +224,6 @@ class DispenserSurveillance:
         missed is no evidence) give T, chi-square with m-1 degrees of freedom for an honest
         vehicle; T above the 1-in-a-million quantile flags a suspected colluder, whose votes
         then stop counting (a colluder lies at some dispensers and not at others)."""
-        noise_var = self._noise_var(state, self.rules.bias_sd_ppm**2)
         weights, deviations = [], []
         for dispenser_id in sorted(vehicle["m"]):
             d = state.get(f"disp/{dispenser_id}")
