@@ -298,6 +298,11 @@ def decode_tx_list(data: bytes, max_txs: int) -> tuple[Transaction, ...]:
     return tuple(txs)
 
 
+def join_encoded(encoded: list[bytes]) -> bytes:
+    """The canonical encoding of a list from its items' own encodings (no re-encoding)."""
+    return array_header(len(encoded)) + b"".join(encoded)
+
+
 def array_header(count: int) -> bytes:
     """The msgpack array header for `count` items (the shortest form, as packb writes)."""
     if count < 16:

@@ -15,10 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from analysis.devices import DeviceRegistry, device_key, device_view
-from ledger.readings import PAYLOAD_TYPES, InvalidReading, parse_payload
+from analysis.devices import device_key, device_view
 from ledger.receipt import build_receipt
-from ledger.types import Block, CommitCertificate, Transaction, compute_tx_hash
+from ledger.types import Block, CommitCertificate, compute_tx_hash
 from node.logs import jsonable
 from node.submit import error, post_tx, post_txs
 from node.transport import FaultRules
@@ -254,22 +253,6 @@ def dispenser_json(dispenser_id: str, record: dict[str, Any]) -> dict[str, Any]:
         "vehicles": record["k"],
         "flagged_at_readings": record["flagged_at"] or None,
     }
-
-
-def precheck(node: Node, tx: Transaction) -> tuple[int, str] | None:
-    """Refuse early what execution would refuse: malformed payloads (400), readings from
-    devices that are unknown, inactive, revoked or replaying (422), against committed state."""
-    if tx.kind not in PAYLOAD_TYPES:
-        return None
-    try:
-        parse_payload(tx.kind, tx.payload)
-    except InvalidReading as exc:
-        return 400, exc.reason
-    registry = node.executor.registry.named("devices")
-    if not isinstance(registry, DeviceRegistry):
-        return None
-    reason = registry.precheck(node.executor.view("devices"), tx, node.replica.delivered_height)
-    return None if reason is None else (422, reason)
 
 
 def _wait_seconds(request: Request) -> float:

@@ -42,10 +42,10 @@ from ledger.crypto import get_suite
 from ledger.errors import InvalidEncoding
 from ledger.types import (
     Transaction,
-    array_header,
     compute_tx_hash,
     decode_tx_list,
     is_valid_tx_signature,
+    join_encoded,
 )
 from node.config import ConfigError, NodeConfig, load_genesis
 from node.executor import Executor
@@ -179,11 +179,13 @@ class Node:
         for tx in accepted:
             self.admitted_at[compute_tx_hash(self.suite, tx)] = now
         if accepted:
-            data = array_header(len(accepted)) + b"".join(tx.encoded() for tx in accepted)
-            for member in range(self.protocol.n):
-                if member != self.me:
-                    self.transport.send(member, CHANNEL_TX, data)
+            self._send_to_others(CHANNEL_TX, join_encoded([tx.encoded() for tx in accepted]))
         return answers
+
+    def _send_to_others(self, channel: int, data: bytes) -> None:
+        for member in range(self.protocol.n):
+            if member != self.me:
+                self.transport.send(member, channel, data)
 
     # ---- the core loop ------------------------------------------------------------
 
@@ -218,9 +220,7 @@ class Node:
             if isinstance(action, Send):
                 self.transport.send(action.to, CHANNEL_CONSENSUS, action.data)
             elif isinstance(action, Broadcast):
-                for member in range(self.protocol.n):
-                    if member != self.me:
-                        self.transport.send(member, CHANNEL_CONSENSUS, action.data)
+                self._send_to_others(CHANNEL_CONSENSUS, action.data)
             elif isinstance(action, Deliver):
                 await self._deliver(action)
             elif isinstance(action, ServeBlocks):
@@ -310,8 +310,7 @@ class Node:
         ][:MAX_FORWARD]  # fmt: skip
         if waiting:
             self.reforwarded.update(waiting)
-            txs = [pending[key].tx for key in waiting]
-            data = array_header(len(txs)) + b"".join(tx.encoded() for tx in txs)
+            data = join_encoded([pending[key].tx.encoded() for key in waiting])
             self.transport.send(primary, CHANNEL_TX, data)
 
     # ---- run -------------------------------------------------------------------------

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from analysis.devices import DeviceRegistry
 from consensus.reasons import Reason
 from ledger.encoding import decode
 from ledger.errors import InvalidEncoding
+from ledger.readings import PAYLOAD_TYPES, InvalidReading, parse_payload
 from ledger.types import Transaction, compute_tx_hash, decode_tx_list
 
 if TYPE_CHECKING:
@@ -37,8 +39,6 @@ def error(status: int, reason: str, detail: str = "") -> JSONResponse:
 
 def refusal(node: Node, tx: Transaction, tx_hash: bytes) -> tuple[int, str, str] | None:
     """(HTTP status, reason, detail) if the tx is refused before the mempool, else None."""
-    from node.api import precheck
-
     if not node.sig_cache.is_valid(tx):
         node._count_reject(Reason.INVALID_TX.value)
         return 400, "bad_signature", "transaction signature does not verify"
@@ -51,6 +51,22 @@ def refusal(node: Node, tx: Transaction, tx_hash: bytes) -> tuple[int, str, str]
         node._count_reject(refused[1])
         return refused[0], refused[1], f"tx {tx_hash.hex()}"
     return None
+
+
+def precheck(node: Node, tx: Transaction) -> tuple[int, str] | None:
+    """Refuse early what execution would refuse: malformed payloads (400), readings from
+    devices that are unknown, inactive, revoked or replaying (422), against committed state."""
+    if tx.kind not in PAYLOAD_TYPES:
+        return None
+    try:
+        parse_payload(tx.kind, tx.payload)
+    except InvalidReading as exc:
+        return 400, exc.reason
+    registry = node.executor.registry.named("devices")
+    if not isinstance(registry, DeviceRegistry):
+        return None
+    reason = registry.precheck(node.executor.view("devices"), tx, node.replica.delivered_height)
+    return None if reason is None else (422, reason)
 
 
 def outcome(reasons: list[str]) -> tuple[int, str]:

@@ -88,10 +88,10 @@ def test_transaction_fields_are_validated() -> None:
 def test_decode_tx_list_keeps_each_encoding_and_refuses_anything_else() -> None:
     import msgpack
 
-    from ledger.types import array_header, decode_tx_list
+    from ledger.types import array_header, decode_tx_list, join_encoded
 
     txs = [client_tx(i, 1) for i in range(20)]
-    data = array_header(len(txs)) + b"".join(tx.encoded() for tx in txs)
+    data = join_encoded([tx.encoded() for tx in txs])
     assert data == encode([tx.to_wire() for tx in txs])
     decoded = decode_tx_list(data, 100)
     assert decoded == tuple(txs)
