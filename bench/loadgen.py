@@ -11,33 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
 
-from ledger.crypto import KeyPair, get_suite
-from ledger.types import array_header, sign_transaction
+from ledger.crypto import get_suite
+from ledger.types import join_encoded
+from node.load import sample_txs
 
 CLIENTS = 4_000  # signers: a client's consecutive txs are far apart (anti-replay window)
 
 
 def _sign_range(args: tuple[str, int, int, int]) -> list[bytes]:
     suite_name, first, count, payload_bytes = args
-    suite = get_suite(suite_name)
-    keys: dict[int, KeyPair] = {}
-    out = []
-    for k in range(first, first + count):
-        client = k % CLIENTS
-        key = keys.get(client) or suite.keypair_from_seed(f"bench-client-{client}".encode())
-        keys[client] = key
-        payload = f"reading {k}".encode().ljust(payload_bytes, b".")
-        tx = sign_transaction(
-            suite, key.secret_key, key.public_key, 1 + k // CLIENTS, "note", payload
-        )
-        out.append(tx.encoded())
-    return out
+    txs = sample_txs(suite_name, count, CLIENTS, start=first, payload_bytes=payload_bytes)
+    return [tx.encoded() for tx in txs]
 
 
 def presign(suite: str, count: int, payload_bytes: int = 120, jobs: int = 2) -> list[bytes]:
@@ -56,12 +46,6 @@ class LoadLog:
     errors: int = 0
 
 
-def batch_body(encoded: Sequence[bytes]) -> bytes:
-    """The canonical encoding of a list of transactions, from their own encodings
-    (a msgpack array header, then the items: no re-encoding)."""
-    return array_header(len(encoded)) + b"".join(encoded)
-
-
 async def _post(
     http: httpx.AsyncClient, url: str, txs: list[bytes], hashes: list[bytes], log: LoadLog
 ) -> None:
@@ -70,7 +54,7 @@ async def _post(
         log.submitted_at[h] = now
     log.offered += len(txs)
     try:
-        response = await http.post(url + "/v1/txs", content=batch_body(txs))
+        response = await http.post(url + "/v1/txs", content=join_encoded(txs))
     except httpx.HTTPError:
         log.errors += len(txs)
         return

@@ -115,7 +115,7 @@ def apply_fault(run: Run, fault: Fault) -> str:
     for i, body in rules.items():  # heal and clear send empty rules
         if i not in run.down:
             post_json(run.nodes[i].api + "/v1/admin/faults", body)
-    return f"{fault.action} " + (fault.node if fault.action in ("delay", "loss") else "")
+    return f"{fault.action} {fault.node}" if fault.action in ("delay", "loss") else fault.action
 
 
 def post_json(url: str, body: dict[str, Any]) -> None:

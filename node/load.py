@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from ledger.crypto import get_suite
+from ledger.crypto import KeyPair, get_suite
 from ledger.types import Transaction, compute_tx_hash, sign_transaction
 
 
@@ -19,20 +19,26 @@ class Submitted:
 
 
 def sample_txs(
-    suite_name: str, count: int, clients: int = 20, first_seq: int = 1
+    suite_name: str,
+    count: int,
+    clients: int = 20,
+    first_seq: int = 1,
+    start: int = 0,
+    payload_bytes: int = 120,
 ) -> list[Transaction]:
-    """Notes from `clients` clients, each with increasing sequence numbers, ~250 bytes each."""
+    """Notes number start..start+count-1 of a stream spread over `clients` clients in turn,
+    each client's sequence numbers increasing; ~250 bytes each. Any slice of the stream can
+    be signed on its own (the benchmark signs slices in parallel processes)."""
     suite = get_suite(suite_name)
-    keys = [suite.keypair_from_seed(f"demo-client-{c}".encode()) for c in range(clients)]
+    keys: dict[int, KeyPair] = {}
     txs = []
-    for k in range(count):
-        key = keys[k % clients]
-        payload = f"reading {k}".encode().ljust(120, b".")
-        txs.append(
-            sign_transaction(
-                suite, key.secret_key, key.public_key, first_seq + k // clients, "note", payload
-            )
-        )
+    for k in range(start, start + count):
+        client = k % clients
+        key = keys.get(client) or suite.keypair_from_seed(f"demo-client-{client}".encode())
+        keys[client] = key
+        payload = f"reading {k}".encode().ljust(payload_bytes, b".")
+        seq = first_seq + k // clients
+        txs.append(sign_transaction(suite, key.secret_key, key.public_key, seq, "note", payload))
     return txs
 
 
