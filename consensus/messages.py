@@ -13,6 +13,7 @@ from typing import Any
 
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidEncoding
+from ledger.tx import decode_with_tx_list, encode_with_tx_list
 from ledger.types import (
     MAX_MEMBERS,
     MAX_TXS_PER_BLOCK,
@@ -21,7 +22,9 @@ from ledger.types import (
     CommitCertificate,
     Proposal,
     Transaction,
+    array_header,
     commit_vote_bytes,
+    join_encoded,
 )
 from ledger.wire import blob, digest, expect_list, expect_tagged, items_of, u64
 
@@ -63,12 +66,30 @@ class PrePrepare:
 
     @classmethod
     def from_wire(cls, value: Any) -> PrePrepare:
-        view, seq, d, proposal, txs, sender, sig = expect_tagged(value, TAG_PRE_PREPARE, 7, "pp")
+        fields = expect_tagged(value, TAG_PRE_PREPARE, 7, "pp")
+        return cls._from_fields(
+            fields, items_of(fields[4], Transaction.from_wire, "txs", MAX_TXS_PER_BLOCK)
+        )
+
+    @classmethod
+    def _from_fields(cls, fields: list[Any], txs: tuple[Transaction, ...]) -> PrePrepare:
+        view, seq, d, proposal, _, sender, sig = fields
         return cls(
             u64(view, "view"), u64(seq, "seq"), digest(d, "digest"), Proposal.from_wire(proposal),
-            items_of(txs, Transaction.from_wire, "txs", MAX_TXS_PER_BLOCK), _member(sender),
-            _sig(sig),
+            txs, _member(sender), _sig(sig),
         )  # fmt: skip
+
+    def encoded(self) -> bytes:
+        """The encoding, joined from the transactions' own bytes (see ledger.tx)."""
+        items = self.to_wire()
+        items[5] = self.txs
+        return encode_with_tx_list(items, 5)
+
+    @classmethod
+    def decode(cls, data: bytes) -> PrePrepare:
+        """Decode a pre-prepare, parsing only transactions this process has not seen."""
+        items = decode_with_tx_list(data, 8, 5, MAX_TXS_PER_BLOCK, "pre-prepare")
+        return cls._from_fields(expect_tagged(items, TAG_PRE_PREPARE, 7, "pp"), items[5])
 
 
 @dataclass(frozen=True)
@@ -146,6 +167,10 @@ class PreparedCert:
     def to_wire(self) -> list[Any]:
         prepares = [p.to_wire() for p in self.prepares]
         return [TAG_PREPARED_CERT, self.pre_prepare.to_wire(), prepares]
+
+    def encoded(self) -> bytes:
+        prepares = encode([p.to_wire() for p in self.prepares])
+        return join_encoded([encode(TAG_PREPARED_CERT), self.pre_prepare.encoded(), prepares])
 
     @classmethod
     def from_wire(cls, value: Any) -> PreparedCert:
@@ -279,11 +304,20 @@ _PARSERS: dict[int, Any] = {
 
 
 def encode_message(message: Message) -> bytes:
+    if isinstance(message, PrePrepare):
+        return message.encoded()  # the hot one: joined, not re-encoded
     return encode(message.to_wire())
+
+
+_PRE_PREPARE_START = array_header(8) + encode(TAG_PRE_PREPARE)
 
 
 def decode_message(data: bytes) -> Message:
     """Bytes from a peer -> a message, or InvalidEncoding (never another exception)."""
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise InvalidEncoding(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    if data[:2] == _PRE_PREPARE_START:
+        return PrePrepare.decode(data)
     value = decode(data, MAX_MESSAGE_BYTES)
     if not isinstance(value, list) or not value:
         raise InvalidEncoding("message: expected a non-empty list")

@@ -1,4 +1,4 @@
-"""Transactions, proposals, blocks and commit certificates.
+"""Proposals, blocks and commit certificates (transactions: `ledger.tx`).
 
 Consensus agrees on a `Proposal` (a batch header whose `tx_root` commits to the
 transactions). The committed `Block` adds `prev_hash`, the hash of the block
@@ -11,16 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
-
-import msgpack
 
 from ledger.crypto import SignatureSuite
 from ledger.encoding import decode, encode
-from ledger.errors import InvalidEncoding
 from ledger.merkle import compute_root
 from ledger.quorum import quorum_size
+from ledger.tx import MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES
+from ledger.tx import TAG_TX as TAG_TX
+from ledger.tx import Transaction as Transaction
+from ledger.tx import array_header as array_header
+from ledger.tx import compute_tx_hash as compute_tx_hash
+from ledger.tx import compute_tx_root as compute_tx_root
+from ledger.tx import decode_tx_list as decode_tx_list
+from ledger.tx import decode_with_tx_list, encode_with_tx_list
+from ledger.tx import is_valid_tx_signature as is_valid_tx_signature
+from ledger.tx import join_encoded as join_encoded
+from ledger.tx import sign_transaction as sign_transaction
 from ledger.wire import (
     blob,
     digest,
@@ -28,76 +35,14 @@ from ledger.wire import (
     expect_tagged,
     items_of,
     strictly_increasing,
-    text,
     u64,
 )
 
-TAG_TX, TAG_PROPOSAL, TAG_HEADER, TAG_BLOCK, TAG_CERT = 1, 2, 3, 4, 5
+TAG_PROPOSAL, TAG_HEADER, TAG_BLOCK, TAG_CERT = 2, 3, 4, 5
 TAG_COMMIT_VOTE = 13  # shared with consensus.messages.Commit
 MAX_TXS_PER_BLOCK = 100_000
-MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_MEMBERS = 1024
 ZERO_HASH = b"\x00" * 32
-
-
-@dataclass(frozen=True)
-class Transaction:
-    """A client's signed request; (sender, seq) identifies it for replay protection."""
-
-    sender: bytes
-    seq: int
-    kind: str
-    payload: bytes
-    signature: bytes
-
-    @property
-    def key(self) -> tuple[bytes, int]:
-        return (self.sender, self.seq)
-
-    def signing_bytes(self) -> bytes:
-        return encode(["metroledger/tx/v1", self.sender, self.seq, self.kind, self.payload])
-
-    def to_wire(self) -> list[Any]:
-        return [TAG_TX, self.sender, self.seq, self.kind, self.payload, self.signature]
-
-    @classmethod
-    def from_wire(cls, value: Any) -> Transaction:
-        sender, seq, kind, payload, sig = expect_tagged(value, TAG_TX, 5, "transaction")
-        return cls(
-            blob(sender, "tx.sender", 32, 65),
-            u64(seq, "tx.seq"),
-            text(kind, "tx.kind", 32),
-            blob(payload, "tx.payload", 0, MAX_PAYLOAD_BYTES),
-            blob(sig, "tx.signature", 64, 64),
-        )
-
-    @cached_property
-    def encoded_bytes(self) -> bytes:
-        """Canonical encoding, computed once (hashing and Merkle roots reuse it)."""
-        return encode(self.to_wire())
-
-    def encoded(self) -> bytes:
-        return self.encoded_bytes
-
-
-def sign_transaction(
-    suite: SignatureSuite, secret_key: bytes, public_key: bytes, seq: int, kind: str, payload: bytes
-) -> Transaction:
-    unsigned = Transaction(public_key, seq, kind, payload, b"")
-    signature = suite.sign(secret_key, unsigned.signing_bytes())
-    return Transaction(public_key, seq, kind, payload, signature)
-
-
-def is_valid_tx_signature(suite: SignatureSuite, tx: Transaction) -> bool:
-    return suite.verify(tx.sender, tx.signing_bytes(), tx.signature)
-
-
-def compute_tx_hash(suite: SignatureSuite, tx: Transaction) -> bytes:
-    return suite.hash(tx.encoded())
-
-
-def compute_tx_root(suite: SignatureSuite, txs: tuple[Transaction, ...]) -> bytes:
-    return compute_root(suite.hash, [tx.encoded() for tx in txs])
 
 
 @dataclass(frozen=True)
@@ -178,11 +123,13 @@ class Block:
         )
 
     def encode(self) -> bytes:
-        return encode(self.to_wire())
+        return encode_with_tx_list([TAG_BLOCK, self.header.to_wire(), self.txs], 2)
 
     @classmethod
     def decode(cls, data: bytes) -> Block:
-        return cls.from_wire(decode(data))
+        tag, header, txs = decode_with_tx_list(data, 3, 2, MAX_TXS_PER_BLOCK, "block")
+        expect_tagged([tag, header], TAG_BLOCK, 1, "block")
+        return cls(BlockHeader.from_wire(header), txs)
 
 
 def commit_vote_bytes(view: int, height: int, proposal_digest: bytes, member: int) -> bytes:
@@ -265,52 +212,3 @@ def check_block_body(suite: SignatureSuite, block: Block) -> str | None:
     if compute_tx_root(suite, block.txs) != proposal.tx_root:
         return "tx_root differs from the transactions"
     return None
-
-
-def decode_tx_list(data: bytes, max_txs: int) -> tuple[Transaction, ...]:
-    """Transactions from the canonical encoding of a list of them, keeping each one's
-    bytes as its encoding (hashing then needs no re-encoding). InvalidEncoding for
-    anything that is not exactly that."""
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, ext_hook=_no_ext)
-    unpacker.feed(data)
-    try:
-        count = unpacker.read_array_header()
-        if not 0 <= count <= max_txs:
-            raise InvalidEncoding(f"transaction list: at most {max_txs} items")
-        if array_header(count) != data[: unpacker.tell()]:
-            raise InvalidEncoding("transaction list: not the canonical array header")
-        txs = []
-        for _ in range(count):
-            start = unpacker.tell()
-            wire = unpacker.unpack()
-            raw = data[start : unpacker.tell()]
-            tx = Transaction.from_wire(wire)  # strict types: no floats, no maps
-            if msgpack.packb(wire, use_bin_type=True) != raw:
-                raise InvalidEncoding("transaction: not the canonical encoding")
-            tx.__dict__["encoded_bytes"] = bytes(raw)  # what cached_property would compute
-            txs.append(tx)
-        if unpacker.tell() != len(data):
-            raise InvalidEncoding("transaction list: trailing bytes")
-    except InvalidEncoding:
-        raise
-    except Exception as exc:  # msgpack raises many types for bad bytes
-        raise InvalidEncoding(f"transaction list: {type(exc).__name__}") from None
-    return tuple(txs)
-
-
-def join_encoded(encoded: list[bytes]) -> bytes:
-    """The canonical encoding of a list from its items' own encodings (no re-encoding)."""
-    return array_header(len(encoded)) + b"".join(encoded)
-
-
-def array_header(count: int) -> bytes:
-    """The msgpack array header for `count` items (the shortest form, as packb writes)."""
-    if count < 16:
-        return bytes([0x90 | count])
-    if count < 1 << 16:
-        return b"\xdc" + count.to_bytes(2, "big")
-    return b"\xdd" + count.to_bytes(4, "big")
-
-
-def _no_ext(code: int, data: bytes) -> Any:
-    raise InvalidEncoding(f"ext type {code} is not allowed")

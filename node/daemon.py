@@ -83,6 +83,34 @@ class SignatureCache:
         return cached
 
 
+class _BatchAnswers:
+    """The core's answers for one batch of client requests (a channel per request cost
+    more than the request itself)."""
+
+    def __init__(self, count: int):
+        self.answers: list[list[str]] = [[] for _ in range(count)]
+        self.left = count
+        self.done = trio.Event()
+
+    async def wait(self) -> list[list[str]]:
+        if self.left:
+            await self.done.wait()
+        return self.answers
+
+
+class _Answer:
+    __slots__ = ("batch", "index")
+
+    def __init__(self, batch: _BatchAnswers, index: int):
+        self.batch, self.index = batch, index
+
+    def send_nowait(self, reasons: list[str]) -> None:
+        self.batch.answers[self.index] = reasons
+        self.batch.left -= 1
+        if not self.batch.left:
+            self.batch.done.set()
+
+
 class Node:
     def __init__(self, cfg: NodeConfig):
         self.cfg = cfg
@@ -165,15 +193,13 @@ class Node:
     async def submit_many(self, txs: list[Transaction]) -> list[list[str]]:
         """Admit verified client transactions; per tx, rejection reasons ([] = accepted).
         The accepted ones are forwarded to every other member in one frame."""
-        replies: list[trio.MemoryReceiveChannel[list[str]] | None] = []
-        for tx in txs:
-            send, receive = trio.open_memory_channel[list[str]](1)
+        batch = _BatchAnswers(len(txs))
+        for index, tx in enumerate(txs):
             try:
-                self.events_send.send_nowait((ClientRequest(tx), send))
-                replies.append(receive)
+                self.events_send.send_nowait((ClientRequest(tx), _Answer(batch, index)))
             except trio.WouldBlock:
-                replies.append(None)
-        answers = [await r.receive() if r else [Reason.MEMPOOL_FULL.value] for r in replies]
+                _Answer(batch, index).send_nowait([Reason.MEMPOOL_FULL.value])
+        answers = await batch.wait()
         accepted = [tx for tx, reasons in zip(txs, answers, strict=True) if not reasons]
         now = time.monotonic()
         for tx in accepted:

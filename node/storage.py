@@ -19,7 +19,7 @@ from consensus.messages import PreparedCert
 from consensus.state import ChainState, ClientWindow, RestoredState, record_committed
 from ledger.crypto import SignatureSuite
 from ledger.encoding import decode, encode
-from ledger.types import Block, CommitCertificate
+from ledger.types import Block, CommitCertificate, join_encoded
 from node.executor import BlockResult
 
 SCHEMA = """
@@ -212,7 +212,7 @@ def encode_record(record: Record) -> bytes:
     if isinstance(record, VoteRecord):
         return encode(["vote", record.kind, record.view, record.seq, record.digest])
     if isinstance(record, PreparedRecord):
-        return encode(["prepared", record.cert.to_wire()])
+        return join_encoded([encode("prepared"), record.cert.encoded()])
     if isinstance(record, ViewRecord):
         return encode(["view", record.view, *([1] if record.installed else [])])
     return encode(["stable", record.seq, record.block_hash, list(record.proof)])

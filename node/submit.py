@@ -88,8 +88,12 @@ async def read_body(request: Request, limit: int) -> bytes | None:
 
 def full(node: Node) -> Response | None:
     """Back-pressure before any work: a full mempool refuses at once, so an overloaded
-    node spends its CPU on consensus rather than on verifying what it cannot hold."""
-    if len(node.replica.requests) < node.replica.requests.max_pending:
+    node spends its CPU on consensus rather than on verifying what it cannot hold.
+    Clients get half of the mempool; the other half is kept for the requests other
+    members admitted and forward. Were a forward refused, the primary would never see
+    that request, its sender would wait for the censorship timeout, and an overload
+    would end in a view change."""
+    if len(node.replica.requests) < node.replica.requests.max_pending // 2:
         return None
     node._count_reject(Reason.MEMPOOL_FULL.value)
     return error(429, Reason.MEMPOOL_FULL.value, "retry later")

@@ -75,3 +75,37 @@ def test_every_ledger_decoder_on_arbitrary_bytes(data: bytes) -> None:
     for from_wire in (Transaction.from_wire, MerkleProof.from_wire):
         with contextlib.suppress(InvalidEncoding):
             from_wire(decode(data))
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
+def test_joined_encodings_equal_the_generic_encoder(message: object) -> None:
+    """Pre-prepares and blocks are encoded by joining their transactions' bytes; the
+    result must be exactly the canonical encoding of their wire form."""
+    assert encode_message(message) == encode(message.to_wire())  # type: ignore[arg-type, attr-defined]
+
+
+def test_block_encoding_is_the_canonical_one() -> None:
+    from tests.factories import sample_block
+
+    block, _ = sample_block()
+    assert block.encode() == encode(block.to_wire())
+
+
+def test_pre_prepare_decoding_reuses_known_transactions_and_stays_strict() -> None:
+    from consensus.messages import PrePrepare
+
+    pp = next(m for m in MESSAGES if isinstance(m, PrePrepare) and m.txs)
+    data = encode_message(pp)
+    first, second = decode_message(data), decode_message(data)
+    assert isinstance(first, PrePrepare) and isinstance(second, PrePrepare)
+    assert all(a is b for a, b in zip(first.txs, second.txs, strict=True))  # interned
+    # The same pre-prepare with its first transaction's seq in a longer integer form:
+    # equal values, different bytes. It must be refused although the tx is known.
+    tx = pp.txs[0]
+    assert tx.seq < 128
+    long_seq = tx.encoded().replace(
+        encode(tx.seq) + encode(tx.kind), b"\xcd" + tx.seq.to_bytes(2, "big") + encode(tx.kind), 1
+    )
+    assert long_seq != tx.encoded()
+    with pytest.raises(InvalidEncoding):
+        decode_message(data.replace(tx.encoded(), long_seq, 1))

@@ -116,3 +116,11 @@ def test_decode_tx_list_on_arbitrary_bytes_only_raises_invalid_encoding(data: by
 
     with contextlib.suppress(InvalidEncoding):
         decode_tx_list(data, 10)
+
+
+def test_signing_bytes_are_the_canonical_encoding_and_misuse_still_raises() -> None:
+    tx = client_tx(5, 300, b"\x01" * 40)
+    fields = ["metroledger/tx/v1", tx.sender, tx.seq, tx.kind, tx.payload]
+    assert tx.signing_bytes() == encode(fields)
+    with pytest.raises(TypeError):
+        dataclasses.replace(tx, seq=1.5).signing_bytes()  # type: ignore[arg-type]
