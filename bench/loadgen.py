@@ -44,6 +44,7 @@ class LoadLog:
     offered: int = 0
     refused: dict[str, int] = field(default_factory=dict)
     errors: int = 0
+    cpu_seconds: float = 0.0  # the generator's own CPU time while it offered the load
 
 
 async def _post(

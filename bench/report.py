@@ -116,6 +116,7 @@ def analyse(
         "view_changes": len(views),
         "faults": [{"t_s": round(t, 1), "what": label} for t, label in run.fault_marks],
         "cpu_seconds_per_node": cpu,
+        "loadgen_cpu_seconds": round(log.cpu_seconds, 2),
         "peak_rss_mib_per_node": memory,
         "safety_ok": safe,
         "safety_checked_height": safe_height,
@@ -198,6 +199,7 @@ def summary(r: dict[str, Any]) -> str:
         f"| refused / errors | {r['refused']} / {r['errors']} |",
         f"| view changes | {r['view_changes']} |",
         f"| CPU s per node | {r['cpu_seconds_per_node']} |",
+        f"| CPU s of the load generator | {r.get('loadgen_cpu_seconds', 'not recorded')} |",
         f"| peak RSS MiB per node | {r['peak_rss_mib_per_node']} |",
         f"| safety (same chain on all running nodes) | {r['safety_ok']} at height "
         f"{r['safety_checked_height']} |",

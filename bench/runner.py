@@ -218,7 +218,9 @@ def execute(sc: Scenario, out: Path) -> dict[str, Any]:
         cpu_start = {i: cpu_seconds(pid) for i, pid in pids.items()}
         log = LoadLog()
         run.started_wall = time.time()
+        cpu_before = time.process_time()
         asyncio.run(drive(run, txs, hashes, log))
+        log.cpu_seconds = time.process_time() - cpu_before
         load_end = time.time()
         drain(run)
         cpu = {

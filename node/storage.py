@@ -16,11 +16,19 @@ from typing import Any
 
 from consensus.events import PreparedRecord, Record, StableRecord, ViewRecord, VoteRecord
 from consensus.messages import PreparedCert
-from consensus.state import ChainState, ClientWindow, RestoredState, record_committed
+from consensus.state import (
+    FRESH_CLIENT,
+    ChainState,
+    ClientWindow,
+    RestoredState,
+    record_committed,
+)
 from ledger.crypto import SignatureSuite
 from ledger.encoding import decode, encode
 from ledger.types import Block, CommitCertificate, join_encoded
 from node.executor import BlockResult
+
+SQL_VARIABLES = 500  # host parameters per IN (...) query, well below SQLite's limit
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL,
@@ -89,13 +97,18 @@ class Storage:
                 "INSERT OR IGNORE INTO txs (hash, height, idx, reason) VALUES (?,?,?,?)",
                 [(h, height, i, reason) for h, i, reason in result.tx_results],
             )
-            for index, tx in enumerate(block.txs):
-                if index not in replays:
-                    window = record_committed(self._client(tx.sender), tx.seq)
-                    self.db.execute(
-                        "INSERT OR REPLACE INTO clients VALUES (?,?,?)",
-                        (tx.sender, window[0], window[1].to_bytes(8, "big")),
-                    )
+            skipped = set(replays)
+            committed = [tx for i, tx in enumerate(block.txs) if i not in skipped]
+            windows = self._clients({tx.sender for tx in committed})
+            for tx in committed:
+                windows[tx.sender] = record_committed(windows[tx.sender], tx.seq)
+            self.db.executemany(
+                "INSERT OR REPLACE INTO clients VALUES (?,?,?)",
+                [
+                    (sender, high, mask.to_bytes(8, "big"))
+                    for sender, (high, mask) in windows.items()
+                ],
+            )
             self.db.executemany(
                 "INSERT INTO events VALUES (?,?,?,?)",
                 [(height, index, name, encode(data)) for index, name, data in result.events],
@@ -190,11 +203,32 @@ class Storage:
         chain = ChainState(height, bytes(last[0]) if last else genesis_hash, clients)
         return RestoredState(chain, records)
 
-    def _client(self, sender: bytes) -> ClientWindow:
-        row = self.db.execute(
-            "SELECT high, mask FROM clients WHERE sender = ?", (sender,)
-        ).fetchone()
-        return (int(row[0]), int.from_bytes(row[1], "big")) if row else (0, 1)
+    def _clients(self, senders: set[bytes]) -> dict[bytes, ClientWindow]:
+        """Anti-replay windows of `senders` (fresh clients get the empty window)."""
+        windows: dict[bytes, ClientWindow] = dict.fromkeys(senders, FRESH_CLIENT)
+        ordered = sorted(senders)
+        for first in range(0, len(ordered), SQL_VARIABLES):
+            chunk = ordered[first : first + SQL_VARIABLES]
+            rows = self.db.execute(
+                "SELECT sender, high, mask FROM clients WHERE sender IN "
+                f"({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            for sender, high, mask in rows:
+                windows[bytes(sender)] = (int(high), int.from_bytes(mask, "big"))
+        return windows
+
+    def committed(self, tx_hashes: list[bytes]) -> dict[bytes, int]:
+        """tx hash -> height, for those of `tx_hashes` that are in a block."""
+        found: dict[bytes, int] = {}
+        for first in range(0, len(tx_hashes), SQL_VARIABLES):
+            chunk = tx_hashes[first : first + SQL_VARIABLES]
+            rows = self.db.execute(
+                f"SELECT hash, height FROM txs WHERE hash IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update((bytes(h), int(height)) for h, height in rows)
+        return found
 
 
 class _Transaction:

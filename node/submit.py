@@ -37,15 +37,17 @@ def error(status: int, reason: str, detail: str = "") -> JSONResponse:
     return JSONResponse({"error": reason, "detail": detail}, status_code=status)
 
 
-def refusal(node: Node, tx: Transaction, tx_hash: bytes) -> tuple[int, str, str] | None:
-    """(HTTP status, reason, detail) if the tx is refused before the mempool, else None."""
+def refusal(
+    node: Node, tx: Transaction, tx_hash: bytes, height: int | None
+) -> tuple[int, str, str] | None:
+    """(HTTP status, reason, detail) if the tx is refused before the mempool, else None.
+    `height` is the block holding the tx already, if any."""
     if not node.sig_cache.is_valid(tx):
         node._count_reject(Reason.INVALID_TX.value)
         return 400, "bad_signature", "transaction signature does not verify"
-    found = node.reader.tx_status(tx_hash)
-    if found is not None:  # a resubmission of a committed tx: say so, check nothing else
+    if height is not None:  # a resubmission of a committed tx: say so, check nothing else
         node._count_reject(Reason.REPLAY.value)
-        return 409, Reason.REPLAY.value, f"tx {tx_hash.hex()} is in block {found[0]}"
+        return 409, Reason.REPLAY.value, f"tx {tx_hash.hex()} is in block {height}"
     refused = precheck(node, tx)
     if refused is not None:
         node._count_reject(refused[1])
@@ -115,7 +117,7 @@ async def post_tx(node: Node, request: Request) -> Response:
     except InvalidEncoding as exc:
         return error(400, Reason.MALFORMED.value, str(exc))
     tx_hash = compute_tx_hash(node.suite, tx)
-    refused = refusal(node, tx, tx_hash)
+    refused = refusal(node, tx, tx_hash, node.reader.committed([tx_hash]).get(tx_hash))
     if refused is not None:
         return error(*refused)
     status, reason = outcome((await node.submit_many([tx]))[0])
@@ -139,8 +141,9 @@ async def post_txs(node: Node, request: Request) -> Response:
     hashes = [compute_tx_hash(node.suite, tx) for tx in txs]
     results: list[dict[str, Any]] = [{"tx_hash": h.hex(), "status": "pending"} for h in hashes]
     admit = []
+    committed = node.reader.committed(hashes)  # one query for the batch
     for i, (tx, tx_hash) in enumerate(zip(txs, hashes, strict=True)):
-        refused = refusal(node, tx, tx_hash)
+        refused = refusal(node, tx, tx_hash, committed.get(tx_hash))
         if refused is None:
             admit.append(i)
         else:
