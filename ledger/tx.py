@@ -104,7 +104,12 @@ def is_valid_tx_signature(suite: SignatureSuite, tx: Transaction) -> bool:
 
 
 def compute_tx_hash(suite: SignatureSuite, tx: Transaction) -> bytes:
-    return suite.hash(tx.encoded())
+    """H(encoding), kept beside the fields (as cached_property keeps the encoding): a
+    node asks for it at admission, in the signature cache, in proposals and at commit."""
+    cached: bytes | None = tx.__dict__.get(suite.name)
+    if cached is None:
+        cached = tx.__dict__[suite.name] = suite.hash(tx.encoded())
+    return cached
 
 
 def compute_tx_root(suite: SignatureSuite, txs: tuple[Transaction, ...]) -> bytes:

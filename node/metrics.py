@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
@@ -39,6 +42,23 @@ class Metrics:
         self.mempool = Gauge(
             "metroledger_mempool_size", "Client requests not yet committed", registry=r
         )
+
+        self.gc_seconds = Counter(
+            "metroledger_gc_seconds_total", "Time spent in Python's cyclic garbage collector",
+            registry=r,
+        )  # fmt: skip
+
+    def track_gc(self) -> None:
+        """Count the collector's pauses (once per process: callbacks are global)."""
+        started = [0.0]
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                self.gc_seconds.inc(time.perf_counter() - started[0])
+
+        gc.callbacks.append(on_gc)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
