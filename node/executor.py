@@ -63,7 +63,7 @@ class Executor:
             for key, value in sorted(views[name].writes.items())
         )
         outcomes = [reason for _, _, reason in results]
-        diff = encode([[list(w) for w in writes], outcomes, [list(e) for e in events]])
+        diff = encode([writes, outcomes, events])  # tuples encode as lists: no copies
         root = self.suite.hash(self.state_root + self.suite.hash(diff))
         for name, key, value in writes:  # commit only once the whole block applied
             self.state.setdefault(name, {})[key] = value
