@@ -75,6 +75,10 @@ def start_network(run: Run) -> None:
         genesis = json.loads(genesis_path.read_text())
         genesis["protocol"].update(protocol)
         genesis_path.write_text(json.dumps(genesis, indent=2))
+    if sc.transport != "libp2p":
+        for config in directory.glob("node*/node.toml"):
+            text = config.read_text().replace("[p2p]\n", f'[p2p]\ntransport = "{sc.transport}"\n')
+            config.write_text(text)
     run.nodes = daemons(directory)
     for d in run.nodes:
         d.env = {"METROLEDGER_FAULTS": "1"}

@@ -134,12 +134,14 @@ class NodeConfig:
     listen: str
     api_host: str
     api_port: int
+    transport: str = "libp2p"
 
     def describe(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+TRANSPORTS = ("libp2p", "tcp")  # py-libp2p (default); plain TCP, see node/tcp_transport.py
 
 
 def load_node_config(path: Path) -> NodeConfig:
@@ -156,6 +158,9 @@ def load_node_config(path: Path) -> NodeConfig:
     level = node.get("log_level", "info")
     if level not in LOG_LEVELS:
         raise ConfigError(path, "node.log_level", f"expected one of {LOG_LEVELS}")
+    transport = p2p.get("transport", "libp2p")
+    if transport not in TRANSPORTS:
+        raise ConfigError(path, "p2p.transport", f"expected one of {TRANSPORTS}")
     port = _get(api, "port", int, path, "api")
     if not 0 < port < 65536:
         raise ConfigError(path, "api.port", "expected 1..65535")
@@ -169,6 +174,7 @@ def load_node_config(path: Path) -> NodeConfig:
         listen=_get(p2p, "listen", str, path, "p2p"),
         api_host=_get(api, "host", str, path, "api"),
         api_port=port,
+        transport=transport,
     )
 
 

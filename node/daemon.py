@@ -17,6 +17,7 @@ from collections import OrderedDict
 from typing import Any
 
 import trio
+from libp2p.crypto.keys import KeyPair as P2PKeyPair
 
 from consensus.events import (
     Action,
@@ -54,7 +55,8 @@ from node.keys import load_keys
 from node.logs import event, jsonable
 from node.metrics import Metrics
 from node.storage import Storage
-from node.transport import CHANNEL_CONSENSUS, CHANNEL_TX, Libp2pTransport
+from node.tcp_transport import TcpTransport
+from node.transport import CHANNEL_CONSENSUS, CHANNEL_TX, Libp2pTransport, Transport
 
 log = logging.getLogger("metroledger.node")
 TICK_S = 0.01
@@ -158,10 +160,7 @@ class Node:
         self.replica = Replica(self.protocol, self.me, self.signer, self.sig_cache, restored)
         self.metrics = Metrics()
         self.metrics.height.set(restored.chain.height)
-        members = [(m.peer_id, m.address) for m in self.genesis.members]
-        self.transport = Libp2pTransport(
-            self.me, keys.identity, cfg.listen, members, self._on_frame, self._on_transport_reject
-        )
+        self.transport = self._open_transport(keys.identity)
         self.events_send, self.events_recv = trio.open_memory_channel[
             tuple[Event | _Requests, Any]
         ](EVENT_QUEUE)
@@ -170,6 +169,23 @@ class Node:
         self.commit_waiters: dict[bytes, trio.Event] = {}  # long-polls of GET /v1/tx/{hash}
         self.reforwarded: set[tuple[bytes, int]] = set()
         self.started = time.monotonic()
+
+    def _open_transport(self, identity: P2PKeyPair) -> Transport:
+        cfg, members = self.cfg, self.genesis.members
+        if cfg.transport == "libp2p":
+            peers = [(m.peer_id, m.address) for m in members]
+            return Libp2pTransport(
+                self.me, identity, cfg.listen, peers, self._on_frame, self._on_transport_reject
+            )
+        try:
+            return TcpTransport(
+                self.me, self.signer, self.protocol.genesis_hash, cfg.listen,
+                [m.address for m in members], self._on_frame, self._on_transport_reject,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise ConfigError(
+                cfg.path, "p2p.listen or a genesis member address", str(exc)
+            ) from None
 
     # ---- inputs -------------------------------------------------------------------
 

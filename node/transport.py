@@ -1,4 +1,4 @@
-"""Peer-to-peer transport on py-libp2p (trio, Noise, Yamux).
+"""Peer-to-peer transport: the shared link layer and py-libp2p (trio, Noise, Yamux).
 
 Each node dials every other member listed in genesis and keeps one long-lived
 outbound stream per peer; a writer task per peer coalesces queued frames into
@@ -6,6 +6,9 @@ one write (py-libp2p sends ~160k small frames/s coalesced, ~1.6k/s one by one).
 Inbound streams are accepted only from peer ids that genesis assigns to a
 member. Frames are [u32 length][u8 channel][payload]. Nothing a peer sends can
 raise out of a stream handler: py-libp2p would shut the host down.
+
+py-libp2p is the default; `node.tcp_transport` is the second transport measured
+against it behind the same interface (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,6 +44,8 @@ log = logging.getLogger("metroledger.transport")
 
 class Transport(Protocol):
     """What the node needs from a transport, so another can be measured against it."""
+
+    faults: FaultRules
 
     def send(self, member: int, channel: int, payload: bytes) -> None: ...
 
@@ -103,24 +108,22 @@ class FaultRules:
         )
 
 
-class Libp2pTransport:
-    def __init__(
-        self,
-        me: int,
-        identity: P2PKeyPair,
-        listen: str,
-        members: list[tuple[str, str]],  # (peer id, address) by member index
-        on_frame: FrameHandler,
-        on_reject: RejectHandler,
-    ):
-        self.me, self.listen, self.on_frame, self.on_reject = me, listen, on_frame, on_reject
-        self.members = members
-        self.member_of = {peer_id: i for i, (peer_id, _) in enumerate(members)}
-        self.host = new_libp2p_host(identity)
-        self.host.set_stream_handler(PROTOCOL, self._handle_stream)
+class Link(Protocol):
+    """One outbound connection, as the writer loop uses it."""
+
+    async def write(self, data: bytes) -> None: ...
+
+
+class PeerLinks:
+    """What every transport shares: a bounded queue and a writer task per member that
+    dials, coalesces queued frames into single writes and redials with backoff, the
+    fault rules, and the inbound frame loop that never lets an exception escape."""
+
+    def __init__(self, me: int, n_members: int, on_frame: FrameHandler, on_reject: RejectHandler):
+        self.me, self.on_frame, self.on_reject = me, on_frame, on_reject
         self.queues = {
             i: trio.open_memory_channel[tuple[float, bytes]](QUEUE_FRAMES)
-            for i in range(len(members))
+            for i in range(n_members)
             if i != me
         }
         self.up: set[int] = set()
@@ -138,27 +141,17 @@ class Libp2pTransport:
     def connected(self) -> int:
         return len(self.up)
 
-    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        async with (
-            self.host.run([multiaddr.Multiaddr(self.listen)]),
-            trio.open_nursery() as nursery,
-        ):
-            for member in self.queues:
-                nursery.start_soon(self._writer, member)
-            task_status.started()
-            await trio.sleep_forever()
+    async def _dial(self, member: int) -> Link:
+        raise NotImplementedError
 
     async def _writer(self, member: int) -> None:
         """Dial, then coalesce queued frames into single writes; redial with backoff."""
-        peer_id, address = self.members[member]
         receive = self.queues[member][1]
         backoff_s = 0.1
         pending = b""
         while True:
             try:
-                info = PeerInfo(ID.from_base58(peer_id), [multiaddr.Multiaddr(address)])
-                await self.host.connect(info)
-                stream = await self.host.new_stream(info.peer_id, [PROTOCOL])
+                link = await self._dial(member)
                 self.up.add(member)
                 backoff_s = 0.1
                 while True:
@@ -171,7 +164,7 @@ class Libp2pTransport:
                             pending += receive.receive_nowait()[1]
                         except trio.WouldBlock:
                             break
-                    await stream.write(pending)
+                    await link.write(pending)
                     pending = b""
             except trio.Cancelled:
                 raise
@@ -182,6 +175,65 @@ class Libp2pTransport:
                 await trio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 5.0)
 
+    async def _read_frames(
+        self, member: int, read: Callable[[], Awaitable[bytes]], reset: Callable[[], Awaitable[Any]]
+    ) -> None:
+        """Deliver the frames an authenticated member sends until it closes."""
+        reader = FrameReader()
+        while True:
+            data = await read()
+            if not data:
+                return
+            try:
+                frames = reader.feed(data)
+            except ValueError:
+                self.on_reject("oversize", member)
+                await reset()
+                return
+            for channel, payload in frames:
+                self.on_frame(member, channel, payload)
+
+
+class _Libp2pLink:
+    def __init__(self, stream: Any):
+        self.stream = stream
+
+    async def write(self, data: bytes) -> None:
+        await self.stream.write(data)
+
+
+class Libp2pTransport(PeerLinks):
+    def __init__(
+        self,
+        me: int,
+        identity: P2PKeyPair,
+        listen: str,
+        members: list[tuple[str, str]],  # (peer id, address) by member index
+        on_frame: FrameHandler,
+        on_reject: RejectHandler,
+    ):
+        super().__init__(me, len(members), on_frame, on_reject)
+        self.listen, self.members = listen, members
+        self.member_of = {peer_id: i for i, (peer_id, _) in enumerate(members)}
+        self.host = new_libp2p_host(identity)
+        self.host.set_stream_handler(PROTOCOL, self._handle_stream)
+
+    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        async with (
+            self.host.run([multiaddr.Multiaddr(self.listen)]),
+            trio.open_nursery() as nursery,
+        ):
+            for member in self.queues:
+                nursery.start_soon(self._writer, member)
+            task_status.started()
+            await trio.sleep_forever()
+
+    async def _dial(self, member: int) -> Link:
+        peer_id, address = self.members[member]
+        info = PeerInfo(ID.from_base58(peer_id), [multiaddr.Multiaddr(address)])
+        await self.host.connect(info)
+        return _Libp2pLink(await self.host.new_stream(info.peer_id, [PROTOCOL]))
+
     async def _handle_stream(self, stream: Any) -> None:
         """Read frames from one peer; never let an exception escape."""
         try:
@@ -191,19 +243,7 @@ class Libp2pTransport:
                 self.on_reject("unknown_peer", None)
                 await stream.reset()
                 return
-            reader = FrameReader()
-            while True:
-                data = await stream.read(65536)
-                if not data:
-                    return
-                try:
-                    frames = reader.feed(data)
-                except ValueError:
-                    self.on_reject("oversize", member)
-                    await stream.reset()
-                    return
-                for channel, payload in frames:
-                    self.on_frame(member, channel, payload)
+            await self._read_frames(member, lambda: stream.read(65536), stream.reset)
         except trio.Cancelled:
             raise
         except Exception as exc:
