@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from consensus.events import Record
@@ -77,8 +78,10 @@ class RequestQueue:
     def __init__(self, max_pending: int, clients: dict[bytes, ClientWindow] | None = None):
         self.max_pending = max_pending
         self.clients: dict[bytes, ClientWindow] = dict(clients or {})
-        self.unproposed: dict[tuple[bytes, int], PendingTx] = {}
-        self.proposed: dict[tuple[bytes, int], PendingTx] = {}
+        # Ordered dicts: the oldest entry is read at every request and tick, and a plain
+        # dict emptied from the front skips its deleted slots on each such read.
+        self.unproposed: OrderedDict[tuple[bytes, int], PendingTx] = OrderedDict()
+        self.proposed: OrderedDict[tuple[bytes, int], PendingTx] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self.unproposed) + len(self.proposed)
@@ -97,8 +100,9 @@ class RequestQueue:
         """Oldest unproposed requests, sorted by (client, seq) so replays are decided in order."""
         batch: list[PendingTx] = []
         total = 0
-        for key, entry in list(self.unproposed.items()):
-            if len(batch) >= max_txs or (batch and total + entry.size_bytes > max_bytes):
+        while self.unproposed and len(batch) < max_txs:
+            key, entry = next(iter(self.unproposed.items()))
+            if batch and total + entry.size_bytes > max_bytes:
                 break
             del self.unproposed[key]
             self.proposed[key] = entry
@@ -114,8 +118,8 @@ class RequestQueue:
 
     def unpropose_all(self, now_ms: int) -> None:
         """A new view starts: proposals of the old one may be gone; timers restart."""
-        merged = {**self.proposed, **self.unproposed}
-        self.proposed, self.unproposed = {}, merged
+        merged = OrderedDict({**self.proposed, **self.unproposed})
+        self.proposed, self.unproposed = OrderedDict(), merged
         for entry in merged.values():
             entry.arrived_ms = now_ms
 
