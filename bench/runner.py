@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import sys
 import time
 import urllib.request
@@ -68,6 +69,8 @@ def verify_rate(suite_name: str, seconds: float = 1.0) -> float:
 def start_network(run: Run) -> None:
     sc = run.scenario
     directory = run.out / "net"
+    if (directory / "genesis.json").exists():  # a previous run's network: ours to replace
+        shutil.rmtree(directory)
     protocol = dict(sc.protocol)
     init_testnet(directory, sc.nodes, sc.suite)
     if protocol:  # genesis protocol overrides from the scenario
@@ -89,7 +92,10 @@ def start_network(run: Run) -> None:
 def apply_fault(run: Run, fault: Fault) -> str:
     """Carry out one scheduled fault; returns a label for the plots."""
     status = run.status() or {"primary": 0}
-    target = int(status["primary"]) if fault.node == "primary" else int(fault.node)
+    if fault.node == "primary":
+        target = int(status["primary"])
+    else:
+        target = -1 if fault.node == "all" else int(fault.node)
     if fault.action == "crash":
         run.nodes[target].kill()
         run.down.add(target)
@@ -169,7 +175,11 @@ async def drive(run: Run, txs: list[bytes], hashes: list[bytes], log: LoadLog) -
     finally:
         for task in tasks:
             task.cancel()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
     print(file=sys.stderr)
+    for outcome in outcomes:  # a fault that could not be applied must not pass unseen
+        if isinstance(outcome, Exception):
+            raise RuntimeError(f"the fault schedule failed: {outcome!r}") from outcome
 
 
 def load_size(sc: Scenario) -> int:

@@ -21,7 +21,7 @@ class ScenarioError(ValueError):
 class Fault:
     at_s: float
     action: str
-    node: str = "primary"  # "primary" (at that moment), or a member index
+    node: str = "primary"  # "primary" (at that moment), a member index, or "all" (delay, loss)
     groups: tuple[tuple[int, ...], ...] = ()
     delay_ms: int = 0
     jitter_ms: int = 0
@@ -115,7 +115,8 @@ def load_scenario(path: Path) -> Scenario:
     if not 0 <= args.get("warmup_s", 5.0) < args.get("duration_s", 30.0):
         raise ScenarioError(path, "warmup_s", "must be within 0..duration_s")
     args["load"] = _load(raw.get("load", {}), path)
-    args["faults"] = tuple(_fault(f, i, path) for i, f in enumerate(raw.get("faults", [])))
+    nodes = args.get("nodes", 4)
+    args["faults"] = tuple(_fault(f, i, path, nodes) for i, f in enumerate(raw.get("faults", [])))
     return Scenario(**args)
 
 
@@ -132,13 +133,17 @@ def _load(raw: dict[str, Any], path: Path) -> Load:
     return load
 
 
-def _fault(raw: dict[str, Any], index: int, path: Path) -> Fault:
+def _fault(raw: dict[str, Any], index: int, path: Path, nodes: int) -> Fault:
     where = f"faults[{index}]."
     _known(raw, {f for f in Fault.__dataclass_fields__}, path, where)
     if raw.get("action") not in ACTIONS:
         raise ScenarioError(path, f"{where}action", f"one of {ACTIONS}")
     args = dict(raw)
-    args["node"] = str(args.get("node", "primary"))
+    args["node"] = node = str(args.get("node", "primary"))
+    members = [str(i) for i in range(nodes)]
+    allowed = ["primary", *members, *(["all"] if args["action"] in ("delay", "loss") else [])]
+    if node not in allowed:
+        raise ScenarioError(path, f"{where}node", f"one of {allowed}, got {node!r}")
     args["groups"] = tuple(tuple(int(m) for m in g) for g in args.get("groups", ()))
     if args["action"] == "partition" and len(args["groups"]) < 2:
         raise ScenarioError(path, f"{where}groups", "a partition needs two or more groups")

@@ -32,6 +32,9 @@ def test_the_seven_required_scenarios_ship_and_parse() -> None:
         ("[[faults]]\nat_s = 1\naction = 'explode'", "faults[0].action"),
         ("[[faults]]\nat_s = 1\naction = 'partition'", "faults[0].groups"),
         ("duration_s = 'long'", "duration_s"),
+        ("transport = 'carrier-pigeon'", "transport"),
+        ("[[faults]]\nat_s = 1\naction = 'crash'\nnode = 'all'", "faults[0].node"),
+        ("[[faults]]\nat_s = 1\naction = 'delay'\nnode = '4'", "faults[0].node"),
         ("nodes = [", "(toml)"),
     ],
 )

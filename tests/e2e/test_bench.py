@@ -24,6 +24,11 @@ groups = [[0, 1], [2, 3]]
 [[faults]]
 at_s = 4
 action = "heal"
+[[faults]]
+at_s = 5
+action = "delay"
+node = "all"
+delay_ms = 5
 """
 
 
@@ -36,7 +41,7 @@ def test_runner_measures_applies_faults_and_checks_safety(tmp_path: Path) -> Non
     for key in ("p50", "p99"):
         assert saved["latency_ms"][key] > 0
     assert saved["crypto_limit_tps"] > 0 and saved["safety_ok"] is True
-    assert [f["what"].split()[0] for f in saved["faults"]] == ["partition", "heal"]
+    assert [f["what"] for f in saved["faults"]] == ["partition", "heal", "delay all"]
     assert saved["committed_of_offered"] == saved["offered"]  # nothing lost across the partition
     for name in ("summary.md", "throughput.png", "latency_cdf.png"):
         assert (tmp_path / "out" / name).stat().st_size > 0
