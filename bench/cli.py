@@ -34,6 +34,7 @@ def add_bench_parsers(commands: Any) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    from bench.netns import unavailable as netns_unavailable
     from bench.runner import execute
     from bench.scenario import ScenarioError, load_scenario
 
@@ -41,6 +42,9 @@ def run_bench(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario)
     except ScenarioError as exc:
         print(f"metroledger bench run: {exc}", file=sys.stderr)
+        return 2
+    if scenario.hosts == "netns" and (reason := netns_unavailable()) is not None:
+        print(f"metroledger bench run: {args.scenario}: {reason}", file=sys.stderr)
         return 2
     out = args.out or Path("bench-out") / scenario.name
     result = execute(scenario, out)

@@ -1,10 +1,11 @@
 """`metroledger bench run SCENARIO`: real daemons, a load that can outrun them, faults.
 
-The runner starts a fresh local network (separate daemon processes, py-libp2p on
-loopback, SQLite on disk), measures this machine's signature verification rate, pre-signs
-the load, offers it while applying the fault schedule and printing progress, drains, then
-joins every submitted transaction with the commit time of its block (from node logs) and
-checks that all running nodes hold the same chain.
+The runner starts a fresh local network (separate daemon processes on loopback, or with
+`hosts = "netns"` one network namespace per node; SQLite on disk), measures this
+machine's signature verification rate, pre-signs the load, offers it while applying the
+fault schedule and printing progress, drains, then joins every submitted transaction
+with the commit time of its block (from node logs) and checks that all running nodes
+hold the same chain.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.loadgen import LoadLog, closed_loop, open_loop, presign, tx_hashes
+from bench.netns import API_PORT, P2P_PORT, NetnsHosts, unavailable
 from bench.scenario import Fault, Scenario
 from ledger.crypto import get_suite
 from node.testnet import Daemon, daemons, init_testnet, wait_ready
@@ -38,6 +40,7 @@ class Run:
     fault_marks: list[tuple[float, str]] = field(default_factory=list)
     started_wall: float = 0.0
     cpu_start: dict[int, float] = field(default_factory=dict)
+    hosts: NetnsHosts | None = None  # hosts = "netns": the namespaces the nodes run in
 
     def live_urls(self) -> list[str]:
         return [d.api for i, d in enumerate(self.nodes) if i not in self.down]
@@ -82,11 +85,35 @@ def start_network(run: Run) -> None:
         for config in directory.glob("node*/node.toml"):
             text = config.read_text().replace("[p2p]\n", f'[p2p]\ntransport = "{sc.transport}"\n')
             config.write_text(text)
+    if run.hosts is not None:
+        move_to_hosts(directory, run.hosts)
     run.nodes = daemons(directory)
-    for d in run.nodes:
+    for i, d in enumerate(run.nodes):
         d.env = {"METROLEDGER_FAULTS": "1"}
+        d.prefix = tuple(run.hosts.prefix(i)) if run.hosts else ()
         d.start()
     wait_ready(run.nodes)
+
+
+def move_to_hosts(directory: Path, hosts: NetnsHosts) -> None:
+    """Give member i the address of namespace i, in genesis and in its node.toml."""
+    genesis_path = directory / "genesis.json"
+    genesis = json.loads(genesis_path.read_text())
+    for i, member in enumerate(genesis["members"]):
+        member["address"] = f"/ip4/{hosts.ip(i)}/tcp/{P2P_PORT}"
+    genesis_path.write_text(json.dumps(genesis, indent=2))
+    for i in range(len(genesis["members"])):
+        config = directory / f"node{i}" / "node.toml"
+        lines = []
+        for line in config.read_text().splitlines():
+            if line.startswith("listen = "):
+                line = f'listen = "/ip4/{hosts.ip(i)}/tcp/{P2P_PORT}"'
+            elif line.startswith("host = "):
+                line = f'host = "{hosts.ip(i)}"'
+            elif line.startswith("port = "):
+                line = f"port = {API_PORT}"
+            lines.append(line)
+        config.write_text("\n".join(lines) + "\n")
 
 
 def apply_fault(run: Run, fault: Fault) -> str:
@@ -123,6 +150,8 @@ def apply_fault(run: Run, fault: Fault) -> str:
         for i in targets:
             rules[i] = dict(links, seed=i)
     for i, body in rules.items():  # heal and clear send empty rules
+        if run.hosts is not None:  # drops and loss in the kernel; delay stays in the transport
+            run.hosts.set_faults(i, body.pop("drop_to", []), body.pop("loss_pct", 0))
         if i not in run.down:
             post_json(run.nodes[i].api + "/v1/admin/faults", body)
     return f"{fault.action} {fault.node}" if fault.action in ("delay", "loss") else fault.action
@@ -220,10 +249,16 @@ def execute(sc: Scenario, out: Path) -> dict[str, Any]:
 
     out.mkdir(parents=True, exist_ok=True)
     run = Run(sc, out)
+    if sc.hosts == "netns":
+        if (reason := unavailable()) is not None:
+            raise RuntimeError(reason)
+        run.hosts = NetnsHosts(sc.nodes)
     print(f"scenario {sc.name}: {sc.nodes} nodes, {sc.suite}, {sc.duration_s:g}s", file=sys.stderr)
     rate = verify_rate(sc.suite)
-    start_network(run)
     try:
+        if run.hosts is not None:
+            run.hosts.create()
+        start_network(run)
         count = load_size(sc)
         print(f"pre-signing {count} transactions", file=sys.stderr)
         txs = presign(sc.suite, count, sc.load.payload_bytes, jobs=os.cpu_count() or 1)
@@ -251,3 +286,5 @@ def execute(sc: Scenario, out: Path) -> dict[str, Any]:
     finally:
         for d in run.nodes:
             d.stop()
+        if run.hosts is not None:
+            run.hosts.destroy()

@@ -51,6 +51,7 @@ class Scenario:
     nodes: int = 4
     suite: str = "ed25519"
     transport: str = "libp2p"
+    hosts: str = "loopback"  # or "netns": each node in its own network namespace
     duration_s: float = 30.0
     warmup_s: float = 5.0
     description: str = ""
@@ -61,7 +62,8 @@ class Scenario:
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "nodes": self.nodes, "suite": self.suite,
-            "transport": self.transport, "duration_s": self.duration_s, "warmup_s": self.warmup_s,
+            "transport": self.transport, "hosts": self.hosts,
+            "duration_s": self.duration_s, "warmup_s": self.warmup_s,
             "description": self.description, "protocol": self.protocol,
             "load": vars(self.load), "faults": [vars(f) for f in self.faults],
         }  # fmt: skip
@@ -94,6 +96,7 @@ def load_scenario(path: Path) -> Scenario:
         "nodes",
         "suite",
         "transport",
+        "hosts",
         "duration_s",
         "warmup_s",
         "description",
@@ -104,12 +107,15 @@ def load_scenario(path: Path) -> Scenario:
     _known(raw, top, path, "")
     number = (int, float)
     args: dict[str, Any] = {"name": raw.get("name", path.stem), "path": path}
-    for key, kind in (("nodes", int), ("suite", str), ("transport", str), ("duration_s", number),
+    for key, kind in (("nodes", int), ("suite", str), ("transport", str), ("hosts", str),
+                      ("duration_s", number),
                       ("warmup_s", number), ("description", str), ("protocol", dict)):  # fmt: skip
         if key in raw:
             args[key] = _typed(raw, key, kind, path, "")
     if args.get("nodes", 4) < 4 or args.get("suite", "ed25519") not in ("ed25519", "sm2"):
         raise ScenarioError(path, "nodes/suite", "need nodes >= 4 and suite ed25519 or sm2")
+    if args.get("hosts", "loopback") not in ("loopback", "netns"):
+        raise ScenarioError(path, "hosts", "loopback or netns")
     if args.get("transport", "libp2p") not in TRANSPORTS:
         raise ScenarioError(path, "transport", f"one of {TRANSPORTS}")
     if not 0 <= args.get("warmup_s", 5.0) < args.get("duration_s", 30.0):

@@ -108,11 +108,13 @@ class Daemon:
     api: str
     process: subprocess.Popen[bytes] | None = None
     env: dict[str, str] | None = None  # extra environment (METROLEDGER_FAULTS=1 in benchmarks)
+    prefix: tuple[str, ...] = ()  # e.g. `ip netns exec NS`: run the node on another host
 
     def start(self) -> None:
+        command = [sys.executable, "-m", "node.cli", "node", "run", "--config", str(self.config)]
         with open(self.config.parent / "node.log", "ab") as log:  # the child keeps its copy
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "node.cli", "node", "run", "--config", str(self.config)],
+                [*self.prefix, *command],
                 stdout=log,
                 stderr=log,
                 start_new_session=True,

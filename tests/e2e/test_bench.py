@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import pytest
+
+from bench.netns import unavailable as netns_unavailable
 from bench.runner import execute
 from bench.scenario import load_scenario
 
@@ -64,3 +68,43 @@ def test_the_plain_tcp_transport_carries_a_crash_of_the_primary(tmp_path: Path) 
     assert saved["committed_of_offered"] >= 0.9 * saved["offered"]
     config = (tmp_path / "out" / "net" / "node1" / "node.toml").read_text()
     assert 'transport = "tcp"' in config
+
+
+NETNS = """
+name = "tiny_netns"
+hosts = "netns"
+duration_s = 9
+warmup_s = 1
+[load]
+mode = "open"
+rate_tps = 200
+[[faults]]
+at_s = 2
+action = "partition"
+groups = [[0, 1], [2, 3]]
+[[faults]]
+at_s = 5
+action = "heal"
+[[faults]]
+at_s = 6
+action = "loss"
+node = "all"
+loss_pct = 5
+"""
+
+
+@pytest.mark.skipif(netns_unavailable() is not None, reason=str(netns_unavailable()))
+def test_separate_hosts_in_namespaces_with_nftables_faults(tmp_path: Path) -> None:
+    """Each node in its own namespace; the partition and the loss are nftables rules."""
+    path = tmp_path / "netns.toml"
+    path.write_text(NETNS)
+    execute(load_scenario(path), tmp_path / "out")
+    saved = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert saved["scenario"]["hosts"] == "netns" and saved["safety_ok"] is True
+    committed = {row["t_s"]: row["committed_tps"] for row in saved["timeline"]}
+    assert committed[3] == 0  # no quorum on either side of the partition
+    assert committed[7] > 0  # 5 % loss slows nothing down for long
+    assert saved["committed_of_offered"] == saved["offered"]  # nothing lost
+    node_log = (tmp_path / "out" / "net" / "node0" / "node.log").read_text()
+    assert '"api": "http://10.77.' in node_log  # it really ran on its namespace's address
+    assert not [ns for ns in os.popen("ip netns list").read().split() if ns.startswith("ml")]
