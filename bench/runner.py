@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,9 @@ from ledger.crypto import get_suite
 from node.testnet import Daemon, daemons, init_testnet, wait_ready
 
 DRAIN_S = 30.0
+# What asking a busy, dying or restarting node may raise (a response cut short is an
+# HTTPException, not an OSError).
+UNREACHABLE = (OSError, HTTPException, ValueError)
 
 
 @dataclass
@@ -50,7 +54,7 @@ class Run:
             if i not in self.down:
                 try:
                     return dict(d.get("/v1/status", timeout_s=2))
-                except OSError:
+                except UNREACHABLE:
                     continue
         return None
 
@@ -223,7 +227,7 @@ def drain(run: Run) -> None:
     while time.monotonic() < deadline:
         try:
             statuses = [d.get("/v1/status") for i, d in enumerate(run.nodes) if i not in run.down]
-        except OSError:  # a node too busy to answer in time: keep waiting
+        except UNREACHABLE:  # a node too busy to answer in time: keep waiting
             time.sleep(0.5)
             continue
         if all(s["mempool_size"] == 0 for s in statuses):

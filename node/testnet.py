@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +142,7 @@ class Daemon:
     def is_ready(self) -> bool:
         try:
             return bool(self.get("/healthz").get("ok"))
-        except OSError:
+        except (OSError, HTTPException, ValueError):  # not up yet, or cut short while starting
             return False
 
 
