@@ -161,11 +161,19 @@ def apply_fault(run: Run, fault: Fault) -> str:
     return f"{fault.action} {fault.node}" if fault.action in ("delay", "loss") else fault.action
 
 
-def post_json(url: str, body: dict[str, Any]) -> None:
+def post_json(url: str, body: dict[str, Any], attempts: int = 3) -> None:
+    """POST, retried: a node at saturation may answer late; a fault it never takes fails."""
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
     )
-    urllib.request.urlopen(request, timeout=5).read()
+    for attempt in range(attempts):
+        try:
+            urllib.request.urlopen(request, timeout=5).read()
+            return
+        except UNREACHABLE:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
 
 
 async def schedule_faults(run: Run) -> None:
