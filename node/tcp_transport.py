@@ -37,6 +37,7 @@ HELLO = b"MLTCP/1\n"
 NONCE_BYTES = 32
 MAX_SIGNATURE_BYTES = 128
 HANDSHAKE_TIMEOUT_S = 5.0
+MAX_HANDSHAKES = 64  # unauthenticated connections at once; members need n - 1
 READ_BYTES = 1 << 16
 
 
@@ -78,6 +79,7 @@ class TcpTransport(PeerLinks):
         self.signer, self.genesis_hash = signer, genesis_hash
         self.listen = parse_tcp_address(listen)
         self.addresses = [parse_tcp_address(a) for a in addresses]
+        self.handshaking = 0  # connections not yet authenticated
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         host, port = self.listen
@@ -109,8 +111,16 @@ class TcpTransport(PeerLinks):
 
     async def _handle_connection(self, stream: trio.SocketStream) -> None:
         """Authenticate the dialer, then read its frames; never let an exception escape."""
+        if self.handshaking >= MAX_HANDSHAKES:  # a flood of silent dialers holds nothing
+            self.on_reject("too_many_handshakes", None)
+            await trio.aclose_forcefully(stream)
+            return
         try:
-            member = await self._authenticate(stream)
+            self.handshaking += 1
+            try:
+                member = await self._authenticate(stream)
+            finally:
+                self.handshaking -= 1
             if member is None:
                 self.on_reject("unknown_peer", None)
                 await trio.aclose_forcefully(stream)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import pytest
@@ -101,3 +102,30 @@ def test_a_dialer_without_the_member_key_is_refused(monkeypatch: pytest.MonkeyPa
 def test_addresses_other_than_ip_and_tcp_are_refused(address: str) -> None:
     with pytest.raises(ValueError):
         parse_tcp_address(address)
+
+
+def test_a_flood_of_silent_dialers_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tcp_transport, "MAX_HANDSHAKES", 3)
+    monkeypatch.setattr(tcp_transport, "HANDSHAKE_TIMEOUT_S", 1.0)
+
+    async def main() -> None:
+        nodes, received, rejected = _network(2)
+        port = nodes[0].listen[1]
+        async with trio.open_nursery() as nursery:
+            await nursery.start(nodes[0].run)
+            silent = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(3)]
+            await _until(lambda: nodes[0].handshaking == 3)
+            extra = await trio.open_tcp_stream("127.0.0.1", port)
+            await _until(lambda: rejected == ["too_many_handshakes"])
+            with contextlib.suppress(trio.BrokenResourceError):  # a reset is a close too
+                assert await extra.receive_some(100) == b""  # closed, no challenge sent
+            await _until(lambda: nodes[0].handshaking == 0)  # the silent ones time out
+            await nursery.start(nodes[1].run)  # a member still gets in afterwards
+            nodes[1].send(0, 0, b"hello")
+            await _until(lambda: received == [(0, 1, 0, b"hello")])
+            for stream in [*silent, extra]:
+                await stream.aclose()
+            nursery.cancel_scope.cancel()
+        assert rejected.count("unknown_peer") == 3
+
+    trio.run(main)
