@@ -2,7 +2,8 @@
 
 Tasks in one nursery: the transport, a ticker, the HTTP API, and the core loop,
 which is the only task that touches the replica. Everything reaches the core
-through one bounded channel as (event, reply); the core persists the records of
+through one bounded channel as (event, reply), client requests as one item per
+HTTP batch or forwarded frame (`node.intake`); the core persists the records of
 an event before performing its sends, applies delivered blocks through the
 executor, and stores each block in one SQLite transaction.
 """
@@ -13,7 +14,6 @@ import gc
 import logging
 import signal
 import time
-from collections import OrderedDict
 from typing import Any
 
 import trio
@@ -40,17 +40,16 @@ from consensus.messages import BlockResponse, encode_message
 from consensus.reasons import Reason
 from consensus.replica import Replica
 from consensus.signer import SuiteSigner
-from ledger.crypto import get_suite
 from ledger.errors import InvalidEncoding
 from ledger.types import (
     Transaction,
     compute_tx_hash,
     decode_tx_list,
-    is_valid_tx_signature,
     join_encoded,
 )
 from node.config import ConfigError, NodeConfig, load_genesis
 from node.executor import Executor
+from node.intake import Answer, BatchAnswers, Requests, SignatureCache
 from node.keys import load_keys
 from node.logs import event, jsonable
 from node.metrics import Metrics
@@ -62,70 +61,12 @@ log = logging.getLogger("metroledger.node")
 TICK_S = 0.01
 EVENT_QUEUE = 10_000
 GROUP_EVENTS = 2_000  # events handled per group commit
-SIG_CACHE = 200_000
 MAX_FORWARD = 5_000  # transactions in one forwarded frame
-REFORWARD_S = 1.0
+REFORWARD_S = 1.0  # how often to look for requests waiting too long
 # The collector's generation thresholds (CPython's default is 700, 10, 10). Every
 # transaction allocates a few dozen tracked objects, so at the default a busy node ran
 # about a hundred young collections a second (7-8 % of its CPU, metroledger_gc_seconds).
-GC_THRESHOLDS = (20_000, 20, 20)  # how often to look for requests waiting too long
-
-
-class SignatureCache:
-    """Verify each client transaction once per node (cache by tx hash, LRU)."""
-
-    def __init__(self, suite_name: str, size: int = SIG_CACHE):
-        self.suite = get_suite(suite_name)
-        self.size = size
-        self.seen: OrderedDict[bytes, bool] = OrderedDict()
-
-    def is_valid(self, tx: Transaction) -> bool:
-        key = compute_tx_hash(self.suite, tx)
-        cached = self.seen.get(key)
-        if cached is None:
-            cached = is_valid_tx_signature(self.suite, tx)
-            self.seen[key] = cached
-            if len(self.seen) > self.size:
-                self.seen.popitem(last=False)
-        return cached
-
-
-class _BatchAnswers:
-    """The core's answers for one batch of client requests (a channel per request cost
-    more than the request itself)."""
-
-    def __init__(self, count: int):
-        self.answers: list[list[str]] = [[] for _ in range(count)]
-        self.left = count
-        self.done = trio.Event()
-
-    async def wait(self) -> list[list[str]]:
-        if self.left:
-            await self.done.wait()
-        return self.answers
-
-
-class _Requests:
-    """Client requests that arrived together (an HTTP batch or a forwarded frame): one
-    queue item for all of them; `answers` collects the core's verdicts if someone waits."""
-
-    __slots__ = ("answers", "txs")
-
-    def __init__(self, txs: list[Transaction], answers: _BatchAnswers | None):
-        self.txs, self.answers = txs, answers
-
-
-class _Answer:
-    __slots__ = ("batch", "index")
-
-    def __init__(self, batch: _BatchAnswers, index: int):
-        self.batch, self.index = batch, index
-
-    def send_nowait(self, reasons: list[str]) -> None:
-        self.batch.answers[self.index] = reasons
-        self.batch.left -= 1
-        if not self.batch.left:
-            self.batch.done.set()
+GC_THRESHOLDS = (20_000, 20, 20)
 
 
 class Node:
@@ -161,10 +102,10 @@ class Node:
         self.metrics = Metrics()
         self.metrics.height.set(restored.chain.height)
         self.transport = self._open_transport(keys.identity)
-        self.events_send, self.events_recv = trio.open_memory_channel[
-            tuple[Event | _Requests, Any]
-        ](EVENT_QUEUE)
-        self.queued_requests = 0  # client requests inside queued _Requests items
+        self.events_send, self.events_recv = trio.open_memory_channel[tuple[Event | Requests, Any]](
+            EVENT_QUEUE
+        )
+        self.queued_requests = 0  # client requests inside queued Requests items
         self.admitted_at: dict[bytes, float] = {}
         self.commit_waiters: dict[bytes, trio.Event] = {}  # long-polls of GET /v1/tx/{hash}
         self.reforwarded: set[tuple[bytes, int]] = set()
@@ -207,7 +148,7 @@ class Node:
         valid = [tx for tx in txs if self.sig_cache.is_valid(tx)]
         if len(valid) < len(txs):
             self._count_reject(Reason.INVALID_TX.value, len(txs) - len(valid))
-        if valid and not self._enqueue_requests(_Requests(valid, None)):
+        if valid and not self._enqueue_requests(Requests(valid, None)):
             self._count_reject("event_queue_full", len(valid))
 
     def _on_transport_reject(self, reason: str, member: int | None) -> None:
@@ -219,7 +160,7 @@ class Node:
         except trio.WouldBlock:
             self._count_reject("event_queue_full")
 
-    def _enqueue_requests(self, requests: _Requests) -> bool:
+    def _enqueue_requests(self, requests: Requests) -> bool:
         """Queue client requests unless EVENT_QUEUE of them already wait for the core."""
         if self.queued_requests + len(requests.txs) > EVENT_QUEUE:
             return False
@@ -236,10 +177,10 @@ class Node:
     async def submit_many(self, txs: list[Transaction]) -> list[list[str]]:
         """Admit verified client transactions; per tx, rejection reasons ([] = accepted).
         The accepted ones are forwarded to every other member in one frame."""
-        batch = _BatchAnswers(len(txs))
-        if not self._enqueue_requests(_Requests(txs, batch)):
+        batch = BatchAnswers(len(txs))
+        if not self._enqueue_requests(Requests(txs, batch)):
             for index in range(len(txs)):
-                _Answer(batch, index).send_nowait([Reason.MEMPOOL_FULL.value])
+                Answer(batch, index).send_nowait([Reason.MEMPOOL_FULL.value])
         answers = await batch.wait()
         accepted = [tx for tx, reasons in zip(txs, answers, strict=True) if not reasons]
         now = time.monotonic()
@@ -274,14 +215,14 @@ class Node:
                 if reply is not None:
                     reply.send_nowait(reasons)
 
-    def _handle(self, item: Event | _Requests, reply: Any) -> list[tuple[list[Action], Any]]:
+    def _handle(self, item: Event | Requests, reply: Any) -> list[tuple[list[Action], Any]]:
         """Run one queue item through the replica: (actions, reply) per event."""
-        if not isinstance(item, _Requests):
+        if not isinstance(item, Requests):
             return [(self.replica.handle(item), reply)]
         self.queued_requests -= len(item.txs)
         answers = item.answers
         return [
-            (self.replica.handle(ClientRequest(tx)), _Answer(answers, index) if answers else None)
+            (self.replica.handle(ClientRequest(tx)), Answer(answers, index) if answers else None)
             for index, tx in enumerate(item.txs)
         ]
 
