@@ -78,46 +78,19 @@ def start_network(run: Run) -> None:
     directory = run.out / "net"
     if (directory / "genesis.json").exists():  # a previous run's network: ours to replace
         shutil.rmtree(directory)
-    protocol = dict(sc.protocol)
-    init_testnet(directory, sc.nodes, sc.suite)
-    if protocol:  # genesis protocol overrides from the scenario
-        genesis_path = directory / "genesis.json"
-        genesis = json.loads(genesis_path.read_text())
-        genesis["protocol"].update(protocol)
-        genesis_path.write_text(json.dumps(genesis, indent=2))
-    if sc.transport != "libp2p":
-        for config in directory.glob("node*/node.toml"):
-            text = config.read_text().replace("[p2p]\n", f'[p2p]\ntransport = "{sc.transport}"\n')
-            config.write_text(text)
-    if run.hosts is not None:
-        move_to_hosts(directory, run.hosts)
+    hosts = run.hosts
+    init_testnet(
+        directory, sc.nodes, sc.suite,
+        p2p_port=P2P_PORT if hosts else 0, api_port=API_PORT if hosts else 0,
+        protocol=sc.protocol, transport=sc.transport,
+        hosts=[hosts.ip(i) for i in range(sc.nodes)] if hosts else None,
+    )  # fmt: skip
     run.nodes = daemons(directory)
     for i, d in enumerate(run.nodes):
         d.env = {"METROLEDGER_FAULTS": "1"}
         d.prefix = tuple(run.hosts.prefix(i)) if run.hosts else ()
         d.start()
     wait_ready(run.nodes)
-
-
-def move_to_hosts(directory: Path, hosts: NetnsHosts) -> None:
-    """Give member i the address of namespace i, in genesis and in its node.toml."""
-    genesis_path = directory / "genesis.json"
-    genesis = json.loads(genesis_path.read_text())
-    for i, member in enumerate(genesis["members"]):
-        member["address"] = f"/ip4/{hosts.ip(i)}/tcp/{P2P_PORT}"
-    genesis_path.write_text(json.dumps(genesis, indent=2))
-    for i in range(len(genesis["members"])):
-        config = directory / f"node{i}" / "node.toml"
-        lines = []
-        for line in config.read_text().splitlines():
-            if line.startswith("listen = "):
-                line = f'listen = "/ip4/{hosts.ip(i)}/tcp/{P2P_PORT}"'
-            elif line.startswith("host = "):
-                line = f'host = "{hosts.ip(i)}"'
-            elif line.startswith("port = "):
-                line = f"port = {API_PORT}"
-            lines.append(line)
-        config.write_text("\n".join(lines) + "\n")
 
 
 def apply_fault(run: Run, fault: Fault) -> str:

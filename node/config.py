@@ -178,11 +178,21 @@ def load_node_config(path: Path) -> NodeConfig:
     )
 
 
-def render_node_config(name: str, listen: str, api_port: int, genesis: str) -> str:
+def render_node_config(
+    name: str,
+    listen: str,
+    api_port: int,
+    genesis: str,
+    api_host: str = "127.0.0.1",
+    transport: str = "libp2p",
+) -> str:
+    p2p = f'listen = "{listen}"\n' + (
+        f'transport = "{transport}"\n' if transport != "libp2p" else ""
+    )
     return (
         f'[node]\nname = "{name}"\ndata_dir = "data"\ngenesis = "{genesis}"\n'
         f'key_file = "keys/node_key.json"\nlog_level = "info"\n\n'
-        f'[p2p]\nlisten = "{listen}"\n\n[api]\nhost = "127.0.0.1"\nport = {api_port}\n'
+        f'[p2p]\n{p2p}\n[api]\nhost = "{api_host}"\nport = {api_port}\n'
     )
 
 

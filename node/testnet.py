@@ -71,10 +71,18 @@ def init_testnet(
     p2p_port: int = 0,
     api_port: int = 0,
     contracts: dict[str, Any] | None = None,
+    protocol: dict[str, int] | None = None,
+    transport: str = "libp2p",
+    hosts: list[str] | None = None,
 ) -> list[Path]:
-    """Write DIR/genesis.json and DIR/nodeI/{node.toml,keys/node_key.json}; ports 0 = free ones."""
+    """Write DIR/genesis.json and DIR/nodeI/{node.toml,keys/node_key.json}; ports 0 = free ones.
+    `protocol` overrides genesis protocol fields; `transport` goes into every node.toml;
+    `hosts` puts node i on its own address hosts[i], where every node uses p2p_port and
+    api_port (both then required)."""
     if nodes < 4:
         raise ValueError(f"--nodes must be at least 4 (n = 3f + 1), got {nodes}")
+    if hosts is not None and (len(hosts) != nodes or not p2p_port or not api_port):
+        raise ValueError("hosts: one address per node, with p2p_port and api_port given")
     if (directory / "genesis.json").exists():
         raise FileExistsError(f"{directory / 'genesis.json'} exists; choose an empty --dir")
     directory.mkdir(parents=True, exist_ok=True)
@@ -84,18 +92,23 @@ def init_testnet(
         home = directory / f"node{i}"
         keys = generate_keys(suite)
         write_keys(keys, home / "keys" / "node_key.json")
-        p2p = p2p_port + i if p2p_port else free_port(taken)
-        api = api_port + i if api_port else free_port(taken)
-        listen = f"/ip4/127.0.0.1/tcp/{p2p}"
+        host = hosts[i] if hosts else "127.0.0.1"
+        if hosts:
+            p2p, api = p2p_port, api_port
+        else:
+            p2p = p2p_port + i if p2p_port else free_port(taken)
+            api = api_port + i if api_port else free_port(taken)
+        listen = f"/ip4/{host}/tcp/{p2p}"
         members.append(Member(f"node{i}", keys.signing.public_key, keys.peer_id, listen))
         config = home / "node.toml"
-        config.write_text(render_node_config(f"node{i}", listen, api, "../genesis.json"))
+        text = render_node_config(f"node{i}", listen, api, "../genesis.json", host, transport)
+        config.write_text(text)
         configs.append(config)
     genesis = Genesis(
         f"metroledger-local-{int(time.time())}",
         suite,
         tuple(members),
-        dict(DEFAULT_PROTOCOL),
+        {**DEFAULT_PROTOCOL, **(protocol or {})},
         contracts or {},
         b"",
     )

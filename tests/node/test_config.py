@@ -38,3 +38,11 @@ def test_the_rendered_config_loads_with_libp2p_by_default(tmp_path: Path) -> Non
 def test_a_bad_field_is_named(tmp_path: Path, text: str, field: str) -> None:
     with pytest.raises(ConfigError, match=field.replace("(", r"\(").replace(")", r"\)")):
         _load(tmp_path, text)
+
+
+def test_the_renderer_writes_the_api_host_and_a_non_default_transport(tmp_path: Path) -> None:
+    text = render_node_config(
+        "node1", "/ip4/10.0.0.2/tcp/7000", 8000, "../genesis.json", "10.0.0.2", "tcp"
+    )
+    cfg = _load(tmp_path, text)
+    assert cfg.api_host == "10.0.0.2" and cfg.transport == "tcp"  # type: ignore[attr-defined]
