@@ -30,7 +30,7 @@ import trio
 
 from consensus.signer import Signer
 from ledger.encoding import encode
-from node.transport import FrameHandler, Link, PeerLinks, RejectHandler
+from node.transport import FrameHandler, PeerLinks, RejectHandler, Write
 
 log = logging.getLogger("metroledger.transport")
 HELLO = b"MLTCP/1\n"
@@ -56,14 +56,6 @@ def handshake_bytes(genesis_hash: bytes, nonce: bytes, dialer: int, listener: in
     return encode(["metroledger/tcp-handshake/v1", genesis_hash, nonce, dialer, listener])
 
 
-class _TcpLink:
-    def __init__(self, stream: trio.SocketStream):
-        self.stream = stream
-
-    async def write(self, data: bytes) -> None:
-        await self.stream.send_all(data)
-
-
 class TcpTransport(PeerLinks):
     def __init__(
         self,
@@ -86,12 +78,9 @@ class TcpTransport(PeerLinks):
         listeners = await trio.open_tcp_listeners(port, host=host)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(trio.serve_listeners, self._handle_connection, listeners)
-            for member in self.queues:
-                nursery.start_soon(self._writer, member)
-            task_status.started()
-            await trio.sleep_forever()
+            await self._serve_writers(task_status)
 
-    async def _dial(self, member: int) -> Link:
+    async def _dial(self, member: int) -> Write:
         host, port = self.addresses[member]
         stream = await trio.open_tcp_stream(host, port)
         try:
@@ -107,7 +96,7 @@ class TcpTransport(PeerLinks):
         except BaseException:
             await trio.aclose_forcefully(stream)
             raise
-        return _TcpLink(stream)
+        return stream.send_all
 
     async def _handle_connection(self, stream: trio.SocketStream) -> None:
         """Authenticate the dialer, then read its frames; never let an exception escape."""
@@ -121,9 +110,8 @@ class TcpTransport(PeerLinks):
                 member = await self._authenticate(stream)
             finally:
                 self.handshaking -= 1
-            if member is None:
+            if member is None:  # closed in `finally`
                 self.on_reject("unknown_peer", None)
-                await trio.aclose_forcefully(stream)
                 return
             await self._read_frames(member, lambda: stream.receive_some(READ_BYTES), stream.aclose)
         except trio.Cancelled:

@@ -38,6 +38,7 @@ QUEUE_FRAMES = 20_000
 CHANNEL_CONSENSUS, CHANNEL_TX = 0, 1
 FrameHandler = Callable[[int, int, bytes], None]  # (member, channel, payload)
 RejectHandler = Callable[[str, int | None], None]  # (reason, member or None)
+Write = Callable[[bytes], Awaitable[Any]]  # one outbound connection's write
 
 log = logging.getLogger("metroledger.transport")
 
@@ -108,12 +109,6 @@ class FaultRules:
         )
 
 
-class Link(Protocol):
-    """One outbound connection, as the writer loop uses it."""
-
-    async def write(self, data: bytes) -> None: ...
-
-
 class PeerLinks:
     """What every transport shares: a bounded queue and a writer task per member that
     dials, coalesces queued frames into single writes and redials with backoff, the
@@ -141,8 +136,16 @@ class PeerLinks:
     def connected(self) -> int:
         return len(self.up)
 
-    async def _dial(self, member: int) -> Link:
+    async def _dial(self, member: int) -> Write:
         raise NotImplementedError
+
+    async def _serve_writers(self, task_status: Any) -> None:
+        """Start a writer per member, report started, then wait to be cancelled."""
+        async with trio.open_nursery() as nursery:
+            for member in self.queues:
+                nursery.start_soon(self._writer, member)
+            task_status.started()
+            await trio.sleep_forever()
 
     async def _writer(self, member: int) -> None:
         """Dial, then coalesce queued frames into single writes; redial with backoff."""
@@ -151,7 +154,7 @@ class PeerLinks:
         pending = b""
         while True:
             try:
-                link = await self._dial(member)
+                write = await self._dial(member)
                 self.up.add(member)
                 backoff_s = 0.1
                 while True:
@@ -164,7 +167,7 @@ class PeerLinks:
                             pending += receive.receive_nowait()[1]
                         except trio.WouldBlock:
                             break
-                    await link.write(pending)
+                    await write(pending)
                     pending = b""
             except trio.Cancelled:
                 raise
@@ -194,14 +197,6 @@ class PeerLinks:
                 self.on_frame(member, channel, payload)
 
 
-class _Libp2pLink:
-    def __init__(self, stream: Any):
-        self.stream = stream
-
-    async def write(self, data: bytes) -> None:
-        await self.stream.write(data)
-
-
 class Libp2pTransport(PeerLinks):
     def __init__(
         self,
@@ -219,20 +214,16 @@ class Libp2pTransport(PeerLinks):
         self.host.set_stream_handler(PROTOCOL, self._handle_stream)
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        async with (
-            self.host.run([multiaddr.Multiaddr(self.listen)]),
-            trio.open_nursery() as nursery,
-        ):
-            for member in self.queues:
-                nursery.start_soon(self._writer, member)
-            task_status.started()
-            await trio.sleep_forever()
+        async with self.host.run([multiaddr.Multiaddr(self.listen)]):
+            await self._serve_writers(task_status)
 
-    async def _dial(self, member: int) -> Link:
+    async def _dial(self, member: int) -> Write:
         peer_id, address = self.members[member]
         info = PeerInfo(ID.from_base58(peer_id), [multiaddr.Multiaddr(address)])
         await self.host.connect(info)
-        return _Libp2pLink(await self.host.new_stream(info.peer_id, [PROTOCOL]))
+        stream = await self.host.new_stream(info.peer_id, [PROTOCOL])
+        write: Write = stream.write
+        return write
 
     async def _handle_stream(self, stream: Any) -> None:
         """Read frames from one peer; never let an exception escape."""
