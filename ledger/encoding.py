@@ -38,7 +38,7 @@ def decode(data: bytes, max_bytes: int = 16 * 1024 * 1024) -> Any:
         raise InvalidEncoding(f"input of {len(data)} bytes exceeds {max_bytes}")
     try:
         value = msgpack.unpackb(
-            data, raw=False, strict_map_key=True, use_list=True, ext_hook=_refuse_ext
+            data, raw=False, strict_map_key=True, use_list=True, ext_hook=refuse_ext
         )
     except InvalidEncoding:
         raise
@@ -54,7 +54,8 @@ def decode(data: bytes, max_bytes: int = 16 * 1024 * 1024) -> Any:
     return value
 
 
-def _refuse_ext(code: int, data: bytes) -> Any:
+def refuse_ext(code: int, data: bytes) -> Any:
+    """msgpack ext_hook: no canonical encoding holds an ext type."""
     raise InvalidEncoding(f"ext type {code} is not allowed")
 
 

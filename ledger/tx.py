@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import msgpack
 
 from ledger.crypto import SignatureSuite
-from ledger.encoding import encode
+from ledger.encoding import encode, refuse_ext
 from ledger.errors import InvalidEncoding
 from ledger.merkle import compute_root
 from ledger.wire import blob, expect_tagged, text, u64
@@ -131,7 +131,7 @@ def tx_from_bytes(raw: bytes) -> Transaction:
     if tx is not None:
         return tx
     try:
-        wire = msgpack.unpackb(raw, raw=False, strict_map_key=True, ext_hook=_no_ext)
+        wire = msgpack.unpackb(raw, raw=False, strict_map_key=True, ext_hook=refuse_ext)
     except InvalidEncoding:
         raise
     except Exception as exc:  # msgpack raises many types for bad bytes
@@ -188,7 +188,7 @@ def _decode_strictly(
     encode_again: Callable[[T], bytes],
 ) -> T:
     data = bytes(data)
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, ext_hook=_no_ext)
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, ext_hook=refuse_ext)
     unpacker.feed(data)
     try:
         value = read(unpacker, data)
@@ -239,7 +239,3 @@ def array_header(count: int) -> bytes:
     if count < 1 << 16:
         return b"\xdc" + count.to_bytes(2, "big")
     return b"\xdd" + count.to_bytes(4, "big")
-
-
-def _no_ext(code: int, data: bytes) -> Any:
-    raise InvalidEncoding(f"ext type {code} is not allowed")

@@ -209,7 +209,7 @@ class Node:
                 except trio.WouldBlock:
                     break
             handled = [handled for item in group for handled in self._handle(*item)]
-            await self._persist([a for actions, _ in handled for a in actions])
+            self._persist([a for actions, _ in handled for a in actions])
             for actions, reply in handled:
                 reasons = await self._perform(actions, persisted=True)
                 if reply is not None:
@@ -226,7 +226,7 @@ class Node:
             for index, tx in enumerate(item.txs)
         ]
 
-    async def _persist(self, actions: list[Action]) -> None:
+    def _persist(self, actions: list[Action]) -> None:
         records = [a.record for a in actions if isinstance(a, Persist)]
         if records:  # write before you speak
             # In the trio thread, not a worker: the core waits for this write either way,
@@ -237,7 +237,7 @@ class Node:
 
     async def _perform(self, actions: list[Action], persisted: bool = False) -> list[str]:
         if not persisted:
-            await self._persist(actions)
+            self._persist(actions)
         reasons: list[str] = []
         for action in actions:
             if isinstance(action, Send):

@@ -11,6 +11,7 @@ messages of that event are sent.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -206,29 +207,22 @@ class Storage:
     def _clients(self, senders: set[bytes]) -> dict[bytes, ClientWindow]:
         """Anti-replay windows of `senders` (fresh clients get the empty window)."""
         windows: dict[bytes, ClientWindow] = dict.fromkeys(senders, FRESH_CLIENT)
-        ordered = sorted(senders)
-        for first in range(0, len(ordered), SQL_VARIABLES):
-            chunk = ordered[first : first + SQL_VARIABLES]
-            rows = self.db.execute(
-                "SELECT sender, high, mask FROM clients WHERE sender IN "
-                f"({','.join('?' * len(chunk))})",
-                chunk,
-            )
-            for sender, high, mask in rows:
-                windows[bytes(sender)] = (int(high), int.from_bytes(mask, "big"))
+        for sender, high, mask in self._select_in(
+            "SELECT sender, high, mask FROM clients WHERE sender", sorted(senders)
+        ):
+            windows[bytes(sender)] = (int(high), int.from_bytes(mask, "big"))
         return windows
 
     def committed(self, tx_hashes: list[bytes]) -> dict[bytes, int]:
         """tx hash -> height, for those of `tx_hashes` that are in a block."""
-        found: dict[bytes, int] = {}
-        for first in range(0, len(tx_hashes), SQL_VARIABLES):
-            chunk = tx_hashes[first : first + SQL_VARIABLES]
-            rows = self.db.execute(
-                f"SELECT hash, height FROM txs WHERE hash IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-            found.update((bytes(h), int(height)) for h, height in rows)
-        return found
+        rows = self._select_in("SELECT hash, height FROM txs WHERE hash", tx_hashes)
+        return {bytes(h): int(height) for h, height in rows}
+
+    def _select_in(self, query: str, values: list[bytes]) -> Iterator[Any]:
+        """Rows of `query IN (values)`, asked SQL_VARIABLES values at a time."""
+        for first in range(0, len(values), SQL_VARIABLES):
+            chunk = values[first : first + SQL_VARIABLES]
+            yield from self.db.execute(f"{query} IN ({','.join('?' * len(chunk))})", chunk)
 
 
 class _Transaction:
