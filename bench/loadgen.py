@@ -10,13 +10,13 @@ latency can be joined with the blocks' commit times afterwards.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-import httpx
-
+from bench.http_pool import HttpError, HttpPool
 from ledger.crypto import get_suite
 from ledger.types import join_encoded
 from node.load import sample_txs
@@ -48,26 +48,26 @@ class LoadLog:
 
 
 async def _post(
-    http: httpx.AsyncClient, url: str, txs: list[bytes], hashes: list[bytes], log: LoadLog
+    http: HttpPool, url: str, txs: list[bytes], hashes: list[bytes], log: LoadLog
 ) -> None:
     now = time.time()
     for h in hashes:
         log.submitted_at[h] = now
     log.offered += len(txs)
     try:
-        response = await http.post(url + "/v1/txs", content=join_encoded(txs))
-    except httpx.HTTPError:
+        status, body = await http.post(url, "/v1/txs", join_encoded(txs))
+    except HttpError:
         log.errors += len(txs)
         return
-    if response.status_code == 202:
+    if status == 202:
         return
-    if response.status_code == 429:  # back-pressure: counted, not retried (open loop)
+    if status == 429:  # back-pressure: counted, not retried (open loop)
         log.refused["mempool_full"] = log.refused.get("mempool_full", 0) + len(txs)
         return
-    if response.status_code != 200:
+    if status != 200:
         log.errors += len(txs)
         return
-    for result in response.json()["results"]:
+    for result in json.loads(body)["results"]:
         if result["status"] != "pending":
             log.refused[result["error"]] = log.refused.get(result["error"], 0) + 1
 
@@ -85,7 +85,8 @@ async def open_loop(
     started = time.monotonic()
     sent, turn, due = 0, 0, 0.0
     tasks: set[asyncio.Task[None]] = set()
-    async with httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=64)) as http:
+    http = HttpPool(timeout_s=30.0)
+    try:
         while (elapsed := time.monotonic() - started) < duration_s and sent < len(txs):
             due += rate_at(elapsed) * tick_s
             count = min(int(due), len(txs) - sent)
@@ -105,6 +106,8 @@ async def open_loop(
             )
         if tasks:
             await asyncio.wait(tasks, timeout=30)
+    finally:
+        await http.aclose()
     return sent
 
 
@@ -126,7 +129,7 @@ async def closed_loop(
     started = time.monotonic()
     cursor = 0
 
-    async def client(index: int, http: httpx.AsyncClient) -> None:
+    async def client(index: int, http: HttpPool) -> None:
         nonlocal cursor
         turn = index
         while time.monotonic() - started < duration_s and cursor < len(txs):
@@ -138,6 +141,9 @@ async def closed_loop(
             turn += 1
             await _post(http, live[turn % len(live)], txs[first:cursor], hashes[first:cursor], log)
 
-    async with httpx.AsyncClient(timeout=30.0) as http:
+    http = HttpPool(timeout_s=30.0, per_host=clients)
+    try:
         await asyncio.gather(*(client(i, http) for i in range(clients)))
+    finally:
+        await http.aclose()
     return cursor
