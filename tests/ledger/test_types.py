@@ -124,3 +124,23 @@ def test_signing_bytes_are_the_canonical_encoding_and_misuse_still_raises() -> N
     assert tx.signing_bytes() == encode(fields)
     with pytest.raises(TypeError):
         dataclasses.replace(tx, seq=1.5).signing_bytes()  # type: ignore[arg-type]
+
+
+@given(
+    seq=st.integers(0, 2**64 - 1),
+    kind=st.text(min_size=1, max_size=32),
+    payload=st.binary(max_size=70_000),
+)
+def test_signing_bytes_cut_from_the_encoding_equal_packed_ones(
+    seq: int, kind: str, payload: bytes
+) -> None:
+    from ledger.tx import tx_from_bytes
+
+    if len(kind.encode()) > 32 or len(payload) > 64 * 1024:
+        return
+    tx = Transaction(b"\x07" * 32, seq, kind, payload, b"\x09" * 64)
+    fields = ["metroledger/tx/v1", tx.sender, tx.seq, tx.kind, tx.payload]
+    assert "encoded_bytes" not in tx.__dict__
+    assert tx.signing_bytes() == encode(fields)  # packed: no encoding cached yet
+    decoded = tx_from_bytes(tx.encoded())
+    assert decoded.signing_bytes() == encode(fields)  # cut from the decoded bytes
