@@ -54,7 +54,7 @@ class Transaction:
         return (self.sender, self.seq)
 
     def signing_bytes(self) -> bytes:
-        raw = self.__dict__.get("encoded_bytes")
+        raw: bytes | None = self.__dict__.get("encoded_bytes")
         if raw is not None and len(self.signature) == 64:
             # The encoding is [TAG_TX, sender, seq, kind, payload, signature]: the signed
             # list [TX_DOMAIN, sender, seq, kind, payload] shares its middle bytes, so cut
