@@ -49,8 +49,9 @@ class Transaction:
     payload: bytes
     signature: bytes
 
-    @property
+    @cached_property
     def key(self) -> tuple[bytes, int]:
+        """Kept once built: the mempool, proposals and commits each ask for it."""
         return (self.sender, self.seq)
 
     def signing_bytes(self) -> bytes:
