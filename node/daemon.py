@@ -176,7 +176,7 @@ class Node:
 
     async def submit_many(self, txs: list[Transaction]) -> list[list[str]]:
         """Admit verified client transactions; per tx, rejection reasons ([] = accepted).
-        The accepted ones are forwarded to every other member in one frame."""
+        The accepted ones are forwarded to the primary in one frame (see `_reforward`)."""
         batch = BatchAnswers(len(txs))
         if not self._enqueue_requests(Requests(txs, batch)):
             for index in range(len(txs)):
@@ -186,8 +186,10 @@ class Node:
         now = time.monotonic()
         for tx in accepted:
             self.admitted_at[compute_tx_hash(self.suite, tx)] = now
-        if accepted:
-            self._send_to_others(CHANNEL_TX, join_encoded([tx.encoded() for tx in accepted]))
+        primary = self.replica.primary
+        if accepted and primary != self.me:
+            data = join_encoded([tx.encoded() for tx in accepted])
+            self.transport.send(primary, CHANNEL_TX, data)
         return answers
 
     def _send_to_others(self, channel: int, data: bytes) -> None:
@@ -258,6 +260,7 @@ class Node:
                 self._reforward(older_than_ms=0)  # the new primary may never have seen them
             elif isinstance(action, ViewChangeStarted):
                 event(log, "view_change_started", new_view=action.new_view, reason=action.reason)
+                self._reforward(older_than_ms=0, everyone=True)  # so others can suspect too
             elif isinstance(action, Evidence):
                 kind = type(action.first).__name__
                 event(log, "misbehaviour_evidence", member=action.member, kind=kind)
@@ -311,21 +314,30 @@ class Node:
             self.metrics.peers.set(self.transport.connected())
             if time.monotonic() >= next_reforward:
                 next_reforward = time.monotonic() + REFORWARD_S
-                self._reforward(older_than_ms=self.protocol.censorship_timeout_ms // 2)
+                older_than_ms = self.protocol.censorship_timeout_ms // 2
+                self._reforward(older_than_ms, everyone=True)
             await trio.sleep(TICK_S)
 
-    def _reforward(self, older_than_ms: int) -> None:
-        """Send requests still waiting here to the primary again, as PBFT clients retransmit:
-        a forward lost to a partition or a crash must not strand a request. After a view
-        change everything waiting goes once (older_than_ms = 0); otherwise only requests
-        waiting longer than older_than_ms, each once, so an overloaded primary is not
-        flooded with duplicates."""
+    def _reforward(self, older_than_ms: int, everyone: bool = False) -> None:
+        """Send requests still waiting here again, as PBFT clients retransmit: a forward lost
+        to a partition or a crash must not strand a request. Only requests waiting longer
+        than older_than_ms go, each once, so an overloaded primary is not flooded with
+        duplicates; everything waiting goes when older_than_ms = 0.
+
+        A node forwards what its clients give it to the primary alone; backups see it first
+        in the pre-prepare (forwarding to every member cost each of them a second copy of
+        every transaction to receive, decode and queue). A primary that censors a request
+        must still be caught by more than one backup, so a request waiting longer than half
+        the censorship timeout goes to every member (`everyone`), as a PBFT client
+        multicasts a request that did not commit in time, and so does everything waiting
+        when this node starts to suspect the primary. After a view change everything
+        waiting goes to the new primary once."""
         primary, now_ms = self.replica.primary, self.replica.now_ms
         pending = self.replica.requests.unproposed
         if older_than_ms == 0:
             self.reforwarded.clear()
         self.reforwarded &= pending.keys()
-        if primary == self.me:
+        if primary == self.me and not everyone:
             return
         waiting = [
             key for key, p in pending.items()
@@ -334,7 +346,10 @@ class Node:
         if waiting:
             self.reforwarded.update(waiting)
             data = join_encoded([pending[key].tx.encoded() for key in waiting])
-            self.transport.send(primary, CHANNEL_TX, data)
+            if everyone:
+                self._send_to_others(CHANNEL_TX, data)
+            else:
+                self.transport.send(primary, CHANNEL_TX, data)
 
     # ---- run -------------------------------------------------------------------------
 

@@ -91,11 +91,17 @@ async def read_body(request: Request, limit: int) -> bytes | None:
 def full(node: Node) -> Response | None:
     """Back-pressure before any work: a full mempool refuses at once, so an overloaded
     node spends its CPU on consensus rather than on verifying what it cannot hold.
-    Clients get half of the mempool; the other half is kept for the requests other
-    members admitted and forward. Were a forward refused, the primary would never see
-    that request, its sender would wait for the censorship timeout, and an overload
-    would end in a view change."""
-    if len(node.replica.requests) < node.replica.requests.max_pending // 2:
+
+    The primary's clients get half of its mempool; the other half is kept for the
+    requests backups admit and forward, and each backup's clients get an equal share of
+    that half. Were a forward refused, the primary would never see that request, its
+    sender would wait for the censorship timeout, and an overload would end in a view
+    change. A backup holds only its own clients' requests, since forwards go to the
+    primary alone, so it must not judge by its own, short, queue."""
+    requests, replica = node.replica.requests, node.replica
+    half = requests.max_pending // 2
+    limit = half if replica.is_primary else half // max(1, replica.cfg.n - 1)
+    if len(requests) < limit:
         return None
     node._count_reject(Reason.MEMPOOL_FULL.value)
     return error(429, Reason.MEMPOOL_FULL.value, "retry later")

@@ -1,0 +1,116 @@
+"""Where a daemon sends its clients' requests: to the primary at once; to every member
+once they wait too long or the node suspects the primary (as PBFT clients multicast).
+Real daemons' Node objects on a real testnet folder, with a transport that records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+from consensus import viewchange
+from consensus.events import ClientRequest, Rejected, ViewChangeStarted
+from ledger.types import decode_tx_list
+from node.config import load_node_config
+from node.daemon import Node
+from node.submit import full
+from node.testnet import init_testnet
+from node.transport import CHANNEL_TX, FaultRules
+from tests.factories import client_tx
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, int, bytes]] = []
+        self.faults = FaultRules()
+
+    def send(self, member: int, channel: int, payload: bytes) -> None:
+        self.sent.append((member, channel, payload))
+
+    def connected(self) -> int:
+        return 3
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> list[Node]:
+    configs = init_testnet(tmp_path, 4, "ed25519")
+    built = [Node(load_node_config(path)) for path in configs]
+    for node in built:
+        node.transport = Recorder()
+    return built
+
+
+def sent(node: Node) -> list[tuple[int, int, bytes]]:
+    assert isinstance(node.transport, Recorder)
+    return node.transport.sent
+
+
+def admit(node: Node, count: int, now_ms: int = 0) -> None:
+    node.replica.now_ms = now_ms
+    for i in range(count):
+        actions = node.replica.handle(ClientRequest(client_tx(client=i, seq=1)))
+        assert not [a for a in actions if isinstance(a, Rejected)]
+
+
+def test_a_backup_forwards_what_its_clients_give_it_to_the_primary_only(
+    nodes: list[Node],
+) -> None:
+    backup = nodes[2]
+    txs = [client_tx(client=i, seq=1) for i in range(3)]
+
+    async def submit_through_the_core() -> list[list[str]]:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(backup.core)
+            answers = await backup.submit_many(txs)
+            nursery.cancel_scope.cancel()
+        return answers
+
+    assert trio.run(submit_through_the_core) == [[], [], []]
+    assert [(member, channel) for member, channel, _ in sent(backup)] == [(0, CHANNEL_TX)]
+    assert decode_tx_list(sent(backup)[0][2], 10) == tuple(txs)
+
+
+def test_requests_waiting_too_long_go_to_every_member_once(nodes: list[Node]) -> None:
+    backup = nodes[1]
+    admit(backup, 4, now_ms=0)
+    backup.replica.now_ms = 4_000
+    backup._reforward(older_than_ms=5_000, everyone=True)
+    assert sent(backup) == []  # none waited long enough
+    backup.replica.now_ms = 6_000
+    backup._reforward(older_than_ms=5_000, everyone=True)
+    assert sorted(member for member, _, _ in sent(backup)) == [0, 2, 3]
+    assert all(len(decode_tx_list(data, 10)) == 4 for _, _, data in sent(backup))
+    backup._reforward(older_than_ms=5_000, everyone=True)
+    assert len(sent(backup)) == 3  # each request once
+
+
+def test_a_node_that_suspects_the_primary_tells_everyone_even_as_the_next_primary(
+    nodes: list[Node],
+) -> None:
+    suspicious = nodes[1]  # a backup of view 0, and the primary of view 1
+    admit(suspicious, 2)
+    viewchange.start_view_change(suspicious.replica, 1, "requests pending without progress")
+    # the next event's actions include what start_view_change emitted
+    actions = suspicious.replica.handle(ClientRequest(client_tx(client=99, seq=1)))
+    assert suspicious.replica.primary == suspicious.me
+    trio.run(suspicious._perform, [a for a in actions if isinstance(a, ViewChangeStarted)])
+    assert sorted(member for member, _, _ in sent(suspicious)) == [0, 2, 3]
+    assert all(len(decode_tx_list(data, 10)) == 3 for _, _, data in sent(suspicious))
+    nodes[3]._reforward(older_than_ms=0)  # after a view change: to the primary alone
+    assert sent(nodes[3]) == []  # nothing waits there
+
+
+def test_each_backups_clients_get_a_share_of_the_primarys_reserved_half(
+    nodes: list[Node],
+) -> None:
+    primary, backup = nodes[0], nodes[1]
+    half = primary.replica.requests.max_pending // 2
+    share = half // 3
+    admit(backup, share - 1)
+    assert full(backup) is None
+    admit(primary, share)
+    assert full(primary) is None  # the primary's clients may fill half of its mempool
+    backup.replica.handle(ClientRequest(client_tx(client=10_000, seq=1)))
+    refused = full(backup)
+    assert refused is not None and refused.status_code == 429
