@@ -15,10 +15,23 @@ MAX_HEAD_BYTES = 64 * 1024
 
 
 class HttpError(ConnectionError):
-    """The request did not get a complete HTTP response (refused, reset, timed out, bad)."""
+    """The request did not get a complete HTTP response (refused, reset, timed out, bad);
+    `kind` names the cause in a word, for counting."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
 
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+class _Stale(Exception):
+    """The connection ended before any byte of the answer: the request may be sent again."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.message, self.kind = message, kind
 
 
 class HttpPool:
@@ -31,32 +44,53 @@ class HttpPool:
         self.per_host = per_host
 
     async def post(self, base_url: str, path: str, body: bytes) -> tuple[int, bytes]:
-        """(status, body) of POST base_url+path; HttpError if no complete answer came."""
+        """(status, body) of POST base_url+path; HttpError if no complete answer came.
+
+        A kept connection the server has closed meanwhile (it may, for instance after
+        answering before reading a body) fails before any answer arrives; the request is
+        then sent once more on a new connection, as HTTP clients do."""
         slots = self.slots.setdefault(base_url, asyncio.Semaphore(self.per_host))
         async with slots:
-            connection = await self._connect(base_url)
+            kept = self._kept(base_url)
+            if kept is not None:
+                try:
+                    return await self._post_on(kept, base_url, path, body)
+                except _Stale:
+                    pass
             try:
-                async with asyncio.timeout(self.timeout_s):
-                    status, answer, keep = await _exchange(connection, base_url, path, body)
-            except (
-                OSError,
-                EOFError,
-                TimeoutError,
-                ValueError,
-                asyncio.IncompleteReadError,
-            ) as exc:
-                connection[1].close()
-                raise HttpError(f"POST {base_url}{path}: {type(exc).__name__} {exc}") from None
-            if keep:
-                self.idle.setdefault(base_url, []).append(connection)
-            else:
-                connection[1].close()
-            return status, answer
+                return await self._post_on(await self._connect(base_url), base_url, path, body)
+            except _Stale as stale:
+                raise HttpError(stale.message, stale.kind) from None
+
+    async def _post_on(
+        self, connection: Connection, base_url: str, path: str, body: bytes
+    ) -> tuple[int, bytes]:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                status, answer, keep = await _exchange(connection, base_url, path, body)
+        except _Stale:
+            connection[1].close()
+            raise
+        except (OSError, EOFError, TimeoutError, ValueError, asyncio.IncompleteReadError) as exc:
+            connection[1].close()
+            kind = type(exc).__name__
+            raise HttpError(f"POST {base_url}{path}: {kind} {exc}", kind) from None
+        if keep:
+            self.idle.setdefault(base_url, []).append(connection)
+        else:
+            connection[1].close()
+        return status, answer
+
+    def _kept(self, base_url: str) -> Connection | None:
+        idle = self.idle.get(base_url, [])
+        while idle:
+            reader, writer = connection = idle.pop()
+            if not reader.at_eof() and not writer.is_closing():
+                return connection
+            writer.close()
+        return None
 
     async def _connect(self, base_url: str) -> Connection:
-        idle = self.idle.get(base_url)
-        if idle:
-            return idle.pop()
         parts = urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname or not parts.port:
             raise ValueError(f"expected http://host:port, got {base_url!r}")
@@ -64,7 +98,8 @@ class HttpPool:
             async with asyncio.timeout(self.timeout_s):
                 return await asyncio.open_connection(parts.hostname, parts.port)
         except (OSError, TimeoutError) as exc:
-            raise HttpError(f"connect {base_url}: {type(exc).__name__} {exc}") from None
+            kind = type(exc).__name__
+            raise HttpError(f"connect {base_url}: {kind} {exc}", f"connect_{kind}") from None
 
     async def aclose(self) -> None:
         for connections in self.idle.values():
@@ -82,9 +117,15 @@ async def _exchange(
         f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/msgpack\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
-    writer.write(head.encode("ascii") + body)
-    await writer.drain()
-    raw = await reader.readuntil(b"\r\n\r\n")
+    try:
+        writer.write(head.encode("ascii") + body)
+        await writer.drain()
+        raw = await reader.readuntil(b"\r\n\r\n")
+    except (ConnectionError, asyncio.IncompleteReadError) as exc:
+        if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+            raise
+        kind = type(exc).__name__
+        raise _Stale(f"POST {base_url}{path}: {kind} before any answer", kind) from None
     if len(raw) > MAX_HEAD_BYTES:
         raise ValueError("response head too large")
     status_line, *lines = raw.decode("latin-1").split("\r\n")

@@ -44,7 +44,12 @@ class LoadLog:
     offered: int = 0
     refused: dict[str, int] = field(default_factory=dict)
     errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)  # why, per transaction
     cpu_seconds: float = 0.0  # the generator's own CPU time while it offered the load
+
+    def count_error(self, kind: str, count: int) -> None:
+        self.errors += count
+        self.error_kinds[kind] = self.error_kinds.get(kind, 0) + count
 
 
 async def _post(
@@ -56,8 +61,8 @@ async def _post(
     log.offered += len(txs)
     try:
         status, body = await http.post(url, "/v1/txs", join_encoded(txs))
-    except HttpError:
-        log.errors += len(txs)
+    except HttpError as exc:
+        log.count_error(exc.kind, len(txs))
         return
     if status == 202:
         return
@@ -65,7 +70,7 @@ async def _post(
         log.refused["mempool_full"] = log.refused.get("mempool_full", 0) + len(txs)
         return
     if status != 200:
-        log.errors += len(txs)
+        log.count_error(f"http_{status}", len(txs))
         return
     for result in json.loads(body)["results"]:
         if result["status"] != "pending":

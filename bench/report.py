@@ -110,6 +110,7 @@ def analyse(
         "committed_of_offered": sum(1 for h in log.submitted_at if h in at),
         "refused": log.refused,
         "errors": log.errors,
+        "error_kinds": log.error_kinds,
         "verify_per_s_per_core": round(verify_per_s),
         "crypto_limit_tps": round(crypto_limit, 1),
         "crypto_limit_fraction": round(throughput / crypto_limit, 3) if crypto_limit else None,
@@ -196,7 +197,8 @@ def summary(r: dict[str, Any]) -> str:
         f"| crypto limit (verify/s x cores / n) | {r['crypto_limit_tps']} tx/s "
         f"({r['verify_per_s_per_core']}/s per core); achieved {r['crypto_limit_fraction']} |",
         f"| offered / committed of offered | {r['offered']} / {r['committed_of_offered']} |",
-        f"| refused / errors | {r['refused']} / {r['errors']} |",
+        f"| refused / errors | {r['refused']} / {r['errors']} {r.get('error_kinds') or ''}".rstrip()
+        + " |",
         f"| view changes | {r['view_changes']} |",
         f"| CPU s per node | {r['cpu_seconds_per_node']} |",
         f"| CPU s of the load generator | {r.get('loadgen_cpu_seconds', 'not recorded')} |",

@@ -15,20 +15,25 @@ ANSWERS = {
     b"/close": b"HTTP/1.1 429 Too Many\r\nConnection: close\r\nContent-Length: 2\r\n\r\nno",
     b"/eof": b"HTTP/1.1 200 OK\r\n\r\nto the end",
     b"/cut": b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nshort",
+    b"/then-hang-up": b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbye",
 }
 
 
 async def serve(connections: list[int]) -> asyncio.Server:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connections.append(1)
+        hang_up = False
         while True:
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
             except asyncio.IncompleteReadError:
                 break
+            if hang_up:  # a kept connection the server ends when the next request comes
+                break
             length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
             await reader.readexactly(length)
             path = head.split(b" ")[1]
+            hang_up = path == b"/then-hang-up"
             writer.write(ANSWERS[path])
             await writer.drain()
             if path in (b"/close", b"/eof", b"/cut"):
@@ -75,3 +80,19 @@ def test_refused_connection_is_an_http_error() -> None:
 
     with pytest.raises(HttpError, match="connect"):
         asyncio.run(post_to_closed_port())
+
+
+def test_a_request_on_a_connection_the_server_ended_goes_again_on_a_new_one() -> None:
+    async def exchange() -> tuple[list[tuple[int, bytes]], int]:
+        connections: list[int] = []
+        server = await serve(connections)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        pool = HttpPool(timeout_s=5)
+        answers = [await pool.post(url, path, b"x") for path in ["/then-hang-up", "/length"]]
+        await pool.aclose()
+        server.close()
+        return answers, len(connections)
+
+    answers, connections = asyncio.run(exchange())
+    assert answers == [(200, b"bye"), (200, b"hello")]
+    assert connections == 2
