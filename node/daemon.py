@@ -176,7 +176,8 @@ class Node:
 
     async def submit_many(self, txs: list[Transaction]) -> list[list[str]]:
         """Admit verified client transactions; per tx, rejection reasons ([] = accepted).
-        The accepted ones are forwarded to the primary in one frame (see `_reforward`)."""
+        The accepted ones are forwarded in one frame: a backup's to the primary, the
+        primary's to every backup, so a crash of the primary strands none (`_reforward`)."""
         batch = BatchAnswers(len(txs))
         if not self._enqueue_requests(Requests(txs, batch)):
             for index in range(len(txs)):
@@ -186,10 +187,12 @@ class Node:
         now = time.monotonic()
         for tx in accepted:
             self.admitted_at[compute_tx_hash(self.suite, tx)] = now
-        primary = self.replica.primary
-        if accepted and primary != self.me:
+        if accepted:
             data = join_encoded([tx.encoded() for tx in accepted])
-            self.transport.send(primary, CHANNEL_TX, data)
+            if self.replica.is_primary:
+                self._send_to_others(CHANNEL_TX, data)
+            else:
+                self.transport.send(self.replica.primary, CHANNEL_TX, data)
         return answers
 
     def _send_to_others(self, channel: int, data: bytes) -> None:
@@ -316,7 +319,18 @@ class Node:
                 next_reforward = time.monotonic() + REFORWARD_S
                 older_than_ms = self.protocol.censorship_timeout_ms // 2
                 self._reforward(older_than_ms, everyone=True)
+                self._forget_admitted(older_than_s=self.protocol.censorship_timeout_ms / 500)
             await trio.sleep(TICK_S)
+
+    def _forget_admitted(self, older_than_s: float) -> None:
+        """Admissions this old will not commit (their node crashed, say): they must not
+        count against this node's clients for ever (`node.submit.full`)."""
+        cutoff = time.monotonic() - older_than_s
+        while self.admitted_at:
+            first = next(iter(self.admitted_at))
+            if self.admitted_at[first] >= cutoff:
+                return
+            del self.admitted_at[first]
 
     def _reforward(self, older_than_ms: int, everyone: bool = False) -> None:
         """Send requests still waiting here again, as PBFT clients retransmit: a forward lost
@@ -324,9 +338,11 @@ class Node:
         than older_than_ms go, each once, so an overloaded primary is not flooded with
         duplicates; everything waiting goes when older_than_ms = 0.
 
-        A node forwards what its clients give it to the primary alone; backups see it first
-        in the pre-prepare (forwarding to every member cost each of them a second copy of
-        every transaction to receive, decode and queue). A primary that censors a request
+        A backup forwards what its clients give it to the primary alone; the other backups
+        see it first in the pre-prepare (forwarding to every member cost each of them a
+        second copy of every transaction to receive, decode and queue). The primary sends
+        its own clients' requests to every backup, so each request is held by two members
+        or more and no single crash loses one. A primary that censors a request
         must still be caught by more than one backup, so a request waiting longer than half
         the censorship timeout goes to every member (`everyone`), as a PBFT client
         multicasts a request that did not commit in time, and so does everything waiting

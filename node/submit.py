@@ -96,12 +96,16 @@ def full(node: Node) -> Response | None:
     requests backups admit and forward, and each backup's clients get an equal share of
     that half. Were a forward refused, the primary would never see that request, its
     sender would wait for the censorship timeout, and an overload would end in a view
-    change. A backup holds only its own clients' requests, since forwards go to the
-    primary alone, so it must not judge by its own, short, queue."""
+    change. A backup's own queue does not show the primary's backlog (it holds its own
+    clients' requests and the primary's clients'), so a backup counts only the requests
+    its clients gave it that have not committed yet."""
     requests, replica = node.replica.requests, node.replica
     half = requests.max_pending // 2
-    limit = half if replica.is_primary else half // max(1, replica.cfg.n - 1)
-    if len(requests) < limit:
+    if replica.is_primary:
+        waiting, limit = len(requests), half
+    else:
+        waiting, limit = len(node.admitted_at), half // max(1, replica.cfg.n - 1)
+    if waiting < limit:
         return None
     node._count_reject(Reason.MEMPOOL_FULL.value)
     return error(429, Reason.MEMPOOL_FULL.value, "retry later")

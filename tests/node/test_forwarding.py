@@ -11,7 +11,7 @@ import trio
 
 from consensus import viewchange
 from consensus.events import ClientRequest, Rejected, ViewChangeStarted
-from ledger.types import decode_tx_list
+from ledger.types import Transaction, decode_tx_list
 from node.config import load_node_config
 from node.daemon import Node
 from node.submit import full
@@ -53,22 +53,35 @@ def admit(node: Node, count: int, now_ms: int = 0) -> None:
         assert not [a for a in actions if isinstance(a, Rejected)]
 
 
+def submit_through_the_core(node: Node, txs: list[Transaction]) -> list[list[str]]:
+    async def submit() -> list[list[str]]:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(node.core)
+            answers = await node.submit_many(txs)
+            nursery.cancel_scope.cancel()
+        return answers
+
+    return trio.run(submit)
+
+
 def test_a_backup_forwards_what_its_clients_give_it_to_the_primary_only(
     nodes: list[Node],
 ) -> None:
     backup = nodes[2]
     txs = [client_tx(client=i, seq=1) for i in range(3)]
-
-    async def submit_through_the_core() -> list[list[str]]:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(backup.core)
-            answers = await backup.submit_many(txs)
-            nursery.cancel_scope.cancel()
-        return answers
-
-    assert trio.run(submit_through_the_core) == [[], [], []]
+    assert submit_through_the_core(backup, txs) == [[], [], []]
     assert [(member, channel) for member, channel, _ in sent(backup)] == [(0, CHANNEL_TX)]
     assert decode_tx_list(sent(backup)[0][2], 10) == tuple(txs)
+    assert len(backup.admitted_at) == 3  # counted against its clients until they commit
+
+
+def test_the_primary_forwards_its_clients_requests_to_every_backup(nodes: list[Node]) -> None:
+    primary = nodes[0]
+    txs = [client_tx(client=i, seq=1) for i in range(2)]
+    assert submit_through_the_core(primary, txs) == [[], []]
+    forwards = [(member, data) for member, channel, data in sent(primary) if channel == CHANNEL_TX]
+    assert sorted(member for member, _ in forwards) == [1, 2, 3]
+    assert all(decode_tx_list(data, 10) == tuple(txs) for _, data in forwards)
 
 
 def test_requests_waiting_too_long_go_to_every_member_once(nodes: list[Node]) -> None:
@@ -107,10 +120,14 @@ def test_each_backups_clients_get_a_share_of_the_primarys_reserved_half(
     primary, backup = nodes[0], nodes[1]
     half = primary.replica.requests.max_pending // 2
     share = half // 3
-    admit(backup, share - 1)
+    admit(backup, half)  # forwarded by the primary: they do not count against its clients
+    for i in range(share - 1):
+        backup.admitted_at[i.to_bytes(32, "big")] = 0.0
     assert full(backup) is None
     admit(primary, share)
     assert full(primary) is None  # the primary's clients may fill half of its mempool
-    backup.replica.handle(ClientRequest(client_tx(client=10_000, seq=1)))
+    backup.admitted_at[b"last"] = 0.0
     refused = full(backup)
     assert refused is not None and refused.status_code == 429
+    backup._forget_admitted(older_than_s=1.0)  # admissions that will never commit
+    assert not backup.admitted_at and full(backup) is None
