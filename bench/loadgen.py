@@ -43,6 +43,7 @@ class LoadLog:
     submitted_at: dict[bytes, float] = field(default_factory=dict)  # tx hash -> wall time
     offered: int = 0
     refused: dict[str, int] = field(default_factory=dict)
+    admitted: set[bytes] = field(default_factory=set)  # answered "pending" by a node
     errors: int = 0
     error_kinds: dict[str, int] = field(default_factory=dict)  # why, per transaction
     cpu_seconds: float = 0.0  # the generator's own CPU time while it offered the load
@@ -65,6 +66,7 @@ async def _post(
         log.count_error(exc.kind, len(txs))
         return
     if status == 202:
+        log.admitted.update(hashes)
         return
     if status == 429:  # back-pressure: counted, not retried (open loop)
         log.refused["mempool_full"] = log.refused.get("mempool_full", 0) + len(txs)
@@ -72,8 +74,10 @@ async def _post(
     if status != 200:
         log.count_error(f"http_{status}", len(txs))
         return
-    for result in json.loads(body)["results"]:
-        if result["status"] != "pending":
+    for tx_hash, result in zip(hashes, json.loads(body)["results"], strict=True):
+        if result["status"] == "pending":
+            log.admitted.add(tx_hash)
+        else:
             log.refused[result["error"]] = log.refused.get(result["error"], 0) + 1
 
 

@@ -108,6 +108,8 @@ def analyse(
         },
         "offered": log.offered,
         "committed_of_offered": sum(1 for h in log.submitted_at if h in at),
+        # a node said "pending" and no block holds it by the end: lost (should be 0)
+        "admitted_not_committed": sum(1 for h in log.admitted if h not in at),
         "refused": log.refused,
         "errors": log.errors,
         "error_kinds": log.error_kinds,
@@ -197,6 +199,7 @@ def summary(r: dict[str, Any]) -> str:
         f"| crypto limit (verify/s x cores / n) | {r['crypto_limit_tps']} tx/s "
         f"({r['verify_per_s_per_core']}/s per core); achieved {r['crypto_limit_fraction']} |",
         f"| offered / committed of offered | {r['offered']} / {r['committed_of_offered']} |",
+        f"| admitted but never committed (lost) | {r.get('admitted_not_committed')} |",
         f"| refused / errors | {r['refused']} / {r['errors']} {r.get('error_kinds') or ''}".rstrip()
         + " |",
         f"| view changes | {r['view_changes']} |",

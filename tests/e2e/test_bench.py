@@ -47,6 +47,7 @@ def test_runner_measures_applies_faults_and_checks_safety(tmp_path: Path) -> Non
     assert saved["crypto_limit_tps"] > 0 and saved["safety_ok"] is True
     assert [f["what"] for f in saved["faults"]] == ["partition", "heal", "delay all"]
     assert saved["committed_of_offered"] == saved["offered"]  # nothing lost across the partition
+    assert saved["admitted_not_committed"] == 0
     for name in ("summary.md", "throughput.png", "latency_cdf.png"):
         assert (tmp_path / "out" / name).stat().st_size > 0
 
@@ -64,8 +65,9 @@ def test_the_plain_tcp_transport_carries_a_crash_of_the_primary(tmp_path: Path) 
     saved = json.loads((tmp_path / "out" / "result.json").read_text())
     assert saved["scenario"]["transport"] == "tcp"
     assert saved["safety_ok"] is True and saved["view_changes"] >= 1
-    # a tx admitted by the primary an instant before kill -9 may never have been forwarded
+    # a batch admitted by the primary an instant before kill -9 may never have been forwarded
     assert saved["committed_of_offered"] >= 0.9 * saved["offered"]
+    assert saved["admitted_not_committed"] <= 10
     config = (tmp_path / "out" / "net" / "node1" / "node.toml").read_text()
     assert 'transport = "tcp"' in config
 
