@@ -319,7 +319,7 @@ class Node:
                 next_reforward = time.monotonic() + REFORWARD_S
                 older_than_ms = self.protocol.censorship_timeout_ms // 2
                 self._reforward(older_than_ms, everyone=True)
-                self._forget_admitted(older_than_s=self.protocol.censorship_timeout_ms / 500)
+                self._forget_admitted(older_than_s=2 * self.protocol.censorship_timeout_ms / 1000)
             await trio.sleep(TICK_S)
 
     def _forget_admitted(self, older_than_s: float) -> None:
@@ -342,12 +342,12 @@ class Node:
         see it first in the pre-prepare (forwarding to every member cost each of them a
         second copy of every transaction to receive, decode and queue). The primary sends
         its own clients' requests to every backup, so each request is held by two members
-        or more and no single crash loses one. A primary that censors a request
-        must still be caught by more than one backup, so a request waiting longer than half
-        the censorship timeout goes to every member (`everyone`), as a PBFT client
-        multicasts a request that did not commit in time, and so does everything waiting
-        when this node starts to suspect the primary. After a view change everything
-        waiting goes to the new primary once."""
+        or more and no single crash loses one. A primary that censors a request must
+        still be caught by more than one backup, so a request waiting longer than half the
+        censorship timeout goes to every member (`everyone`), as a PBFT client multicasts
+        a request that did not commit in time, and so does everything waiting when this
+        node starts to suspect the primary. After a view change everything waiting goes
+        to the new primary once."""
         primary, now_ms = self.replica.primary, self.replica.now_ms
         pending = self.replica.requests.unproposed
         if older_than_ms == 0:
