@@ -14,7 +14,7 @@ class ProtocolConfig:
     suite_name: str = "ed25519"
     batch_max_txs: int = 1000
     batch_max_bytes: int = 1 << 20
-    batch_timeout_ms: int = 20
+    batch_timeout_ms: int = 100  # see node/testnet.py for the measurement
     checkpoint_interval: int = 16  # K: a checkpoint every K blocks
     watermark_window: int = 64  # L: sequence numbers in flight above the stable checkpoint
     request_timeout_ms: int = 1000  # requests pending and no block for this long -> view change

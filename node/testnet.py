@@ -23,7 +23,12 @@ from node.keys import generate_keys, write_keys
 
 DEFAULT_PROTOCOL = {
     "batch_max_txs": 500,
-    "batch_timeout_ms": 20,
+    # While blocks are in flight, a proposal waits up to this long for a fuller batch
+    # (with nothing in flight it goes at once). 20 ms made many small blocks under load,
+    # and each block costs every node its votes, signatures, frames and an fsync: at
+    # 3,000 tx/s offered, 100 ms held 2,976 tx/s against 2,630 (163 against 192 us of
+    # CPU per tx and node), and latency at half of saturation fell too (p50 67 ms).
+    "batch_timeout_ms": 100,
     "checkpoint_interval": 16,
     "watermark_window": 64,
     "request_timeout_ms": 2000,

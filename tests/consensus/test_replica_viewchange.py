@@ -115,7 +115,8 @@ def test_restored_primary_does_not_reuse_a_sequence_number() -> None:
     first = make_replica(0)
     records = tuple(persisted(feed(first, ClientRequest(client_tx(0, 1)))))
     restarted = make_replica(0, RestoredState(records=records))
-    actions = feed(restarted, ClientRequest(client_tx(1, 1)), Tick(20))  # seq 1 is in flight
+    timeout_ms = restarted.cfg.batch_timeout_ms  # seq 1 is in flight: wait for the batch
+    actions = feed(restarted, ClientRequest(client_tx(1, 1)), Tick(timeout_ms))
     (pp,) = [m for m in sent(actions) if isinstance(m, PrePrepare)]
     assert pp.seq == 2
 
