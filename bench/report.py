@@ -94,6 +94,7 @@ def analyse(
     cores = os.cpu_count() or 1
     crypto_limit = verify_per_s * cores / sc.nodes
     safe, safe_height = safety_check(run)
+    lost = [h for h in log.admitted if h not in at]
     result: dict[str, Any] = {
         "scenario": sc.to_json(),
         "machine": machine(),
@@ -109,7 +110,10 @@ def analyse(
         "offered": log.offered,
         "committed_of_offered": sum(1 for h in log.submitted_at if h in at),
         # a node said "pending" and no block holds it by the end: lost (should be 0)
-        "admitted_not_committed": sum(1 for h in log.admitted if h not in at),
+        "admitted_not_committed": len(lost),
+        "admitted_not_committed_at_s": sorted({round(log.submitted_at[h] - t0, 2) for h in lost})[
+            :20
+        ],
         "refused": log.refused,
         "errors": log.errors,
         "error_kinds": log.error_kinds,
