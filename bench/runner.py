@@ -18,7 +18,6 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,9 @@ from bench.loadgen import LoadLog, closed_loop, open_loop, presign, tx_hashes
 from bench.netns import API_PORT, P2P_PORT, NetnsHosts, unavailable
 from bench.scenario import Fault, Scenario
 from ledger.crypto import get_suite
-from node.testnet import Daemon, daemons, init_testnet, wait_ready
+from node.testnet import UNREACHABLE, Daemon, daemons, init_testnet, wait_ready
 
 DRAIN_S = 30.0
-# What asking a busy, dying or restarting node may raise (a response cut short is an
-# HTTPException, not an OSError).
-UNREACHABLE = (OSError, HTTPException, ValueError)
 
 
 @dataclass

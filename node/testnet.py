@@ -21,6 +21,10 @@ from typing import Any
 from node.config import Genesis, Member, load_node_config, render_node_config
 from node.keys import generate_keys, write_keys
 
+# What asking a busy, starting, dying or restarting daemon over HTTP may raise (an answer
+# cut short is an HTTPException, not an OSError).
+UNREACHABLE = (OSError, HTTPException, ValueError)
+
 DEFAULT_PROTOCOL = {
     "batch_max_txs": 500,
     # While blocks are in flight, a proposal waits up to this long for a fuller batch
@@ -160,7 +164,7 @@ class Daemon:
     def is_ready(self) -> bool:
         try:
             return bool(self.get("/healthz").get("ok"))
-        except (OSError, HTTPException, ValueError):  # not up yet, or cut short while starting
+        except UNREACHABLE:  # not up yet, or cut short while starting
             return False
 
 
