@@ -26,12 +26,8 @@ class HttpError(ConnectionError):
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-class _Stale(Exception):
+class _Stale(HttpError):
     """The connection ended before any byte of the answer: the request may be sent again."""
-
-    def __init__(self, message: str, kind: str):
-        super().__init__(message)
-        self.message, self.kind = message, kind
 
 
 class HttpPool:
@@ -57,10 +53,7 @@ class HttpPool:
                     return await self._post_on(kept, base_url, path, body)
                 except _Stale:
                     pass
-            try:
-                return await self._post_on(await self._connect(base_url), base_url, path, body)
-            except _Stale as stale:
-                raise HttpError(stale.message, stale.kind) from None
+            return await self._post_on(await self._connect(base_url), base_url, path, body)
 
     async def _post_on(
         self, connection: Connection, base_url: str, path: str, body: bytes
