@@ -189,11 +189,15 @@ class Node:
             self.admitted_at[compute_tx_hash(self.suite, tx)] = now
         if accepted:
             data = join_encoded([tx.encoded() for tx in accepted])
-            if self.replica.is_primary:
-                self._send_to_others(CHANNEL_TX, data)
-            else:
-                self.transport.send(self.replica.primary, CHANNEL_TX, data)
+            self._forward(data, everyone=self.replica.is_primary)
         return answers
+
+    def _forward(self, data: bytes, everyone: bool) -> None:
+        """Client requests (an encoded list) to every other member, or to the primary."""
+        if everyone:
+            self._send_to_others(CHANNEL_TX, data)
+        else:
+            self.transport.send(self.replica.primary, CHANNEL_TX, data)
 
     def _send_to_others(self, channel: int, data: bytes) -> None:
         for member in range(self.protocol.n):
@@ -361,11 +365,7 @@ class Node:
         ][:MAX_FORWARD]  # fmt: skip
         if waiting:
             self.reforwarded.update(waiting)
-            data = join_encoded([pending[key].tx.encoded() for key in waiting])
-            if everyone:
-                self._send_to_others(CHANNEL_TX, data)
-            else:
-                self.transport.send(primary, CHANNEL_TX, data)
+            self._forward(join_encoded([pending[key].tx.encoded() for key in waiting]), everyone)
 
     # ---- run -------------------------------------------------------------------------
 
