@@ -154,7 +154,13 @@ class ViewChangeStarted:
     reason: str
 
 
+@dataclass(frozen=True)
+class ShareRequests:
+    """Requests wait here without progress: send every waiting one to every member, so
+    that if the primary is at fault the others hold them too and suspect it together."""
+
+
 Action = (
     Persist | Send | Broadcast | Deliver | ServeBlocks | Rejected | Evidence | ViewChanged
-    | ViewChangeStarted
+    | ViewChangeStarted | ShareRequests
 )  # fmt: skip

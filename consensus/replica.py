@@ -31,6 +31,7 @@ from consensus.events import (
     Receive,
     Record,
     Rejected,
+    ShareRequests,
     StableRecord,
     Tick,
     ViewRecord,
@@ -112,6 +113,7 @@ class Replica:
         self.in_new_view_setup = False
         self.vc_resend_ms = 0
         self.last_progress_ms = 0
+        self.shared_ms = -1  # when this stall's waiting requests went to every member
         self.fetch_target = 0
         self.fetch_deadline_ms = 0
         self.fetch_attempt = 0
@@ -487,15 +489,26 @@ class Replica:
             transfer.maybe_fetch(self, poll=True)
 
     def _check_request_timers(self) -> None:
-        """PBFT 4.4: a backup whose requests do not commit in time suspects the primary."""
+        """PBFT 4.4: a backup whose requests do not commit in time suspects the primary.
+
+        In two steps, as BFT-SMaRt does: half-way through the request timeout of a stall,
+        the waiting requests go to every member once (`ShareRequests`); the primary is
+        suspected only at the full timeout. A backup forwards its clients' requests to
+        the primary alone, so without the first step a forward that reached the primary
+        late would make this backup suspect alone, and stay in a view change that the
+        others, who never held its requests, would not join."""
         oldest = self.requests.oldest_ms()
         if oldest is None:
             return
         stalled_since = max(oldest, self.last_progress_ms)
-        if self.now_ms - stalled_since >= self._timeout_ms(self.cfg.request_timeout_ms):
+        timeout_ms = self._timeout_ms(self.cfg.request_timeout_ms)
+        if self.now_ms - stalled_since >= timeout_ms:
             viewchange.start_view_change(self, self.view + 1, "requests pending without progress")
         elif self.now_ms - oldest >= self._timeout_ms(self.cfg.censorship_timeout_ms):
             viewchange.start_view_change(self, self.view + 1, "a request was not proposed in time")
+        elif self.now_ms - stalled_since >= timeout_ms // 2 and self.shared_ms < stalled_since:
+            self.shared_ms = self.now_ms
+            self._emit(ShareRequests())
 
     def _on_executed(self, height: int, state_root: bytes) -> None:
         self.executed_roots[height] = state_root

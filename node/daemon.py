@@ -32,6 +32,7 @@ from consensus.events import (
     Rejected,
     Send,
     ServeBlocks,
+    ShareRequests,
     Tick,
     ViewChanged,
     ViewChangeStarted,
@@ -139,7 +140,11 @@ class Node:
             self._count_reject("unknown_channel")
 
     def _on_forwarded_tx(self, member: int, payload: bytes) -> None:
-        """A peer forwards the client transactions it admitted, as one list."""
+        """A peer forwards the client transactions it admitted, as one list.
+
+        A backup sends to another backup only requests that waited too long (a share,
+        `_reforward(everyone=True)`); those go on to the primary at once, so a backup whose
+        own link to the primary is slow or down still gets its requests proposed."""
         try:
             txs = decode_tx_list(payload, MAX_FORWARD)
         except InvalidEncoding:
@@ -148,8 +153,16 @@ class Node:
         valid = [tx for tx in txs if self.sig_cache.is_valid(tx)]
         if len(valid) < len(txs):
             self._count_reject(Reason.INVALID_TX.value, len(txs) - len(valid))
-        if valid and not self._enqueue_requests(Requests(valid, None)):
+        if not valid:
+            return
+        if not self._enqueue_requests(Requests(valid, None)):
             self._count_reject("event_queue_full", len(valid))
+        primary = self.replica.primary
+        if member != primary and self.me != primary:
+            relayed = (
+                payload if len(valid) == len(txs) else join_encoded([tx.encoded() for tx in valid])
+            )
+            self.transport.send(primary, CHANNEL_TX, relayed)
 
     def _on_transport_reject(self, reason: str, member: int | None) -> None:
         self._count_reject(reason)
@@ -268,6 +281,8 @@ class Node:
             elif isinstance(action, ViewChangeStarted):
                 event(log, "view_change_started", new_view=action.new_view, reason=action.reason)
                 self._reforward(older_than_ms=0, everyone=True)  # so others can suspect too
+            elif isinstance(action, ShareRequests):
+                self._reforward(older_than_ms=0, everyone=True)
             elif isinstance(action, Evidence):
                 kind = type(action.first).__name__
                 event(log, "misbehaviour_evidence", member=action.member, kind=kind)

@@ -6,6 +6,7 @@ from consensus.events import (
     Broadcast,
     ClientRequest,
     Persist,
+    ShareRequests,
     Tick,
     ViewChanged,
     ViewChangeStarted,
@@ -28,6 +29,28 @@ def test_silent_primary_is_suspected_after_the_request_timeout() -> None:
     assert persisted(actions)[0] == ViewRecord(1)
     (vc,) = sent(actions)
     assert isinstance(vc, ViewChange) and vc.new_view == 1 and vc.sender == 2
+
+
+def test_a_stalled_backup_shares_its_requests_once_half_way_then_suspects() -> None:
+    r = make_replica(2, request_timeout_ms=1000)
+    feed(r, Tick(0), ClientRequest(client_tx()))
+    assert not [a for a in feed(r, Tick(499)) if isinstance(a, ShareRequests)]
+    first = feed(r, Tick(500))
+    assert [a for a in first if isinstance(a, ShareRequests)] == [ShareRequests()]
+    assert not [a for a in first if isinstance(a, ViewChangeStarted)]
+    assert not [a for a in feed(r, Tick(700), Tick(999)) if isinstance(a, ShareRequests)]
+    assert [a.new_view for a in feed(r, Tick(1000)) if isinstance(a, ViewChangeStarted)] == [1]
+
+
+def test_a_new_stall_shares_again() -> None:
+    r = make_replica(2, request_timeout_ms=1000)
+    feed(r, Tick(0), ClientRequest(client_tx()))
+    assert [a for a in feed(r, Tick(500)) if isinstance(a, ShareRequests)]
+    r.last_progress_ms = 800  # a block committed, the request still waits
+    assert not [a for a in feed(r, Tick(1200)) if isinstance(a, ShareRequests)]
+    assert [a for a in feed(r, Tick(1300)) if isinstance(a, ShareRequests)]
+    assert not [a for a in feed(r, Tick(1799)) if isinstance(a, ViewChangeStarted)]
+    assert [a for a in feed(r, Tick(1800)) if isinstance(a, ViewChangeStarted)]
 
 
 def test_new_primary_sends_new_view_carrying_the_prepared_proposal() -> None:

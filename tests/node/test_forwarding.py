@@ -10,8 +10,8 @@ import pytest
 import trio
 
 from consensus import viewchange
-from consensus.events import ClientRequest, Rejected, ViewChangeStarted
-from ledger.types import Transaction, decode_tx_list
+from consensus.events import ClientRequest, Rejected, ShareRequests, ViewChangeStarted
+from ledger.types import Transaction, decode_tx_list, join_encoded
 from node.config import load_node_config
 from node.daemon import Node
 from node.submit import full
@@ -131,3 +131,32 @@ def test_each_backups_clients_get_a_share_of_the_primarys_reserved_half(
     assert refused is not None and refused.status_code == 429
     backup._forget_admitted(older_than_s=1.0)  # admissions that will never commit
     assert not backup.admitted_at and full(backup) is None
+
+
+def test_a_stalled_node_shares_everything_waiting_with_every_member(nodes: list[Node]) -> None:
+    backup = nodes[2]
+    admit(backup, 3)
+    trio.run(backup._perform, [ShareRequests()])
+    assert sorted(member for member, _, _ in sent(backup)) == [0, 1, 3]
+    assert all(len(decode_tx_list(data, 10)) == 3 for _, _, data in sent(backup))
+
+
+def test_a_backup_relays_another_backups_share_to_the_primary(nodes: list[Node]) -> None:
+    relay = nodes[3]
+    txs = [client_tx(client=i, seq=1) for i in range(2)]
+    shared = join_encoded([tx.encoded() for tx in txs])
+    relay._on_forwarded_tx(2, shared)  # from a backup: a share, the primary may lack it
+    assert sent(relay) == [(0, CHANNEL_TX, shared)]
+    relay._on_forwarded_tx(0, shared)  # from the primary: it holds them already
+    assert len(sent(relay)) == 1
+    nodes[0]._on_forwarded_tx(2, shared)  # the primary relays nothing
+    assert sent(nodes[0]) == []
+
+
+def test_a_relay_drops_what_does_not_verify(nodes: list[Node]) -> None:
+    good = client_tx(client=1, seq=1)
+    forged = Transaction(good.sender, good.seq + 1, good.kind, good.payload, good.signature)
+    nodes[3]._on_forwarded_tx(2, join_encoded([good.encoded(), forged.encoded()]))
+    ((member, channel, relayed),) = sent(nodes[3])
+    assert (member, channel) == (0, CHANNEL_TX)
+    assert decode_tx_list(relayed, 10) == (good,)
