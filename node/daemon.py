@@ -64,6 +64,7 @@ EVENT_QUEUE = 10_000
 GROUP_EVENTS = 2_000  # events handled per group commit
 MAX_FORWARD = 5_000  # transactions in one forwarded frame
 REFORWARD_S = 1.0  # how often to look for requests waiting too long
+FORWARD_WAIT_S = 1.0  # longest a client's answer waits for its forward to be written
 # The collector's generation thresholds (CPython's default is 700, 10, 10). Every
 # transaction allocates a few dozen tracked objects, so at the default a busy node ran
 # about a hundred young collections a second (7-8 % of its CPU, metroledger_gc_seconds).
@@ -202,15 +203,27 @@ class Node:
             self.admitted_at[compute_tx_hash(self.suite, tx)] = now
         if accepted:
             data = join_encoded([tx.encoded() for tx in accepted])
-            self._forward(data, everyone=self.replica.is_primary)
+            await self._await_written(self._forward(data, everyone=self.replica.is_primary))
         return answers
 
-    def _forward(self, data: bytes, everyone: bool) -> None:
-        """Client requests (an encoded list) to every other member, or to the primary."""
-        if everyone:
-            self._send_to_others(CHANNEL_TX, data)
-        else:
-            self.transport.send(self.replica.primary, CHANNEL_TX, data)
+    def _forward(self, data: bytes, everyone: bool) -> trio.Event | None:
+        """Client requests (an encoded list) to every other member, or to the primary.
+        The event returned is set once one of them holds the frame in its kernel socket
+        buffer; None if no link to them is up."""
+        written = trio.Event()  # set by whichever link writes first
+        targets = [m for m in range(self.protocol.n) if m != self.me]
+        targets = targets if everyone else [self.replica.primary]
+        for member in targets:
+            self.transport.send(member, CHANNEL_TX, data, written)
+        return written if any(self.transport.is_up(m) for m in targets) else None
+
+    async def _await_written(self, written: trio.Event | None) -> None:
+        """Answer a client `pending` only once its requests left this process: a crash
+        then loses them only if two members fail. Waits at most FORWARD_WAIT_S, and not
+        at all while no link to them is up (the requests wait here for `_reforward`)."""
+        if written is not None:
+            with trio.move_on_after(FORWARD_WAIT_S):
+                await written.wait()
 
     def _send_to_others(self, channel: int, data: bytes) -> None:
         for member in range(self.protocol.n):

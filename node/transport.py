@@ -48,9 +48,13 @@ class Transport(Protocol):
 
     faults: FaultRules
 
-    def send(self, member: int, channel: int, payload: bytes) -> None: ...
+    def send(
+        self, member: int, channel: int, payload: bytes, written: trio.Event | None = None
+    ) -> None: ...
 
     def connected(self) -> int: ...
+
+    def is_up(self, member: int) -> bool: ...
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None: ...
 
@@ -117,24 +121,32 @@ class PeerLinks:
     def __init__(self, me: int, n_members: int, on_frame: FrameHandler, on_reject: RejectHandler):
         self.me, self.on_frame, self.on_reject = me, on_frame, on_reject
         self.queues = {
-            i: trio.open_memory_channel[tuple[float, bytes]](QUEUE_FRAMES)
+            i: trio.open_memory_channel[tuple[float, bytes, trio.Event | None]](QUEUE_FRAMES)
             for i in range(n_members)
             if i != me
         }
         self.up: set[int] = set()
         self.faults = FaultRules()
 
-    def send(self, member: int, channel: int, payload: bytes) -> None:
+    def send(
+        self, member: int, channel: int, payload: bytes, written: trio.Event | None = None
+    ) -> None:
+        """Queue a frame for `member`; `written` is set once the frame is in the kernel's
+        socket buffer (a crash of this process then no longer loses it), never if the
+        frame is dropped or its connection fails."""
         if self.faults.drops(member):
             return
         try:
             release = self.faults.release_at(trio.current_time()) if self.faults.delay_ms else 0.0
-            self.queues[member][0].send_nowait((release, encode_frame(channel, payload)))
+            self.queues[member][0].send_nowait((release, encode_frame(channel, payload), written))
         except trio.WouldBlock:
             self.on_reject("send_queue_full", member)
 
     def connected(self) -> int:
         return len(self.up)
+
+    def is_up(self, member: int) -> bool:
+        return member in self.up
 
     async def _dial(self, member: int) -> Write:
         raise NotImplementedError
@@ -152,6 +164,7 @@ class PeerLinks:
         receive = self.queues[member][1]
         backoff_s = 0.1
         pending = b""
+        written: list[trio.Event] = []
         while True:
             try:
                 write = await self._dial(member)
@@ -159,22 +172,33 @@ class PeerLinks:
                 backoff_s = 0.1
                 while True:
                     if not pending:
-                        release, pending = await receive.receive()
+                        release, pending, done = await receive.receive()
+                        written += [] if done is None else [done]
                         if release > trio.current_time():  # an injected link delay
                             await trio.sleep_until(release)
                     while len(pending) < COALESCE_BYTES:
                         try:
-                            pending += receive.receive_nowait()[1]
+                            _, frame, done = receive.receive_nowait()
                         except trio.WouldBlock:
                             break
+                        pending += frame
+                        written += [] if done is None else [done]
                     await write(pending)
                     pending = b""
+                    for done in written:
+                        done.set()
+                    written = []
             except trio.Cancelled:
                 raise
             except Exception as exc:  # the peer is down or went away: retry
+                was_up = member in self.up
                 self.up.discard(member)
-                log.debug("link to member %d down: %r; retrying in %.1fs", member, exc, backoff_s)
+                log.log(  # a link lost is worth a warning; failed redials are not
+                    logging.WARNING if was_up else logging.DEBUG,
+                    "link to member %d down: %r; retrying in %.1fs", member, exc, backoff_s,
+                )  # fmt: skip
                 pending = b""  # consensus tolerates loss; stale frames would only be dropped
+                written = []  # their senders stop waiting at their own timeout
                 await trio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 5.0)
 

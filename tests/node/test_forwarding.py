@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from consensus import viewchange
 from consensus.events import ClientRequest, Rejected, ShareRequests, ViewChangeStarted
@@ -24,12 +25,28 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[int, int, bytes]] = []
         self.faults = FaultRules()
+        self.unwritten: list[trio.Event] = []
+        self.writes_at_once, self.links_up = True, True
 
-    def send(self, member: int, channel: int, payload: bytes) -> None:
+    def send(
+        self, member: int, channel: int, payload: bytes, written: trio.Event | None = None
+    ) -> None:
         self.sent.append((member, channel, payload))
+        if written is not None:
+            self.unwritten.append(written)
+        if self.writes_at_once:
+            self.flush()
+
+    def flush(self) -> None:
+        for written in self.unwritten:
+            written.set()
+        self.unwritten = []
 
     def connected(self) -> int:
-        return 3
+        return 3 if self.links_up else 0
+
+    def is_up(self, member: int) -> bool:
+        return self.links_up
 
 
 @pytest.fixture
@@ -160,3 +177,33 @@ def test_a_relay_drops_what_does_not_verify(nodes: list[Node]) -> None:
     ((member, channel, relayed),) = sent(nodes[3])
     assert (member, channel) == (0, CHANNEL_TX)
     assert decode_tx_list(relayed, 10) == (good,)
+
+
+def test_a_client_is_answered_only_once_its_requests_reached_another_members_socket(
+    nodes: list[Node],
+) -> None:
+    backup = nodes[1]
+    recorder = backup.transport
+    assert isinstance(recorder, Recorder)
+    recorder.writes_at_once = False
+    answered: list[list[list[str]]] = []
+
+    async def submit_then_write() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(backup.core)
+
+            async def submit() -> None:
+                answered.append(await backup.submit_many([client_tx(client=1, seq=1)]))
+
+            nursery.start_soon(submit)
+            await trio.testing.wait_all_tasks_blocked()
+            assert answered == [] and len(sent(backup)) == 1  # forwarded, not yet written
+            recorder.flush()
+            await trio.testing.wait_all_tasks_blocked()
+            assert answered == [[[]]]
+            recorder.links_up = False  # no link up: answer at once, the request waits here
+            answered.append(await backup.submit_many([client_tx(client=2, seq=1)]))
+            nursery.cancel_scope.cancel()
+
+    trio.run(submit_then_write)
+    assert answered == [[[]], [[]]]
