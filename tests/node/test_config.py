@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from node.config import ConfigError, load_node_config, render_node_config
+from node.config import ConfigError, load_genesis, load_node_config, render_node_config
+from node.testnet import init_testnet
 
 GOOD = render_node_config("node0", "/ip4/127.0.0.1/tcp/4001", 8080, "../genesis.json")
 
@@ -46,3 +47,15 @@ def test_the_renderer_writes_the_api_host_and_a_non_default_transport(tmp_path: 
     )
     cfg = _load(tmp_path, text)
     assert cfg.api_host == "10.0.0.2" and cfg.transport == "tcp"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("suite", "batch_timeout_ms"), [("ed25519", 100), ("sm2", 200)])
+def test_the_testnet_genesis_sets_the_batch_timeout_per_suite(
+    tmp_path: Path, suite: str, batch_timeout_ms: int
+) -> None:
+    init_testnet(tmp_path / "a", 4, suite)
+    assert load_genesis(tmp_path / "a" / "genesis.json").protocol_config().batch_timeout_ms == (
+        batch_timeout_ms
+    )
+    init_testnet(tmp_path / "b", 4, suite, protocol={"batch_timeout_ms": 50})  # a scenario's
+    assert load_genesis(tmp_path / "b" / "genesis.json").protocol_config().batch_timeout_ms == 50
