@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from ledger.crypto import get_suite
 from ledger.encoding import encode
+from ledger.types import compute_tx_hash, join_encoded
 from node.load import post_tx, sample_txs, submit_all
-from node.testnet import Daemon, running, wait_ready
+from node.testnet import Daemon, daemons, init_testnet, running, wait_ready
 from tests.factories import client_tx
 
 SUITE = "ed25519"
@@ -142,3 +144,40 @@ def test_bad_http_input_is_rejected_counted_and_changes_nothing(network: list[Da
     metrics = urllib.request.urlopen(node.api + "/metrics", timeout=2).read().decode()
     for reason in ("invalid_tx", "replay"):
         assert f'metroledger_rejected_messages_total{{reason="{reason}"}}' in metrics
+
+
+def test_a_backup_that_cannot_reach_the_primary_gets_its_requests_committed_without_suspecting(
+    tmp_path: Path,
+) -> None:
+    """Node 2's frames to the primary (node 0) are all dropped. Half-way through its
+    request timeout it shares its waiting requests with nodes 1 and 3, which relay them
+    to the primary: they commit and node 2 never starts a view change alone (before the
+    two-step timer it did, and stayed in that view change)."""
+    init_testnet(tmp_path, 4, SUITE)
+    nodes = daemons(tmp_path)
+    for d in nodes:
+        d.env = {"METROLEDGER_FAULTS": "1"}
+        d.start()
+    try:
+        wait_ready(nodes)
+        cut = urllib.request.Request(
+            nodes[2].api + "/v1/admin/faults", data=json.dumps({"drop_to": [0]}).encode(),
+            method="POST",
+        )  # fmt: skip
+        urllib.request.urlopen(cut, timeout=5).close()
+        txs = sample_txs(SUITE, 20)
+        batch = urllib.request.Request(
+            nodes[2].api + "/v1/txs", data=join_encoded([tx.encoded() for tx in txs]),
+            method="POST", headers={"content-type": "application/octet-stream"},
+        )  # fmt: skip
+        with urllib.request.urlopen(batch, timeout=10) as response:
+            assert response.status == 202
+        hashes = [compute_tx_hash(get_suite(SUITE), tx).hex() for tx in txs]
+        wait_until("the cut-off backup's txs committed everywhere", lambda: settled(nodes, hashes))
+        time.sleep(3)  # past the full request timeout (2 s): a lone suspicion would show now
+        assert [s["view"] for s in statuses(nodes)] == [0, 0, 0, 0]
+        log = (tmp_path / "node2" / "node.log").read_text()
+        assert "view_change_started" not in log
+    finally:
+        for d in nodes:
+            d.kill()
