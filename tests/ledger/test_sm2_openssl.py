@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -74,3 +76,30 @@ def test_keys_evicted_from_the_cache_still_verify(monkeypatch: pytest.MonkeyPatc
             assert verifier.verify(keys.public_key, b"m", signature)
             assert not verifier.verify(keys.public_key, b"n", signature)
     assert len(verifier.keys) == 2
+
+
+def test_threads_verifying_while_keys_are_evicted_get_right_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    verifier = sm2_openssl.load()
+    assert verifier is not None
+    monkeypatch.setattr(sm2_openssl, "KEYS_KEPT", 3)
+    pairs = [SUITE.keypair_from_seed(bytes([i])) for i in range(8)]
+    signed = [(k.public_key, SUITE.sign(k.secret_key, b"m")) for k in pairs]
+    wrong: list[int] = []
+
+    def work(offset: int) -> None:
+        for i in range(200):
+            public_key, signature = signed[(i + offset) % len(signed)]
+            if not verifier.verify(public_key, b"m", signature):
+                wrong.append(i)
+            if verifier.verify(public_key, b"n", signature):
+                wrong.append(-i)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == [] and len(verifier.keys) <= 3
+
