@@ -135,6 +135,8 @@ class PeerLinks:
         socket buffer (a crash of this process then no longer loses it), never if the
         frame is dropped or its connection fails."""
         if self.faults.drops(member):
+            if written is not None:  # an injected loss happens on the wire, after the
+                written.set()  # socket buffer took the frame, as a real one would
             return
         try:
             release = self.faults.release_at(trio.current_time()) if self.faults.delay_ms else 0.0

@@ -102,4 +102,3 @@ def test_threads_verifying_while_keys_are_evicted_get_right_answers(
     for thread in threads:
         thread.join()
     assert wrong == [] and len(verifier.keys) <= 3
-

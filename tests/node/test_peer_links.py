@@ -69,3 +69,16 @@ def test_frames_wait_while_the_peer_is_down_and_go_once_it_is_up() -> None:
 
     trio.run(run)
     assert frames(links) == [(CHANNEL_TX, b"x")]
+
+
+def test_a_frame_lost_to_an_injected_fault_counts_as_written() -> None:
+    links = FakeLinks()
+    links.faults.drop_to = {1}
+
+    async def run() -> None:
+        written = trio.Event()
+        links.send(1, CHANNEL_TX, b"x", written)
+        assert written.is_set()  # a real partition loses frames after the socket took them
+
+    trio.run(run)
+    assert links.writes == []
