@@ -132,8 +132,9 @@ class PeerLinks:
         self, member: int, channel: int, payload: bytes, written: trio.Event | None = None
     ) -> None:
         """Queue a frame for `member`; `written` is set once the frame is in the kernel's
-        socket buffer (a crash of this process then no longer loses it), never if the
-        frame is dropped or its connection fails."""
+        socket buffer (a crash of this process then no longer loses it), or at once if
+        the fault layer drops it; never if the send queue is full or the connection
+        fails (the waiting sender gives up at its own timeout)."""
         if self.faults.drops(member):
             if written is not None:  # an injected loss happens on the wire, after the
                 written.set()  # socket buffer took the frame, as a real one would
