@@ -48,6 +48,9 @@ class LoadLog:
     error_kinds: dict[str, int] = field(default_factory=dict)  # why, per transaction
     cpu_seconds: float = 0.0  # the generator's own CPU time while it offered the load
 
+    def count_refused(self, reason: str, count: int) -> None:
+        self.refused[reason] = self.refused.get(reason, 0) + count
+
     def count_error(self, kind: str, count: int) -> None:
         self.errors += count
         self.error_kinds[kind] = self.error_kinds.get(kind, 0) + count
@@ -69,7 +72,7 @@ async def _post(
         log.admitted.update(hashes)
         return
     if status == 429:  # back-pressure: counted, not retried (open loop)
-        log.refused["mempool_full"] = log.refused.get("mempool_full", 0) + len(txs)
+        log.count_refused("mempool_full", len(txs))
         return
     if status != 200:
         log.count_error(f"http_{status}", len(txs))
@@ -78,7 +81,7 @@ async def _post(
         if result["status"] == "pending":
             log.admitted.add(tx_hash)
         else:
-            log.refused[result["error"]] = log.refused.get(result["error"], 0) + 1
+            log.count_refused(result["error"], 1)
 
 
 async def open_loop(

@@ -160,7 +160,7 @@ def load() -> OpenSslSm2 | None:
             verifier = OpenSslSm2(ctypes.CDLL(name))
         except (OSError, AttributeError):
             continue
-        probe = bytes.fromhex("04" + CURVE_FOR_Z[64:].hex())  # the generator as a key
+        probe = b"\x04" + CURVE_FOR_Z[64:]  # the generator (xG, yG) as a key
         if verifier._context(probe) is not None:
             return verifier
     return None

@@ -211,8 +211,7 @@ class Node:
         The event returned is set once one of them holds the frame in its kernel socket
         buffer; None if no link to them is up."""
         written = trio.Event()  # set by whichever link writes first
-        targets = [m for m in range(self.protocol.n) if m != self.me]
-        targets = targets if everyone else [self.replica.primary]
+        targets = self._others() if everyone else [self.replica.primary]
         for member in targets:
             self.transport.send(member, CHANNEL_TX, data, written)
         return written if any(self.transport.is_up(m) for m in targets) else None
@@ -225,10 +224,12 @@ class Node:
             with trio.move_on_after(FORWARD_WAIT_S):
                 await written.wait()
 
+    def _others(self) -> list[int]:
+        return [member for member in range(self.protocol.n) if member != self.me]
+
     def _send_to_others(self, channel: int, data: bytes) -> None:
-        for member in range(self.protocol.n):
-            if member != self.me:
-                self.transport.send(member, channel, data)
+        for member in self._others():
+            self.transport.send(member, channel, data)
 
     # ---- the core loop ------------------------------------------------------------
 

@@ -39,7 +39,8 @@ DEFAULT_PROTOCOL = {
     "view_change_timeout_ms": 2000,
     "censorship_timeout_ms": 20_000,
     # back-pressure (HTTP 429) beyond about a second of backlog: a longer queue only adds
-    # latency, and latency above request_timeout_ms makes backups suspect a busy primary
+    # latency, and a request waiting censorship_timeout_ms makes backups suspect a busy
+    # primary (the request timer does not: it counts time without any commit)
     "max_pending_requests": 3_000,
 }
 # Per suite, over DEFAULT_PROTOCOL. An SM2 consensus signature takes about 300 us to
