@@ -9,6 +9,7 @@ so a signature or hash over encoded bytes can never be malleated.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import msgpack
@@ -22,12 +23,25 @@ MIN_INT = -(2**63)
 Value = None | bool | int | bytes | str | list[Any] | tuple[Any, ...] | dict[str, Any]
 
 
+_PACKERS = threading.local()
+
+
+def packb(value: Any) -> bytes:
+    """msgpack.packb(value, use_bin_type=True) with a Packer kept per thread: packb
+    builds a new Packer on every call, which costs as much as packing a transaction."""
+    try:
+        packer = _PACKERS.packer
+    except AttributeError:
+        packer = _PACKERS.packer = msgpack.Packer(use_bin_type=True)
+    packed: bytes = packer.pack(value)
+    return packed
+
+
 def encode(value: Any) -> bytes:
     """Encode `value` canonically; raise TypeError/ValueError for our own misuse."""
     if not _is_canonical_tree(value):
         value = _canonicalise(value, 0)
-    packed: bytes = msgpack.packb(value, use_bin_type=True)
-    return packed
+    return packb(value)
 
 
 def decode(data: bytes, max_bytes: int = 16 * 1024 * 1024) -> Any:
@@ -49,7 +63,7 @@ def decode(data: bytes, max_bytes: int = 16 * 1024 * 1024) -> Any:
             raise InvalidEncoding("map keys are not sorted")
     except (TypeError, ValueError) as exc:
         raise InvalidEncoding(f"not canonical: {exc}") from None
-    if msgpack.packb(value, use_bin_type=True) != bytes(data):
+    if packb(value) != bytes(data):
         raise InvalidEncoding("not the canonical encoding")
     return value
 

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import msgpack
 
 from ledger.crypto import SignatureSuite
-from ledger.encoding import encode, refuse_ext
+from ledger.encoding import encode, packb, refuse_ext
 from ledger.errors import InvalidEncoding
 from ledger.merkle import compute_root
 from ledger.wire import blob, expect_tagged, text, u64
@@ -64,8 +64,7 @@ class Transaction:
             return _SIGNING_HEAD + raw[2:-66]
         fields = [TX_DOMAIN, self.sender, self.seq, self.kind, self.payload]
         if _typed(self):  # decoded or signed with checked types: msgpack is canonical here
-            packed: bytes = msgpack.packb(fields, use_bin_type=True)
-            return packed
+            return packb(fields)
         return encode(fields)  # raises for our own misuse (floats, ...)
 
     def to_wire(self) -> list[Any]:
@@ -146,7 +145,7 @@ def tx_from_bytes(raw: bytes) -> Transaction:
     except Exception as exc:  # msgpack raises many types for bad bytes
         raise InvalidEncoding(f"transaction: {type(exc).__name__}") from None
     tx = Transaction.from_wire(wire)  # strict types: no floats, no maps
-    if msgpack.packb(wire, use_bin_type=True) != raw:
+    if packb(wire) != raw:
         raise InvalidEncoding("transaction: not the canonical encoding")
     tx.__dict__["encoded_bytes"] = raw  # what cached_property would compute
     _INTERN[raw] = tx

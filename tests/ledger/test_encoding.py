@@ -82,3 +82,14 @@ def test_any_bytes_decode_or_raise_invalid_encoding(data: bytes) -> None:
     except InvalidEncoding:
         return
     assert encode(value) == data
+
+
+def test_the_kept_packer_starts_clean_after_a_failed_pack() -> None:
+    import msgpack
+
+    from ledger.encoding import packb
+
+    for bad in ([1, object()], [1, 2**70]):
+        with pytest.raises((TypeError, OverflowError)):
+            packb(bad)
+        assert packb([5, b"a"]) == msgpack.packb([5, b"a"], use_bin_type=True)
