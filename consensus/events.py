@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from consensus.messages import Message, PreparedCert
 from consensus.reasons import Reason
 from ledger.types import Block, CommitCertificate, Transaction
+
+if TYPE_CHECKING:  # consensus.state imports this module
+    from consensus.state import ClientWindow
 
 # ---- events -----------------------------------------------------------------
 
@@ -108,11 +112,13 @@ class Broadcast:
 
 @dataclass(frozen=True)
 class Deliver:
-    """Block committed at the next height; `replays` are indices of txs to skip."""
+    """Block committed at the next height; `replays` are indices of txs to skip;
+    `windows` the anti-replay windows, after this block, of the clients it committed."""
 
     block: Block
     certificate: CommitCertificate
     replays: tuple[int, ...]
+    windows: tuple[tuple[bytes, ClientWindow], ...]
 
 
 @dataclass(frozen=True)

@@ -414,7 +414,7 @@ class Replica:
         self, proposal: Proposal, txs: tuple[Transaction, ...], cert: CommitCertificate
     ) -> None:
         header = BlockHeader(self.last_block_hash, proposal)
-        replays = self.requests.apply_committed(txs)
+        replays, windows = self.requests.apply_committed(txs)
         self.delivered_height = proposal.height
         self.last_block_hash = header.hash(self.cfg.suite)
         if proposal.height == self.stable_seq and self.last_block_hash != self.stable_hash:
@@ -423,7 +423,7 @@ class Replica:
         self.last_progress_ms = self.now_ms
         if not self.in_view_change:
             self.backoff = 0
-        self._emit(Deliver(Block(header, txs), cert, replays))
+        self._emit(Deliver(Block(header, txs), cert, replays, windows))
         if proposal.height % self.cfg.checkpoint_interval == 0:
             transfer.send_checkpoint(self, proposal.height, self.last_block_hash)
 

@@ -123,9 +123,14 @@ class RequestQueue:
         for entry in merged.values():
             entry.arrived_ms = now_ms
 
-    def apply_committed(self, txs: tuple[Transaction, ...]) -> tuple[int, ...]:
-        """Record a committed block's requests; return indices of replayed txs."""
+    def apply_committed(
+        self, txs: tuple[Transaction, ...]
+    ) -> tuple[tuple[int, ...], tuple[tuple[bytes, ClientWindow], ...]]:
+        """Record a committed block's requests. Returns the indices of replayed txs, and
+        the anti-replay window after this block of every client it committed a request of
+        (storage persists those, so it need not read and recompute them)."""
         replays = []
+        changed: dict[bytes, ClientWindow] = {}
         for index, tx in enumerate(txs):
             self.unproposed.pop(tx.key, None)
             self.proposed.pop(tx.key, None)
@@ -133,8 +138,8 @@ class RequestQueue:
             if is_replay(window, tx.seq):
                 replays.append(index)
             else:
-                self.clients[tx.sender] = record_committed(window, tx.seq)
-        return tuple(replays)
+                self.clients[tx.sender] = changed[tx.sender] = record_committed(window, tx.seq)
+        return tuple(replays), tuple(changed.items())
 
     def has_unproposed(self) -> bool:
         return bool(self.unproposed)

@@ -310,7 +310,7 @@ class Node:
         block = action.block
         result = self.executor.apply(block, action.replays)
         await trio.to_thread.run_sync(
-            self.storage.append_block, block, action.certificate, result, action.replays
+            self.storage.append_block, block, action.certificate, result, action.windows
         )
         now = time.monotonic()
         for tx_hash, _, _ in result.tx_results:

@@ -18,11 +18,9 @@ from typing import Any
 from consensus.events import PreparedRecord, Record, StableRecord, ViewRecord, VoteRecord
 from consensus.messages import PreparedCert
 from consensus.state import (
-    FRESH_CLIENT,
     ChainState,
     ClientWindow,
     RestoredState,
-    record_committed,
 )
 from ledger.crypto import SignatureSuite
 from ledger.encoding import decode, encode
@@ -79,9 +77,14 @@ class Storage:
                     )
 
     def append_block(
-        self, block: Block, cert: CommitCertificate, result: BlockResult, replays: tuple[int, ...]
+        self,
+        block: Block,
+        cert: CommitCertificate,
+        result: BlockResult,
+        windows: tuple[tuple[bytes, ClientWindow], ...],
     ) -> None:
-        """Block, certificate, tx index, client windows and state: all or nothing."""
+        """Block, certificate, tx index, client windows (as the core computed them for
+        this block) and state: all or nothing."""
         height = block.header.height
         with self._tx():
             self.db.execute(
@@ -98,17 +101,9 @@ class Storage:
                 "INSERT OR IGNORE INTO txs (hash, height, idx, reason) VALUES (?,?,?,?)",
                 [(h, height, i, reason) for h, i, reason in result.tx_results],
             )
-            skipped = set(replays)
-            committed = [tx for i, tx in enumerate(block.txs) if i not in skipped]
-            windows = self._clients({tx.sender for tx in committed})
-            for tx in committed:
-                windows[tx.sender] = record_committed(windows[tx.sender], tx.seq)
             self.db.executemany(
                 "INSERT OR REPLACE INTO clients VALUES (?,?,?)",
-                [
-                    (sender, high, mask.to_bytes(8, "big"))
-                    for sender, (high, mask) in windows.items()
-                ],
+                [(sender, high, mask.to_bytes(8, "big")) for sender, (high, mask) in windows],
             )
             self.db.executemany(
                 "INSERT INTO events VALUES (?,?,?,?)",
@@ -203,15 +198,6 @@ class Storage:
         )
         chain = ChainState(height, bytes(last[0]) if last else genesis_hash, clients)
         return RestoredState(chain, records)
-
-    def _clients(self, senders: set[bytes]) -> dict[bytes, ClientWindow]:
-        """Anti-replay windows of `senders` (fresh clients get the empty window)."""
-        windows: dict[bytes, ClientWindow] = dict.fromkeys(senders, FRESH_CLIENT)
-        for sender, high, mask in self._select_in(
-            "SELECT sender, high, mask FROM clients WHERE sender", sorted(senders)
-        ):
-            windows[bytes(sender)] = (int(high), int.from_bytes(mask, "big"))
-        return windows
 
     def committed(self, tx_hashes: list[bytes]) -> dict[bytes, int]:
         """tx hash -> height, for those of `tx_hashes` that are in a block."""

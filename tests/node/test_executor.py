@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.build import build_registry
+from consensus.state import RequestQueue, is_replay
 from ledger.readings import EndorseDevice, RefuelReading, RegisterDevice, sign_payload
 from ledger.types import Block, BlockHeader, CommitCertificate, Transaction
 from node.executor import Executor
@@ -74,3 +75,25 @@ def test_restart_from_stored_state_continues_identically(tmp_path: Path) -> None
     restarted = Executor(SUITE, registry(), storage.contract_state(), storage.last_state_root())
     assert restarted.state == live.state
     assert restarted.apply(third, ()) == live.apply(third, ())
+
+
+def test_storage_keeps_the_client_windows_the_core_computed(tmp_path: Path) -> None:
+    """Storage persists the windows that RequestQueue.apply_committed returns; a restart
+    gets back exactly the queue's windows, replays included (the third block commits
+    seq 2 twice: the second is a replay and changes nothing)."""
+    storage = Storage(tmp_path / "ledger.sqlite3", SUITE)
+    queue = RequestQueue(max_pending=100)
+    live = Executor(SUITE, registry())
+    cert = CommitCertificate(0, 1, b"\x00" * 32, ())
+    for block in blocks():
+        replays, windows = queue.apply_committed(block.txs)
+        assert {sender for sender, _ in windows} == {
+            tx.sender for i, tx in enumerate(block.txs) if i not in replays
+        }
+        storage.append_block(block, cert, live.apply(block, replays), windows)
+    assert replays == (2,)
+    restored = storage.restored_state(b"\x00" * 32).chain.clients
+    assert restored == queue.clients and len(restored) == 4
+    assert is_replay(restored[VEHICLE.public_key], 2) and not is_replay(
+        restored[VEHICLE.public_key], 3
+    )
