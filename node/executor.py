@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from analysis.contracts import Registry, TxResult
+from analysis.contracts import Contract, Registry, TxResult
 from analysis.state import ContractState
 from ledger.crypto import SignatureSuite
 from ledger.encoding import encode
@@ -39,6 +39,9 @@ class Executor:
         state_root: bytes = b"\x00" * 32,
     ):
         self.suite, self.registry = suite, registry
+        # kind -> (deciding contract, observers), asked for every transaction; the
+        # registry's contracts are fixed once a node runs
+        self.routes: dict[str, tuple[Contract | None, list[Contract]]] = {}
         self.state: dict[str, dict[str, Any]] = state if state is not None else {}
         self.state_root = state_root
 
@@ -71,7 +74,12 @@ class Executor:
         return BlockResult(block.header.height, root, writes, tuple(results), tuple(events))
 
     def _apply_tx(self, views: dict[str, ContractState], tx: Transaction, block: Block) -> TxResult:
-        contract = self.registry.for_kind(tx.kind)
+        route = self.routes.get(tx.kind)
+        if route is None:
+            route = (self.registry.for_kind(tx.kind), self.registry.observers_of(tx.kind))
+            if route[0] is not None:  # kept for known kinds only: clients choose the kind
+                self.routes[tx.kind] = route
+        contract, observers = route
         if contract is None:
             return TxResult(False, "unknown_kind")
         height = block.header.height
@@ -79,6 +87,6 @@ class Executor:
         if not outcome.ok:
             return outcome
         events = list(outcome.events)
-        for observer in self.registry.observers_of(tx.kind):  # they see, never refuse
+        for observer in observers:  # they see, never refuse
             events += observer.apply(views[observer.name], tx, height).events
         return TxResult(True, events=tuple(events))
