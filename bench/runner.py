@@ -235,7 +235,7 @@ def execute(sc: Scenario, out: Path) -> dict[str, Any]:
             raise RuntimeError(reason)
         run.hosts = NetnsHosts(sc.nodes)
     print(f"scenario {sc.name}: {sc.nodes} nodes, {sc.suite}, {sc.duration_s:g}s", file=sys.stderr)
-    rate = verify_rate(sc.suite)
+    rates = [verify_rate(sc.suite)]
     try:
         if run.hosts is not None:
             run.hosts.create()
@@ -263,7 +263,8 @@ def execute(sc: Scenario, out: Path) -> dict[str, Any]:
             for i, d in enumerate(run.nodes)
             if d.process and d.process.poll() is None
         }
-        return analyse(run, log, rate, cpu, memory, load_end)
+        rates.append(verify_rate(sc.suite))  # the nodes are idle now
+        return analyse(run, log, rates, cpu, memory, load_end)
     finally:
         for d in run.nodes:
             d.stop()

@@ -45,6 +45,9 @@ def test_runner_measures_applies_faults_and_checks_safety(tmp_path: Path) -> Non
     for key in ("p50", "p99"):
         assert saved["latency_ms"][key] > 0
     assert saved["crypto_limit_tps"] > 0 and saved["safety_ok"] is True
+    before, after = saved["verify_per_s_per_core_samples"]  # before and after the load
+    assert before > 0 and after > 0
+    assert abs(saved["verify_per_s_per_core"] - (before + after) / 2) <= 1  # rounded samples
     assert [f["what"] for f in saved["faults"]] == ["partition", "heal", "delay all"]
     assert saved["committed_of_offered"] == saved["offered"]  # nothing lost across the partition
     assert saved["admitted_not_committed"] == 0
