@@ -51,6 +51,8 @@ _SIGNATURES = {  # name: (result type, argument types)
 
 
 def sm3(data: bytes) -> bytes:
+    """SM3 through gmalglib; also the sm2 suite's hash (`ledger.crypto` imports this
+    module, so the function lives here)."""
     return bytes(_sm3.SM3(data).digest())
 
 
@@ -87,13 +89,26 @@ class OpenSslSm2:
             key = self._context(public_key)
             if key is None:
                 return False
-            digest = sm3(key.z + message)
-            with key.lock:
-                if key.ctx:
-                    valid = bool(self.lib.EVP_PKEY_verify(key.ctx, der, len(der), digest, 32) == 1)
-                    break
-        else:
+            valid = self._verify_with(key, message, der)
+            if valid is not None:
+                return valid
+        # Evicted twice by other threads' keys: a context of our own, so a valid
+        # signature is never refused for want of one.
+        key = self._open(public_key)
+        if key is None:
             return False
+        try:
+            return self._verify_with(key, message, der) is True
+        finally:
+            self._close(key)
+
+    def _verify_with(self, key: _KeyContext, message: bytes, der: bytes) -> bool | None:
+        """The verdict, or None if the context was freed before it could be used."""
+        digest = sm3(key.z + message)
+        with key.lock:
+            if not key.ctx:
+                return None
+            valid = bool(self.lib.EVP_PKEY_verify(key.ctx, der, len(der), digest, 32) == 1)
         if not valid:
             self.lib.ERR_clear_error()  # a failed check leaves errors in the thread's queue
         return valid
