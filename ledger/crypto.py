@@ -18,14 +18,13 @@ import ctypes
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Protocol
 
 import nacl._sodium
 import nacl.exceptions
 import nacl.signing
 from gmalglib import sm2 as _sm2
-from gmalglib import sm3 as _sm3
 
 from ledger import sm2_openssl
 
@@ -68,7 +67,12 @@ class Ed25519Suite:
         return _ed25519_signing_key(secret_key).sign(message).signature
 
     def __init__(self, use_sodium_direct: bool = True):
-        self.verify_detached = load_verify_detached() if use_sodium_direct else None
+        self.use_sodium_direct = use_sodium_direct
+
+    @cached_property
+    def verify_detached(self) -> Callable[[bytes, bytes, int, bytes], int] | None:
+        """Loaded at the first verification, not when this module is imported."""
+        return load_verify_detached() if self.use_sodium_direct else None
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         if len(public_key) != 32 or len(signature) != 64:
@@ -119,10 +123,16 @@ class Sm2Suite:
     signature_bytes = 64
 
     def __init__(self, use_openssl: bool = True):
-        self.openssl = sm2_openssl.load() if use_openssl else None
+        self.use_openssl = use_openssl
+
+    @cached_property
+    def openssl(self) -> sm2_openssl.OpenSslSm2 | None:
+        """Loaded (and probed) at the first verification, not when this module is
+        imported: ed25519 processes never need libcrypto."""
+        return sm2_openssl.load() if self.use_openssl else None
 
     def hash(self, data: bytes) -> bytes:
-        return bytes(_sm3.SM3(data).digest())
+        return sm2_openssl.sm3(data)
 
     def keypair_from_seed(self, seed: bytes) -> KeyPair:
         counter = 0

@@ -206,15 +206,15 @@ class Node:
             await self._await_written(self._forward(data, everyone=self.replica.is_primary))
         return answers
 
-    def _forward(self, data: bytes, everyone: bool) -> trio.Event | None:
+    def _forward(self, data: bytes, everyone: bool, track: bool = True) -> trio.Event | None:
         """Client requests (an encoded list) to every other member, or to the primary.
-        The event returned is set once one of them holds the frame in its kernel socket
-        buffer; None if no link to them is up."""
-        written = trio.Event()  # set by whichever link writes first
+        With `track`, the event returned is set once one of them holds the frame in its
+        kernel socket buffer; None if no link to them is up, or without `track`."""
+        written = trio.Event() if track else None  # set by whichever link writes first
         targets = self._others() if everyone else [self.replica.primary]
         for member in targets:
             self.transport.send(member, CHANNEL_TX, data, written)
-        return written if any(self.transport.is_up(m) for m in targets) else None
+        return written if track and any(self.transport.is_up(m) for m in targets) else None
 
     async def _await_written(self, written: trio.Event | None) -> None:
         """Answer a client `pending` only once its requests left this process: a crash
@@ -394,7 +394,8 @@ class Node:
         ][:MAX_FORWARD]  # fmt: skip
         if waiting:
             self.reforwarded.update(waiting)
-            self._forward(join_encoded([pending[key].tx.encoded() for key in waiting]), everyone)
+            requests = join_encoded([pending[key].tx.encoded() for key in waiting])
+            self._forward(requests, everyone, track=False)  # nobody waits for these
 
     # ---- run -------------------------------------------------------------------------
 
