@@ -1,4 +1,4 @@
-"""HTTP API (Starlette on hypercorn's trio worker)."""
+"""HTTP API (Starlette on our own small HTTP/1.1 server, `node.http_server`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import random
 from typing import TYPE_CHECKING, Any
 
 import trio
-from hypercorn.config import Config
-from hypercorn.trio import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,8 +16,9 @@ from starlette.routing import Route
 from analysis.devices import device_key, device_view
 from ledger.receipt import build_receipt
 from ledger.types import Block, CommitCertificate, compute_tx_hash
+from node.http_server import serve_http
 from node.logs import jsonable
-from node.submit import error, post_tx, post_txs
+from node.submit import MAX_BATCH_BYTES, error, post_tx, post_txs
 from node.transport import FaultRules
 
 if TYPE_CHECKING:
@@ -269,11 +268,10 @@ def _int(raw: str) -> int | None:
 
 
 async def serve_api(node: Node, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-    config = Config()
-    config.bind = [f"{node.cfg.api_host}:{node.cfg.api_port}"]
-    config.accesslog = None
-    config.errorlog = None
-    await serve(build_app(node), config, task_status=task_status)  # type: ignore[arg-type]
+    app = build_app(node)
+    await serve_http(
+        app, node.cfg.api_host, node.cfg.api_port, MAX_BATCH_BYTES, task_status=task_status
+    )
 
 
 def _path(summary: str, responses: dict[str, str], **extra: Any) -> dict[str, Any]:
