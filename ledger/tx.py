@@ -117,7 +117,7 @@ def compute_tx_hash(suite: SignatureSuite, tx: Transaction) -> bytes:
     node asks for it at admission, in the signature cache, in proposals and at commit."""
     cached: bytes | None = tx.__dict__.get(suite.name)
     if cached is None:
-        cached = tx.__dict__[suite.name] = suite.hash(tx.encoded())
+        cached = tx.__dict__[suite.name] = suite.hash(tx.encoded_bytes)
     return cached
 
 

@@ -19,6 +19,7 @@ from ledger.encoding import encode
 from ledger.types import Block, Transaction, compute_tx_hash
 
 StateWrites = tuple[tuple[str, str, Any], ...]  # (contract, key, value), sorted
+REPLAYED, UNKNOWN_KIND = TxResult(False, "replay"), TxResult(False, "unknown_kind")
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,14 @@ class Executor:
     def apply(self, block: Block, replays: tuple[int, ...]) -> BlockResult:
         views = {c.name: ContractState(self.state.get(c.name, {})) for c in self.registry.contracts}
         results, events = [], []
+        skipped, height, suite = set(replays), block.header.height, self.suite
         for index, tx in enumerate(block.txs):
-            outcome = (
-                TxResult(False, "replay") if index in replays else self._apply_tx(views, tx, block)
-            )
+            outcome = REPLAYED if index in skipped else self._apply_tx(views, tx, height)
             results.append(
-                (compute_tx_hash(self.suite, tx), index, "" if outcome.ok else outcome.reason)
+                (compute_tx_hash(suite, tx), index, "" if outcome.ok else outcome.reason)
             )
-            events += [(index, name, data) for name, data in outcome.events]
+            if outcome.events:
+                events += [(index, name, data) for name, data in outcome.events]
         writes = tuple(
             (name, key, value)
             for name in sorted(views)
@@ -73,7 +74,7 @@ class Executor:
         self.state_root = root
         return BlockResult(block.header.height, root, writes, tuple(results), tuple(events))
 
-    def _apply_tx(self, views: dict[str, ContractState], tx: Transaction, block: Block) -> TxResult:
+    def _apply_tx(self, views: dict[str, ContractState], tx: Transaction, height: int) -> TxResult:
         route = self.routes.get(tx.kind)
         if route is None:
             route = (self.registry.for_kind(tx.kind), self.registry.observers_of(tx.kind))
@@ -81,10 +82,9 @@ class Executor:
                 self.routes[tx.kind] = route
         contract, observers = route
         if contract is None:
-            return TxResult(False, "unknown_kind")
-        height = block.header.height
+            return UNKNOWN_KIND
         outcome = contract.apply(views[contract.name], tx, height)
-        if not outcome.ok:
+        if not outcome.ok or not observers:
             return outcome
         events = list(outcome.events)
         for observer in observers:  # they see, never refuse
