@@ -19,7 +19,7 @@ from consensus.messages import (
     ViewChange,
 )
 from consensus.signer import SuiteSigner
-from ledger.crypto import KeyPair, get_suite
+from ledger.crypto import KeyPair, SignatureSuite, get_suite
 from ledger.types import (
     Block,
     BlockHeader,
@@ -132,3 +132,25 @@ def every_message_kind() -> list[Message]:
         signed(signers()[1], BlockRequest(1, 4, 1)),
         signed(signers()[2], BlockResponse(((block, cert),), 2)),
     ]
+
+
+def agreed_verdict(
+    ours: SignatureSuite, reference: SignatureSuite, key: bytes, message: bytes, signature: bytes
+) -> bool:
+    """The one answer two verifiers of a suite give; fails the test if they differ."""
+    verdict = ours.verify(key, message, signature)
+    assert verdict == reference.verify(key, message, signature), (key, signature)
+    return verdict
+
+
+def check_valid_and_flipped(
+    ours: SignatureSuite, reference: SignatureSuite, keys: KeyPair, message: bytes, flip: int
+) -> None:
+    """Both verifiers accept a valid signature and refuse it with one bit flipped, or
+    over another message."""
+    signature = ours.sign(keys.secret_key, message)
+    assert agreed_verdict(ours, reference, keys.public_key, message, signature)
+    flipped = bytearray(signature)
+    flipped[flip // 8] ^= 1 << (flip % 8)
+    assert not agreed_verdict(ours, reference, keys.public_key, message, bytes(flipped))
+    assert not agreed_verdict(ours, reference, keys.public_key, message + b"x", signature)

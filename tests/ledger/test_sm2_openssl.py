@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from ledger import sm2_openssl
 from ledger.crypto import Sm2Suite, get_suite
+from tests.factories import agreed_verdict, check_valid_and_flipped
 
 # the order of the SM2 group (GB/T 32918.5)
 ORDER = int("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123", 16)
@@ -20,10 +21,7 @@ KEYS = SUITE.keypair_from_seed(b"meter-7")
 
 
 def both(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """The one answer both verifiers give; fails the test if they differ."""
-    ours = SUITE.verify(public_key, message, signature)
-    assert ours == GMALGLIB.verify(public_key, message, signature), (public_key, signature)
-    return ours
+    return agreed_verdict(SUITE, GMALGLIB, public_key, message, signature)
 
 
 def test_openssl_is_what_verifies_here() -> None:
@@ -33,12 +31,7 @@ def test_openssl_is_what_verifies_here() -> None:
 @settings(max_examples=50, deadline=None)
 @given(message=st.binary(max_size=600), flip=st.integers(min_value=0, max_value=511))
 def test_both_accept_valid_and_refuse_flipped_signatures(message: bytes, flip: int) -> None:
-    signature = SUITE.sign(KEYS.secret_key, message)
-    assert both(KEYS.public_key, message, signature)
-    flipped = bytearray(signature)
-    flipped[flip // 8] ^= 1 << (flip % 8)
-    assert not both(KEYS.public_key, message, bytes(flipped))
-    assert not both(KEYS.public_key, message + b"x", signature)
+    check_valid_and_flipped(SUITE, GMALGLIB, KEYS, message, flip)
 
 
 @pytest.mark.parametrize(
