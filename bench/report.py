@@ -133,6 +133,7 @@ def analyse(
         "timeline": timeline,
         "latency_cdf_ms": [round(x, 1) for x in latencies[:: max(1, len(latencies) // 500)]],
     }
+    result.update(cpu_per_tx(result))
     result.update(fault_recovery(timeline, run, views, t0))
     if sc.load.ramp_tps:
         result["saturation"] = saturation(timeline, sc)
@@ -213,6 +214,8 @@ def summary(r: dict[str, Any]) -> str:
         + " |",
         f"| view changes | {r['view_changes']} |",
         f"| CPU s per node | {r['cpu_seconds_per_node']} |",
+        f"| CPU per committed tx and node | {r.get('cpu_us_per_tx_per_node')} µs = "
+        f"{r.get('cpu_per_tx_per_node_in_verifications')} verification times |",
         f"| CPU s of the load generator | {r.get('loadgen_cpu_seconds', 'not recorded')} |",
         f"| peak RSS MiB per node | {r['peak_rss_mib_per_node']} |",
         f"| safety (same chain on all running nodes) | {r['safety_ok']} at height "
@@ -267,6 +270,28 @@ def plot(r: dict[str, Any], out: Path) -> None:
         plt.close(fig)
 
 
+CPU_ROWS = [
+    ("cpu_us/tx/node", "cpu_us_per_tx_per_node"),
+    ("cpu/tx/node (verif. times)", "cpu_per_tx_per_node_in_verifications"),
+]
+
+
+def cpu_per_tx(r: dict[str, Any]) -> dict[str, float | None]:
+    """Mean node CPU per committed transaction, in µs and in verification times (that
+    CPU over the time of one verification on this machine, measured in the same run).
+    The second cancels most of the machine's speed drift; with busy cores the fraction
+    of the crypto limit is about its inverse. Computed from the stored fields, so
+    results written before these fields existed compare too."""
+    cpu, committed = r.get("cpu_seconds_per_node") or {}, r.get("committed_of_offered")
+    if not cpu or not committed:
+        return {"cpu_us_per_tx_per_node": None, "cpu_per_tx_per_node_in_verifications": None}
+    us = statistics.mean(cpu.values()) / committed * 1e6
+    return {
+        "cpu_us_per_tx_per_node": round(us, 1),
+        "cpu_per_tx_per_node_in_verifications": round(us * r["verify_per_s_per_core"] / 1e6, 2),
+    }
+
+
 def compare(a: Path, b: Path) -> str:
     ra, rb = (json.loads((p / "result.json" if p.is_dir() else p).read_text()) for p in (a, b))
     rows = [("throughput_tps", ra["throughput_tps"], rb["throughput_tps"])]
@@ -274,8 +299,10 @@ def compare(a: Path, b: Path) -> str:
         (f"latency_ms.{k}", ra["latency_ms"][k], rb["latency_ms"][k]) for k in ("p50", "p90", "p99")
     ]
     rows += [("crypto_limit_tps", ra["crypto_limit_tps"], rb["crypto_limit_tps"])]
-    out = [f"{'metric':22} {'A':>10} {'B':>10} {'B/A':>7}"]
+    ca, cb = cpu_per_tx(ra), cpu_per_tx(rb)
+    rows += [(name, ca[key], cb[key]) for name, key in CPU_ROWS]
+    out = [f"{'metric':26} {'A':>10} {'B':>10} {'B/A':>7}"]
     for name, x, y in rows:
         ratio = f"{y / x:.2f}" if x and y is not None else "-"
-        out.append(f"{name:22} {x!s:>10} {y!s:>10} {ratio:>7}")
+        out.append(f"{name:26} {x!s:>10} {y!s:>10} {ratio:>7}")
     return "\n".join(out)
