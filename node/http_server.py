@@ -33,7 +33,7 @@ import trio
 MAX_HEAD_BYTES = 16 * 1024
 MAX_HEADERS = 100
 REQUEST_TIMEOUT_S = 10.0  # a request, once its first byte arrived, must be complete by then
-IDLE_TIMEOUT_S = 30.0  # a keep-alive connection with no request is closed after this
+IDLE_TIMEOUT_S = 5.0  # a keep-alive connection with no request is closed after this (as hypercorn)
 MAX_CONNECTIONS = 512
 LINGER_S, LINGER_BYTES = 2.0, 1 << 20  # input read and dropped after an error answer
 READ_BYTES = 64 * 1024

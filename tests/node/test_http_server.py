@@ -214,3 +214,19 @@ def test_connections_beyond_the_limit_are_refused_at_once(monkeypatch: pytest.Mo
         assert responses(await exchange(port, b"GET /a HTTP/1.0\r\n\r\n"))[0][0] == 201
 
     served(check)
+
+
+def test_an_idle_keep_alive_connection_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_server, "IDLE_TIMEOUT_S", 0.2)
+
+    async def check(port: int) -> None:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all(b"GET /a HTTP/1.1\r\n\r\n")
+        received = b""
+        with trio.fail_after(5):  # answered, then closed by the server once idle
+            while data := await stream.receive_some(65536):
+                received += data
+        assert responses(received)[0][0] == 201
+        await stream.aclose()
+
+    served(check)
