@@ -18,7 +18,7 @@ that differ, as `ledger.encoding.decode` does.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
@@ -161,9 +161,7 @@ def decode_tx_list(data: bytes, max_txs: int) -> tuple[Transaction, ...]:
     def read(unpacker: msgpack.Unpacker, data: bytes) -> tuple[Transaction, ...]:
         return _read_txs(unpacker, data, max_txs, "transaction list")
 
-    txs: tuple[Transaction, ...] = _decode_strictly(
-        data, "transaction list", read, lambda txs: join_encoded([tx.encoded() for tx in txs])
-    )
+    txs: tuple[Transaction, ...] = _decode_strictly(data, "transaction list", read, encode_tx_list)
     return txs
 
 
@@ -228,11 +226,14 @@ def _read_txs(
 def encode_with_tx_list(items: Sequence[Any], tx_item: int) -> bytes:
     """The canonical encoding of `items`, whose item `tx_item` is a sequence of
     transactions, joined from their own encodings instead of re-encoding them."""
-    parts = [
-        join_encoded([tx.encoded() for tx in item]) if i == tx_item else encode(item)
-        for i, item in enumerate(items)
-    ]
+    parts = [encode_tx_list(item) if i == tx_item else encode(item) for i, item in enumerate(items)]
     return join_encoded(parts)
+
+
+def encode_tx_list(txs: Iterable[Transaction]) -> bytes:
+    """The canonical encoding of a list of transactions (what decode_tx_list reads),
+    joined from their own encodings."""
+    return join_encoded([tx.encoded() for tx in txs])
 
 
 def join_encoded(encoded: list[bytes]) -> bytes:

@@ -25,6 +25,7 @@ from ledger.tx import compute_tx_hash as compute_tx_hash
 from ledger.tx import compute_tx_root as compute_tx_root
 from ledger.tx import decode_tx_list as decode_tx_list
 from ledger.tx import decode_with_tx_list, encode_with_tx_list
+from ledger.tx import encode_tx_list as encode_tx_list
 from ledger.tx import is_valid_tx_signature as is_valid_tx_signature
 from ledger.tx import join_encoded as join_encoded
 from ledger.tx import sign_transaction as sign_transaction

@@ -46,7 +46,7 @@ from ledger.types import (
     Transaction,
     compute_tx_hash,
     decode_tx_list,
-    join_encoded,
+    encode_tx_list,
 )
 from node.config import ConfigError, NodeConfig, load_genesis
 from node.executor import Executor
@@ -160,9 +160,7 @@ class Node:
             self._count_reject("event_queue_full", len(valid))
         primary = self.replica.primary
         if member != primary and self.me != primary:
-            relayed = (
-                payload if len(valid) == len(txs) else join_encoded([tx.encoded() for tx in valid])
-            )
+            relayed = payload if len(valid) == len(txs) else encode_tx_list(valid)
             self.transport.send(primary, CHANNEL_TX, relayed)
 
     def _on_transport_reject(self, reason: str, member: int | None) -> None:
@@ -202,7 +200,7 @@ class Node:
         for tx in accepted:
             self.admitted_at[compute_tx_hash(self.suite, tx)] = now
         if accepted:
-            data = join_encoded([tx.encoded() for tx in accepted])
+            data = encode_tx_list(accepted)
             await self._await_written(self._forward(data, everyone=self.replica.is_primary))
         return answers
 
@@ -394,7 +392,7 @@ class Node:
         ][:MAX_FORWARD]  # fmt: skip
         if waiting:
             self.reforwarded.update(waiting)
-            requests = join_encoded([pending[key].tx.encoded() for key in waiting])
+            requests = encode_tx_list(pending[key].tx for key in waiting)
             self._forward(requests, everyone, track=False)  # nobody waits for these
 
     # ---- run -------------------------------------------------------------------------
