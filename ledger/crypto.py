@@ -56,6 +56,9 @@ class Ed25519Suite:
     public_key_bytes = 32
     signature_bytes = 64
 
+    def __init__(self, use_sodium_direct: bool = True):
+        self.use_sodium_direct = use_sodium_direct
+
     def hash(self, data: bytes) -> bytes:
         return hashlib.sha256(data).digest()
 
@@ -65,9 +68,6 @@ class Ed25519Suite:
 
     def sign(self, secret_key: bytes, message: bytes) -> bytes:
         return _ed25519_signing_key(secret_key).sign(message).signature
-
-    def __init__(self, use_sodium_direct: bool = True):
-        self.use_sodium_direct = use_sodium_direct
 
     @cached_property
     def verify_detached(self) -> Callable[[bytes, bytes, int, bytes], int] | None:

@@ -201,13 +201,18 @@ class Connection:
             if total > self.max_body_bytes:
                 raise HttpError(413, "too_large", f"body over {self.max_body_bytes} bytes")
             if size == 0:
-                while await self._find(b"\r\n", MAX_HEAD_BYTES, HEAD_TOO_LARGE) not in (0, None):
-                    del self.buffer[: self.buffer.find(b"\r\n") + 2]  # trailers: ignored
-                del self.buffer[:2]
+                await self._skip_trailers()
                 return b"".join(parts)
             parts.append(await self._read_exactly(size))
             if await self._read_exactly(2) != b"\r\n":
                 raise HttpError(400, "malformed_http", "chunk without its CRLF")
+
+    async def _skip_trailers(self) -> None:
+        """The trailer lines after the last chunk, up to the empty line: ignored (a close
+        before that ends the body too; the connection then ends)."""
+        while end := await self._find(b"\r\n", MAX_HEAD_BYTES, HEAD_TOO_LARGE):
+            del self.buffer[: end + 2]
+        del self.buffer[:2]
 
     async def _respond(self, request: Request, body: bytes) -> bool:
         """Run the app for one request; True if the connection may carry another."""

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.encoding import decode, encode
+from ledger.encoding import decode, encode, packb
 from ledger.errors import InvalidEncoding
 
 scalars = (
@@ -85,10 +85,6 @@ def test_any_bytes_decode_or_raise_invalid_encoding(data: bytes) -> None:
 
 
 def test_the_kept_packer_starts_clean_after_a_failed_pack() -> None:
-    import msgpack
-
-    from ledger.encoding import packb
-
     for bad in ([1, object()], [1, 2**70]):
         with pytest.raises((TypeError, OverflowError)):
             packb(bad)
