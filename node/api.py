@@ -58,7 +58,7 @@ def build_app(node: Node) -> Starlette:
             tx_hash = bytes.fromhex(request.path_params["hash"])
         except ValueError:
             return error(400, "bad_hash", "expected hex")
-        found = node.reader.tx_status(tx_hash)
+        found = node.tx_status(tx_hash)
         wait_s = _wait_seconds(request)
         if found is None and wait_s:
             waiter = node.commit_waiters.setdefault(tx_hash, trio.Event())
@@ -66,7 +66,7 @@ def build_app(node: Node) -> Starlette:
                 await waiter.wait()
             if not waiter.is_set():  # bound the table: a later poll makes a new waiter
                 node.commit_waiters.pop(tx_hash, None)
-            found = node.reader.tx_status(tx_hash)
+            found = node.tx_status(tx_hash)
         if found is not None:
             height, index, reason = found
             status = "committed" if not reason else "rejected"
@@ -88,7 +88,7 @@ def build_app(node: Node) -> Starlette:
             tx_hash = bytes.fromhex(request.path_params["hash"])
         except ValueError:
             return error(400, "bad_hash", "expected hex")
-        found = node.reader.tx_status(tx_hash)
+        found = node.tx_status(tx_hash)
         if found is None:
             pending = tx_hash in node.admitted_at
             return error(404, "not_committed" if pending else "unknown_tx")

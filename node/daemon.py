@@ -49,12 +49,13 @@ from ledger.types import (
     encode_tx_list,
 )
 from node.config import ConfigError, NodeConfig, load_genesis
+from node.derived import PendingDerived, TxStatus, replay_unapplied
 from node.executor import Executor
 from node.intake import Answer, BatchAnswers, Requests, SignatureCache
 from node.keys import load_keys
 from node.logs import event, jsonable
 from node.metrics import Metrics
-from node.storage import Storage
+from node.storage import Storage, StorageError
 from node.tcp_transport import TcpTransport
 from node.transport import CHANNEL_CONSENSUS, CHANNEL_TX, Libp2pTransport, Transport
 
@@ -91,15 +92,21 @@ class Node:
         self.suite = self.protocol.suite
         self.storage = Storage(cfg.data_dir / "ledger.sqlite3", self.suite)
         self.reader = Storage(cfg.data_dir / "ledger.sqlite3", self.suite)
+        applied = self.storage.applied_height()
         self.executor = Executor(
             self.suite,
             self.genesis.registry(),
             self.storage.contract_state(),
-            self.storage.last_state_root(),
+            self.storage.state_root_at(applied),
         )
+        try:  # blocks stored after the last batch of derived rows: execute them again
+            clients = replay_unapplied(self.storage, self.executor, self.storage.clients())
+        except StorageError as exc:
+            raise ConfigError(cfg.data_dir, "ledger.sqlite3", str(exc)) from None
+        self.pending = PendingDerived()
         self.signer = SuiteSigner(self.suite, self.protocol.members, keys.signing.secret_key)
         self.sig_cache = SignatureCache(self.genesis.suite)
-        restored = self.storage.restored_state(self.protocol.genesis_hash)
+        restored = self.storage.restored_state(self.protocol.genesis_hash, clients)
         self.replica = Replica(self.protocol, self.me, self.signer, self.sig_cache, restored)
         self.metrics = Metrics()
         self.metrics.height.set(restored.chain.height)
@@ -307,9 +314,13 @@ class Node:
     async def _deliver(self, action: Deliver) -> None:
         block = action.block
         result = self.executor.apply(block, action.replays)
+        derived = self.pending.take() if self.pending.due() else None
         await trio.to_thread.run_sync(
-            self.storage.append_block, block, action.certificate, result, action.windows
+            self.storage.append_block, block, action.certificate, result, derived
         )
+        if derived is not None:
+            self.pending.written()
+        self.pending.add(result, action.windows)  # only now: its block is stored
         now = time.monotonic()
         for tx_hash, _, _ in result.tx_results:
             waiter = self.commit_waiters.pop(tx_hash, None)
@@ -395,6 +406,16 @@ class Node:
             requests = encode_tx_list(pending[key].tx for key in waiting)
             self._forward(requests, everyone, track=False)  # nobody waits for these
 
+    # ---- queries (SQLite first: a transaction committed twice keeps its first block) ----
+
+    def tx_status(self, tx_hash: bytes) -> TxStatus | None:
+        found = self.reader.tx_status(tx_hash)
+        return found if found is not None else self.pending.tx_status(tx_hash)
+
+    def committed(self, tx_hashes: list[bytes]) -> dict[bytes, int]:
+        """tx hash -> height, for those of `tx_hashes` in a block."""
+        return {**self.pending.committed(tx_hashes), **self.reader.committed(tx_hashes)}
+
     # ---- run -------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -422,6 +443,8 @@ class Node:
             nursery.start_soon(self.ticker)
             await nursery.start(serve_api, self)
             event(log, "node_ready", api=f"http://{self.cfg.api_host}:{self.cfg.api_port}")
+        if self.pending.current.blocks:  # so the next start has nothing to replay
+            self.storage.write_derived(self.pending.take())
         self.storage.close()
         event(log, "node_stopped")
 

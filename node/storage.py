@@ -1,11 +1,12 @@
 """Durable storage in SQLite (WAL mode, synchronous=FULL).
 
 Why SQLite: it ships with Python, gives atomic multi-table transactions (a
-block, its certificate, its tx index, the client windows and the contract state
-commit together or not at all), survives SIGKILL, and WAL mode lets the API read
-while the core writes. A block costs one transaction and so one fsync; the
-consensus records of one event are written in one transaction before the
-messages of that event are sent.
+block, its certificate and its events commit together or not at all; so do the
+derived tables with the height they reflect), survives SIGKILL, and WAL mode lets
+the API read while the core writes. A block costs one transaction and so one
+fsync; the consensus records of one event are written in one transaction before
+the messages of that event are sent. The derived tables (tx index, client windows,
+contract state) are written in batches every few dozen blocks (`node.derived`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from consensus.events import PreparedRecord, Record, StableRecord, ViewRecord, VoteRecord
 from consensus.messages import PreparedCert
@@ -27,25 +28,41 @@ from ledger.encoding import decode, encode
 from ledger.types import Block, CommitCertificate, join_encoded
 from node.executor import BlockResult
 
+if TYPE_CHECKING:
+    from node.derived import DerivedBatch
+
 SQL_VARIABLES = 500  # host parameters per IN (...) query, well below SQLite's limit
+# WAL pages before SQLite copies them back into the database (its default is 1,000,
+# about every two blocks of 300 transactions here; a page rewritten between two
+# checkpoints is copied once)
+WAL_CHECKPOINT_PAGES = 8_192
+
+# Tables keyed by hash, sender or contract key are WITHOUT ROWID: one B-tree per row
+# written instead of a table and an index.
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL,
     block BLOB NOT NULL, cert BLOB NOT NULL, state_root BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL,
-    idx INTEGER NOT NULL, reason TEXT NOT NULL);
+    idx INTEGER NOT NULL, reason TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY AUTOINCREMENT,
     seq INTEGER NOT NULL, record BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS clients (sender BLOB PRIMARY KEY, high INTEGER NOT NULL,
-    mask BLOB NOT NULL);
+    mask BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS evidence (id INTEGER PRIMARY KEY AUTOINCREMENT, member INTEGER NOT NULL,
     kind TEXT NOT NULL, first BLOB NOT NULL, second BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS events (height INTEGER NOT NULL, idx INTEGER NOT NULL,
     name TEXT NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS events_by_name ON events (name, height);
 CREATE TABLE IF NOT EXISTS kv (contract TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
-    PRIMARY KEY (contract, key));
+    PRIMARY KEY (contract, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+APPLIED = "applied_height"  # meta: the height the derived tables reflect
+
+
+class StorageError(RuntimeError):
+    """The database contradicts itself or the node's code; the node must not start."""
 
 
 class Storage:
@@ -55,7 +72,12 @@ class Storage:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         self.db.executescript(SCHEMA)
+        # a database written before the derived tables were batched has them complete
+        self.db.execute(
+            "INSERT OR IGNORE INTO meta SELECT ?, COALESCE(MAX(height), 0) FROM blocks", (APPLIED,)
+        )
 
     def close(self) -> None:
         self.db.close()
@@ -81,10 +103,10 @@ class Storage:
         block: Block,
         cert: CommitCertificate,
         result: BlockResult,
-        windows: tuple[tuple[bytes, ClientWindow], ...],
+        derived: DerivedBatch | None = None,
     ) -> None:
-        """Block, certificate, tx index, client windows (as the core computed them for
-        this block) and state: all or nothing."""
+        """Block, certificate, state root and contract events; with `derived`, the
+        derived rows of earlier blocks too: all or nothing."""
         height = block.header.height
         with self._tx():
             self.db.execute(
@@ -98,21 +120,34 @@ class Storage:
                 ),
             )
             self.db.executemany(
-                "INSERT OR IGNORE INTO txs (hash, height, idx, reason) VALUES (?,?,?,?)",
-                [(h, height, i, reason) for h, i, reason in result.tx_results],
-            )
-            self.db.executemany(
-                "INSERT OR REPLACE INTO clients VALUES (?,?,?)",
-                [(sender, high, mask.to_bytes(8, "big")) for sender, (high, mask) in windows],
-            )
-            self.db.executemany(
                 "INSERT INTO events VALUES (?,?,?,?)",
                 [(height, index, name, encode(data)) for index, name, data in result.events],
             )
-            self.db.executemany(
-                "INSERT OR REPLACE INTO kv VALUES (?,?,?)",
-                [(name, key, encode(value)) for name, key, value in result.writes],
-            )
+            if derived is not None:
+                self._write_derived(derived)
+
+    def write_derived(self, derived: DerivedBatch) -> None:
+        with self._tx():
+            self._write_derived(derived)
+
+    def _write_derived(self, derived: DerivedBatch) -> None:
+        """Rows sorted by key, so each B-tree page is visited once."""
+        self.db.executemany(
+            "INSERT OR IGNORE INTO txs (hash, height, idx, reason) VALUES (?,?,?,?)",
+            [(h, height, i, reason) for h, (height, i, reason) in sorted(derived.txs.items())],
+        )
+        self.db.executemany(
+            "INSERT OR REPLACE INTO clients VALUES (?,?,?)",
+            [
+                (sender, high, mask.to_bytes(8, "big"))
+                for sender, (high, mask) in sorted(derived.clients.items())
+            ],
+        )
+        self.db.executemany(
+            "INSERT OR REPLACE INTO kv VALUES (?,?,?)",
+            [(name, key, encode(value)) for (name, key), value in sorted(derived.writes.items())],
+        )
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (APPLIED, derived.height))
 
     def add_evidence(self, member: int, kind: str, first: bytes, second: bytes) -> None:
         """Two conflicting messages signed by one member: kept for the other organisations."""
@@ -140,6 +175,11 @@ class Storage:
         row = self.db.execute("SELECT MAX(height) FROM blocks").fetchone()
         return int(row[0] or 0)
 
+    def applied_height(self) -> int:
+        """The height the derived tables reflect."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (APPLIED,)).fetchone()
+        return int(row[0])
+
     def block(self, height: int) -> tuple[Block, CommitCertificate, bytes] | None:
         row = self.db.execute(
             "SELECT block, cert, state_root FROM blocks WHERE height = ?", (height,)
@@ -153,6 +193,13 @@ class Storage:
             "SELECT block, cert FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height", (lo, hi)
         ).fetchall()
         return [(Block.decode(b), CommitCertificate.decode(c)) for b, c in rows]
+
+    def blocks_with_roots(self, lo: int, hi: int) -> list[tuple[Block, bytes]]:
+        rows = self.db.execute(
+            "SELECT block, state_root FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height",
+            (lo, hi),
+        ).fetchall()
+        return [(Block.decode(b), bytes(root)) for b, root in rows]
 
     def tx_status(self, tx_hash: bytes) -> tuple[int, int, str] | None:
         row = self.db.execute(
@@ -179,24 +226,32 @@ class Storage:
             state.setdefault(contract, {})[key] = decode(bytes(value))
         return state
 
-    def last_state_root(self) -> bytes:
+    def state_root_at(self, height: int) -> bytes:
         row = self.db.execute(
-            "SELECT state_root FROM blocks ORDER BY height DESC LIMIT 1"
+            "SELECT state_root FROM blocks WHERE height = ?", (height,)
         ).fetchone()
         return bytes(row[0]) if row else b"\x00" * 32
 
-    def restored_state(self, genesis_hash: bytes) -> RestoredState:
-        height = self.height()
-        last = self.db.execute("SELECT hash FROM blocks WHERE height = ?", (height,)).fetchone()
-        clients = {
+    def clients(self) -> dict[bytes, ClientWindow]:
+        """The clients' anti-replay windows at `applied_height`."""
+        return {
             bytes(s): (int(h), int.from_bytes(m, "big"))
             for s, h, m in self.db.execute("SELECT sender, high, mask FROM clients")
         }
+
+    def restored_state(
+        self, genesis_hash: bytes, clients: dict[bytes, ClientWindow] | None = None
+    ) -> RestoredState:
+        """The chain and the consensus records; `clients` are the windows after the last
+        block (`node.derived.replay_unapplied`), else those of the clients table."""
+        height = self.height()
+        last = self.db.execute("SELECT hash FROM blocks WHERE height = ?", (height,)).fetchone()
         records = tuple(
             decode_record(bytes(r))
             for (r,) in self.db.execute("SELECT record FROM records ORDER BY id")
         )
-        chain = ChainState(height, bytes(last[0]) if last else genesis_hash, clients)
+        windows = self.clients() if clients is None else clients
+        chain = ChainState(height, bytes(last[0]) if last else genesis_hash, windows)
         return RestoredState(chain, records)
 
     def committed(self, tx_hashes: list[bytes]) -> dict[bytes, int]:

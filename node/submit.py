@@ -127,7 +127,7 @@ async def post_tx(node: Node, request: Request) -> Response:
     except InvalidEncoding as exc:
         return error(400, Reason.MALFORMED.value, str(exc))
     tx_hash = compute_tx_hash(node.suite, tx)
-    refused = refusal(node, tx, tx_hash, node.reader.committed([tx_hash]).get(tx_hash))
+    refused = refusal(node, tx, tx_hash, node.committed([tx_hash]).get(tx_hash))
     if refused is not None:
         return error(*refused)
     status, reason = outcome((await node.submit_many([tx]))[0])
@@ -151,7 +151,7 @@ async def post_txs(node: Node, request: Request) -> Response:
     hashes = [compute_tx_hash(node.suite, tx) for tx in txs]
     results: list[dict[str, Any]] = [{"tx_hash": h.hex(), "status": "pending"} for h in hashes]
     admit = []
-    committed = node.reader.committed(hashes)  # one query for the batch
+    committed = node.committed(hashes)  # one query for the batch
     for i, (tx, tx_hash) in enumerate(zip(txs, hashes, strict=True)):
         refused = refusal(node, tx, tx_hash, committed.get(tx_hash))
         if refused is None:

@@ -9,6 +9,7 @@ from analysis.build import build_registry
 from consensus.state import RequestQueue, is_replay
 from ledger.readings import EndorseDevice, RefuelReading, RegisterDevice, sign_payload
 from ledger.types import Block, BlockHeader, CommitCertificate, Transaction
+from node.derived import DerivedBatch
 from node.executor import Executor
 from node.storage import Storage
 from tests.factories import SUITE, member_keys, proposal_for
@@ -71,8 +72,12 @@ def test_restart_from_stored_state_continues_identically(tmp_path: Path) -> None
     first, second, third = blocks()
     cert = CommitCertificate(0, 1, b"\x00" * 32, ())
     for block in (first, second):
-        storage.append_block(block, cert, live.apply(block, ()), ())
-    restarted = Executor(SUITE, registry(), storage.contract_state(), storage.last_state_root())
+        result = live.apply(block, ())
+        derived = DerivedBatch()
+        derived.add(result, ())
+        storage.append_block(block, cert, result, derived)
+    assert storage.applied_height() == 2
+    restarted = Executor(SUITE, registry(), storage.contract_state(), storage.state_root_at(2))
     assert restarted.state == live.state
     assert restarted.apply(third, ()) == live.apply(third, ())
 
@@ -85,12 +90,16 @@ def test_storage_keeps_the_client_windows_the_core_computed(tmp_path: Path) -> N
     queue = RequestQueue(max_pending=100)
     live = Executor(SUITE, registry())
     cert = CommitCertificate(0, 1, b"\x00" * 32, ())
+    derived = DerivedBatch()
     for block in blocks():
         replays, windows = queue.apply_committed(block.txs)
         assert {sender for sender, _ in windows} == {
             tx.sender for i, tx in enumerate(block.txs) if i not in replays
         }
-        storage.append_block(block, cert, live.apply(block, replays), windows)
+        result = live.apply(block, replays)
+        storage.append_block(block, cert, result)
+        derived.add(result, windows)
+    storage.write_derived(derived)
     assert replays == (2,)
     restored = storage.restored_state(b"\x00" * 32).chain.clients
     assert restored == queue.clients and len(restored) == 4
