@@ -315,11 +315,15 @@ class Node:
         block = action.block
         result = self.executor.apply(block, action.replays)
         derived = self.pending.take() if self.pending.due() else None
+        started = time.monotonic()
         await trio.to_thread.run_sync(
             self.storage.append_block, block, action.certificate, result, derived
         )
         if derived is not None:
             self.pending.written()
+            event(log, "derived_written", height=derived.height, blocks=derived.blocks,
+                  txs=len(derived.txs), clients=len(derived.clients), keys=len(derived.writes),
+                  ms=round(1000 * (time.monotonic() - started), 1))  # fmt: skip
         self.pending.add(result, action.windows)  # only now: its block is stored
         now = time.monotonic()
         for tx_hash, _, _ in result.tx_results:

@@ -23,7 +23,7 @@ from consensus.state import ClientWindow, RequestQueue
 from node.executor import BlockResult, Executor
 from node.storage import Storage, StorageError
 
-FLUSH_BLOCKS = 64  # derived state written at least every this many blocks
+FLUSH_BLOCKS = 256  # derived rows written at least every this many blocks
 FLUSH_TXS = 20_000  # or once this many transactions wait (bounds replay at start)
 REPLAY_CHUNK = 16  # blocks read from SQLite at a time while replaying
 
