@@ -58,7 +58,9 @@ class PrePrepare:
         return encode([TAG_PRE_PREPARE, self.view, self.seq, self.digest, self.sender])
 
     def to_wire(self) -> list[Any]:
-        txs = [tx.to_wire() for tx in self.txs]
+        return self._items([tx.to_wire() for tx in self.txs])
+
+    def _items(self, txs: Any) -> list[Any]:
         return [
             TAG_PRE_PREPARE, self.view, self.seq, self.digest, self.proposal.to_wire(), txs,
             self.sender, self.signature,
@@ -80,16 +82,21 @@ class PrePrepare:
         )  # fmt: skip
 
     def encoded(self) -> bytes:
-        """The encoding, joined from the transactions' own bytes (see ledger.tx)."""
-        items = self.to_wire()
-        items[5] = self.txs
-        return encode_with_tx_list(items, 5)
+        """The encoding, joined from the transactions' own bytes (see ledger.tx) and kept:
+        a node sends it, and persists it in its prepared certificate."""
+        cached: bytes | None = self.__dict__.get("_encoded")
+        if cached is None:
+            cached = self.__dict__["_encoded"] = encode_with_tx_list(self._items(self.txs), 5)
+        return cached
 
     @classmethod
     def decode(cls, data: bytes) -> PrePrepare:
         """Decode a pre-prepare, parsing only transactions this process has not seen."""
+        data = bytes(data)
         items = decode_with_tx_list(data, 8, 5, MAX_TXS_PER_BLOCK, "pre-prepare")
-        return cls._from_fields(expect_tagged(items, TAG_PRE_PREPARE, 7, "pp"), items[5])
+        pp = cls._from_fields(expect_tagged(items, TAG_PRE_PREPARE, 7, "pp"), items[5])
+        pp.__dict__["_encoded"] = data  # decode_with_tx_list checked it is the encoding
+        return pp
 
 
 @dataclass(frozen=True)

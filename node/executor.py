@@ -15,8 +15,8 @@ from typing import Any
 from analysis.contracts import Contract, Registry, TxResult
 from analysis.state import ContractState
 from ledger.crypto import SignatureSuite
-from ledger.encoding import encode
-from ledger.types import Block, Transaction, compute_tx_hash
+from ledger.encoding import encode, packb
+from ledger.types import Block, Transaction, compute_tx_hash, join_encoded
 
 StateWrites = tuple[tuple[str, str, Any], ...]  # (contract, key, value), sorted
 REPLAYED, UNKNOWN_KIND = TxResult(False, "replay"), TxResult(False, "unknown_kind")
@@ -66,8 +66,10 @@ class Executor:
             for name in sorted(views)
             for key, value in sorted(views[name].writes.items())
         )
-        outcomes = [reason for _, _, reason in results]
-        diff = encode([writes, outcomes, events])  # tuples encode as lists: no copies
+        outcomes = packb([reason for _, _, reason in results])  # all str: canonical as packed
+        # encode([writes, outcomes, events]) (tuples encode as lists), without walking
+        # the outcomes for values that need checking
+        diff = join_encoded([encode(writes), outcomes, encode(events)])
         root = self.suite.hash(self.state_root + self.suite.hash(diff))
         for name, key, value in writes:  # commit only once the whole block applied
             self.state.setdefault(name, {})[key] = value

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from analysis.build import build_registry
 from consensus.state import RequestQueue, is_replay
+from ledger.encoding import encode
 from ledger.readings import EndorseDevice, RefuelReading, RegisterDevice, sign_payload
 from ledger.types import Block, BlockHeader, CommitCertificate, Transaction
 from node.derived import DerivedBatch
@@ -106,3 +107,15 @@ def test_storage_keeps_the_client_windows_the_core_computed(tmp_path: Path) -> N
     assert is_replay(restored[VEHICLE.public_key], 2) and not is_replay(
         restored[VEHICLE.public_key], 3
     )
+
+
+def test_root_is_the_hash_of_the_canonical_diff() -> None:
+    """The executor joins the diff's parts instead of encoding the whole list: the bytes
+    (and so every root) must be those of encode([writes, outcomes, events])."""
+    executor = Executor(SUITE, registry())
+    for block in blocks():
+        before = executor.state_root
+        result = executor.apply(block, (2,) if block.header.height == 3 else ())
+        outcomes = [reason for _, _, reason in result.tx_results]
+        diff = encode([list(result.writes), outcomes, list(result.events)])
+        assert result.state_root == SUITE.hash(before + SUITE.hash(diff))
