@@ -438,21 +438,21 @@ class Replica:
 
     def _maybe_propose(self) -> None:
         """Adaptive batching: propose when a batch is full, when the oldest request
-        has waited batch_timeout_ms, or at once when nothing is in flight."""
-        cfg = self.cfg
-        while (
-            self.is_primary
-            and not self.in_view_change
-            and self.requests.has_unproposed()
-            and self.next_seq <= self.stable_seq + cfg.watermark_window
-        ):
-            oldest = self.requests.oldest_unproposed_ms()
-            full = len(self.requests.unproposed) >= cfg.batch_max_txs
-            due = oldest is not None and self.now_ms - oldest >= cfg.batch_timeout_ms
+        has waited batch_timeout_ms, or at once when nothing is in flight. (Asked at
+        every request the primary admits: the cheap tests come first.)"""
+        if self.in_view_change or not self.is_primary:
+            return
+        cfg, requests = self.cfg, self.requests
+        while requests.unproposed and self.next_seq <= self.stable_seq + cfg.watermark_window:
+            full = len(requests.unproposed) >= cfg.batch_max_txs
             idle = self.next_seq == self.delivered_height + 1
-            if not (full or due or idle):
+            if not (full or idle or self._oldest_waited(cfg.batch_timeout_ms)):
                 return
-            self._propose(self.requests.take_batch(cfg.batch_max_txs, cfg.batch_max_bytes))
+            self._propose(requests.take_batch(cfg.batch_max_txs, cfg.batch_max_bytes))
+
+    def _oldest_waited(self, wait_ms: int) -> bool:
+        oldest = self.requests.oldest_unproposed_ms()
+        return oldest is not None and self.now_ms - oldest >= wait_ms
 
     def _propose(self, txs: tuple[Transaction, ...]) -> None:
         seq = self.next_seq

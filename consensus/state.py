@@ -141,9 +141,6 @@ class RequestQueue:
                 self.clients[tx.sender] = changed[tx.sender] = record_committed(window, tx.seq)
         return tuple(replays), tuple(changed.items())
 
-    def has_unproposed(self) -> bool:
-        return bool(self.unproposed)
-
     def oldest_unproposed_ms(self) -> int | None:
         return next(iter(self.unproposed.values())).arrived_ms if self.unproposed else None
 

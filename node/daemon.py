@@ -252,7 +252,8 @@ class Node:
             handled = [handled for item in group for handled in self._handle(*item)]
             self._persist([a for actions, _ in handled for a in actions])
             for actions, reply in handled:
-                reasons = await self._perform(actions, persisted=True)
+                # most client requests yield no action: no coroutine for those
+                reasons = await self._perform(actions, persisted=True) if actions else []
                 if reply is not None:
                     reply.send_nowait(reasons)
 
