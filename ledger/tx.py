@@ -147,7 +147,8 @@ def tx_from_bytes(raw: bytes) -> Transaction:
     tx = Transaction.from_wire(wire)  # strict types: no floats, no maps
     if packb(wire) != raw:
         raise InvalidEncoding("transaction: not the canonical encoding")
-    tx.__dict__["encoded_bytes"] = raw  # what cached_property would compute
+    tx.__dict__["encoded_bytes"] = raw  # what the cached_properties would compute (their
+    tx.__dict__["key"] = (tx.sender, tx.seq)  # first access takes a lock in 3.11)
     _INTERN[raw] = tx
     if len(_INTERN) > INTERN_SIZE:
         _INTERN.popitem(last=False)  # oldest first

@@ -28,6 +28,7 @@ FLUSH_TXS = 20_000  # or once this many transactions wait (bounds replay at star
 REPLAY_CHUNK = 16  # blocks read from SQLite at a time while replaying
 
 TxStatus = tuple[int, int, str]  # (height, index in block, "" or the reason refused)
+TxRow = tuple[bytes, int, int, str]  # (tx hash, *TxStatus): the row SQLite gets as it is
 
 
 @dataclass
@@ -35,15 +36,16 @@ class DerivedBatch:
     """Derived rows of the blocks up to `height` that SQLite does not hold yet."""
 
     height: int = 0
-    txs: dict[bytes, TxStatus] = field(default_factory=dict)
+    txs: dict[bytes, TxRow] = field(default_factory=dict)
     clients: dict[bytes, ClientWindow] = field(default_factory=dict)
     writes: dict[tuple[str, str], Any] = field(default_factory=dict)
     blocks: int = 0
 
     def add(self, result: BlockResult, windows: tuple[tuple[bytes, ClientWindow], ...]) -> None:
-        height = result.height
+        height, txs = result.height, self.txs
         for tx_hash, index, reason in result.tx_results:
-            self.txs.setdefault(tx_hash, (height, index, reason))  # the first commit counts
+            if tx_hash not in txs:  # the first commit counts
+                txs[tx_hash] = (tx_hash, height, index, reason)
         self.clients.update(windows)
         for contract, key, value in result.writes:
             self.writes[contract, key] = value
@@ -78,7 +80,8 @@ class PendingDerived:
         """Ask SQLite first: a transaction committed twice keeps its first block."""
         for batch in (self.writing, self.current):
             if batch is not None and tx_hash in batch.txs:
-                return batch.txs[tx_hash]
+                _, height, index, reason = batch.txs[tx_hash]
+                return height, index, reason
         return None
 
     def committed(self, tx_hashes: list[bytes]) -> dict[bytes, int]:
@@ -87,7 +90,7 @@ class PendingDerived:
         for batch in (self.writing, self.current):
             if batch is not None and batch.txs:
                 txs = batch.txs
-                found.update((h, txs[h][0]) for h in tx_hashes if h in txs)
+                found.update((h, txs[h][1]) for h in tx_hashes if h in txs)
         return found
 
 

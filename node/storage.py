@@ -134,7 +134,7 @@ class Storage:
         """Rows sorted by key, so each B-tree page is visited once."""
         self.db.executemany(
             "INSERT OR IGNORE INTO txs (hash, height, idx, reason) VALUES (?,?,?,?)",
-            [(h, height, i, reason) for h, (height, i, reason) in sorted(derived.txs.items())],
+            sorted(derived.txs.values()),  # by hash
         )
         self.db.executemany(
             "INSERT OR REPLACE INTO clients VALUES (?,?,?)",
