@@ -85,9 +85,10 @@ class PendingDerived:
         return None
 
     def committed(self, tx_hashes: list[bytes]) -> dict[bytes, int]:
-        """tx hash -> height, for those of `tx_hashes` in the batches."""
+        """tx hash -> height, for those of `tx_hashes` in the batches (the earlier batch
+        is read last, so its height wins for a transaction committed twice)."""
         found: dict[bytes, int] = {}
-        for batch in (self.writing, self.current):
+        for batch in (self.current, self.writing):
             if batch is not None and batch.txs:
                 txs = batch.txs
                 found.update((h, txs[h][1]) for h in tx_hashes if h in txs)

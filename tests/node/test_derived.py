@@ -78,8 +78,11 @@ def test_pending_rows_are_readable_until_written() -> None:
     batch = pending.take()
     assert batch.height == 6 and batch.blocks == 2 and batch.writes == {("c", "k"): 1}
     assert pending.committed([b"a" * 32, b"z" * 32]) == {b"a" * 32: 5}  # still readable
+    pending.add(BlockResult(7, b"p" * 32, (), ((b"a" * 32, 0, "replay"),)), ())
+    assert pending.committed([b"a" * 32]) == {b"a" * 32: 5}  # the batch being written
+    assert pending.tx_status(b"a" * 32) == (5, 0, "")
     pending.written()
-    assert pending.tx_status(b"a" * 32) is None and not pending.due()
+    assert pending.tx_status(b"a" * 32) == (7, 0, "replay") and not pending.due()
 
 
 def test_a_changed_state_root_stops_the_start(tmp_path: Path) -> None:
