@@ -16,16 +16,20 @@ checkpoint at `applied_height`; at start a node re-executes the blocks above it
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from consensus.state import ClientWindow, RequestQueue
 from node.executor import BlockResult, Executor
+from node.logs import event
 from node.storage import Storage, StorageError
 
 FLUSH_BLOCKS = 256  # derived rows written at least every this many blocks
 FLUSH_TXS = 20_000  # or once this many transactions wait (bounds replay at start)
 REPLAY_CHUNK = 16  # blocks read from SQLite at a time while replaying
+log = logging.getLogger("metroledger.node")
 
 TxStatus = tuple[int, int, str]  # (height, index in block, "" or the reason refused)
 TxRow = tuple[bytes, int, int, str]  # (tx hash, *TxStatus): the row SQLite gets as it is
@@ -101,6 +105,7 @@ def replay_unapplied(
     """Re-execute the stored blocks above the derived tables' height (a node stopped
     between two flushes), write what they derive, and return the clients' windows after
     the last block. `executor` and `clients` must hold the state at that height."""
+    started = time.monotonic()
     queue = RequestQueue(max_pending=0, clients=clients)
     batch = DerivedBatch(height=storage.applied_height())
     top = storage.height()
@@ -117,4 +122,6 @@ def replay_unapplied(
             batch.add(result, windows)
     if batch.blocks:
         storage.write_derived(batch)
+        event(log, "derived_replayed", height=top, blocks=batch.blocks, txs=len(batch.txs),
+              ms=round(1000 * (time.monotonic() - started), 1))  # fmt: skip
     return queue.clients

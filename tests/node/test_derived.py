@@ -3,6 +3,7 @@ stops between two batches gets the same state back by re-executing its stored bl
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -46,14 +47,19 @@ def restart(path: Path) -> tuple[Storage, Executor, dict[bytes, tuple[int, int]]
     return storage, executor, clients
 
 
-def test_a_stop_between_batches_loses_nothing(tmp_path: Path) -> None:
+def test_a_stop_between_batches_loses_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Blocks 2 and 3 are stored but their derived rows were never written (as after a
     kill -9): the restart re-executes them and ends where the live node was."""
     path, chain = tmp_path / "ledger.sqlite3", blocks()
     live, queue, _ = deliver_like_the_daemon(Storage(path, SUITE), chain, flush_after={1})
     storage = Storage(path, SUITE)
     assert storage.applied_height() == 1 and storage.height() == 3
-    storage, executor, clients = restart(path)
+    with caplog.at_level(logging.INFO, logger="metroledger.node"):
+        storage, executor, clients = restart(path)
+    replayed = [r for r in caplog.records if r.getMessage() == "derived_replayed"]
+    assert [r.__dict__["fields"]["blocks"] for r in replayed] == [2]
     assert executor.state == live.state and executor.state_root == live.state_root
     assert clients == queue.clients
     assert storage.applied_height() == 3
