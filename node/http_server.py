@@ -67,15 +67,14 @@ class Request:
         self, method: str, target: bytes, version: str, headers: list[tuple[bytes, bytes]]
     ):
         self.method, self.target, self.version, self.headers = method, target, version, headers
+        connection = b",".join(self.header(b"connection")).lower()
+        # decided once: the answer's head says it, and the connection then acts on it
+        self.keep_alive = (
+            b"keep-alive" in connection if version == "1.0" else b"close" not in connection
+        )
 
     def header(self, name: bytes) -> list[bytes]:
         return [value for key, value in self.headers if key == name]
-
-    def keep_alive(self) -> bool:
-        connection = b",".join(self.header(b"connection")).lower()
-        if self.version == "1.0":
-            return b"keep-alive" in connection
-        return b"close" not in connection
 
 
 def parse_head(raw: bytes) -> Request:
@@ -246,7 +245,7 @@ class Connection:
         if not exchange.started:
             await self.refuse(HttpError(500, "internal_error", "no response"))
             return False
-        return exchange.complete and request.keep_alive()
+        return exchange.complete and request.keep_alive
 
     async def refuse(self, error: HttpError) -> None:
         """Answer with the error, then close gracefully: what the client sent after it is
@@ -311,7 +310,7 @@ class Exchange:
                     if more
                     else b"content-length: %d\r\n" % len(body)
                 )
-            closing = b"" if self.request.keep_alive() else b"connection: close\r\n"
+            closing = b"" if self.request.keep_alive else b"connection: close\r\n"
             out = _status_line(self.status) + self.headers + framing + closing + b"\r\n"
         if self.chunked:
             out += (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + (
