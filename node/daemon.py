@@ -49,8 +49,7 @@ from ledger.types import (
     encode_tx_list,
 )
 from node.config import ConfigError, NodeConfig, load_genesis
-from node.derived import PendingDerived, TxStatus, replay_unapplied
-from node.executor import Executor
+from node.derived import PendingDerived, TxStatus, restore
 from node.intake import Answer, BatchAnswers, Requests, SignatureCache
 from node.keys import load_keys
 from node.logs import event, jsonable
@@ -92,15 +91,8 @@ class Node:
         self.suite = self.protocol.suite
         self.storage = Storage(cfg.data_dir / "ledger.sqlite3", self.suite)
         self.reader = Storage(cfg.data_dir / "ledger.sqlite3", self.suite)
-        applied = self.storage.applied_height()
-        self.executor = Executor(
-            self.suite,
-            self.genesis.registry(),
-            self.storage.contract_state(),
-            self.storage.state_root_at(applied),
-        )
-        try:  # blocks stored after the last batch of derived rows: execute them again
-            clients = replay_unapplied(self.storage, self.executor, self.storage.clients())
+        try:  # blocks stored after the last batch of derived rows are executed again
+            self.executor, clients = restore(self.storage, self.suite, self.genesis.registry())
         except StorageError as exc:
             raise ConfigError(cfg.data_dir, "ledger.sqlite3", str(exc)) from None
         self.pending = PendingDerived()

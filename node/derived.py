@@ -11,7 +11,7 @@ each page once for many rows.
 Blocks themselves (with certificate, state root and contract events) are still written
 and synced one by one, before anyone is told they committed. The derived tables are a
 checkpoint at `applied_height`; at start a node re-executes the blocks above it
-(`replay_unapplied`), checking each state root against the stored one.
+(`restore`), checking each state root against the stored one.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from analysis.contracts import Registry
 from consensus.state import ClientWindow, RequestQueue
+from ledger.crypto import SignatureSuite
 from node.executor import BlockResult, Executor
 from node.logs import event
 from node.storage import Storage, StorageError
@@ -99,15 +101,23 @@ class PendingDerived:
         return found
 
 
-def replay_unapplied(
-    storage: Storage, executor: Executor, clients: dict[bytes, ClientWindow]
+def restore(
+    storage: Storage, suite: SignatureSuite, registry: Registry
+) -> tuple[Executor, dict[bytes, ClientWindow]]:
+    """The executor and the clients' windows after the last stored block: the state the
+    derived tables hold, then the stored blocks above their height re-executed (a node
+    stopped between two batches), with what those derive written."""
+    applied = storage.applied_height()
+    executor = Executor(suite, registry, storage.contract_state(), storage.state_root_at(applied))
+    return executor, _replay(storage, executor, storage.clients(), applied)
+
+
+def _replay(
+    storage: Storage, executor: Executor, clients: dict[bytes, ClientWindow], applied: int
 ) -> dict[bytes, ClientWindow]:
-    """Re-execute the stored blocks above the derived tables' height (a node stopped
-    between two flushes), write what they derive, and return the clients' windows after
-    the last block. `executor` and `clients` must hold the state at that height."""
     started = time.monotonic()
     queue = RequestQueue(max_pending=0, clients=clients)
-    batch = DerivedBatch(height=storage.applied_height())
+    batch = DerivedBatch(height=applied)
     top = storage.height()
     for first in range(batch.height + 1, top + 1, REPLAY_CHUNK):
         for block, stored_root in storage.blocks_with_roots(first, first + REPLAY_CHUNK - 1):

@@ -243,7 +243,7 @@ class Storage:
         self, genesis_hash: bytes, clients: dict[bytes, ClientWindow] | None = None
     ) -> RestoredState:
         """The chain and the consensus records; `clients` are the windows after the last
-        block (`node.derived.replay_unapplied`), else those of the clients table."""
+        block (`node.derived.restore`), else those of the clients table."""
         height = self.height()
         last = self.db.execute("SELECT hash FROM blocks WHERE height = ?", (height,)).fetchone()
         records = tuple(

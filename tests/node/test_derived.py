@@ -13,7 +13,7 @@ from consensus.state import RequestQueue
 from ledger.types import Block, BlockHeader, CommitCertificate, Transaction, compute_tx_hash
 from node.config import ConfigError, load_node_config
 from node.daemon import Node
-from node.derived import PendingDerived, replay_unapplied
+from node.derived import PendingDerived, restore
 from node.executor import BlockResult, Executor
 from node.load import sample_txs
 from node.storage import Storage, StorageError
@@ -45,9 +45,7 @@ def deliver_like_the_daemon(
 
 def restart(path: Path) -> tuple[Storage, Executor, dict[bytes, tuple[int, int]]]:
     storage = Storage(path, SUITE)
-    applied = storage.applied_height()
-    executor = Executor(SUITE, registry(), storage.contract_state(), storage.state_root_at(applied))
-    clients = replay_unapplied(storage, executor, storage.clients())
+    executor, clients = restore(storage, SUITE, registry())
     return storage, executor, clients
 
 
