@@ -11,12 +11,10 @@ hold the same chain.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,12 +76,11 @@ def start_network(run: Run) -> None:
     init_testnet(
         directory, sc.nodes, sc.suite,
         p2p_port=P2P_PORT if hosts else 0, api_port=API_PORT if hosts else 0,
-        protocol=sc.protocol, transport=sc.transport,
+        protocol=sc.protocol,
         hosts=[hosts.ip(i) for i in range(sc.nodes)] if hosts else None,
     )  # fmt: skip
     run.nodes = daemons(directory)
     for i, d in enumerate(run.nodes):
-        d.env = {"METROLEDGER_FAULTS": "1"}
         d.prefix = tuple(run.hosts.prefix(i)) if run.hosts else ()
         d.start()
     wait_ready(run.nodes)
@@ -126,23 +123,24 @@ def apply_fault(run: Run, fault: Fault) -> str:
         if run.hosts is not None:  # drops and loss in the kernel; delay stays in the transport
             run.hosts.set_faults(i, body.pop("drop_to", []), body.pop("loss_pct", 0))
         if i not in run.down:
-            post_json(run.nodes[i].api + "/v1/admin/faults", body)
+            post_faults(run.nodes[i], body)
     return f"{fault.action} {fault.node}" if fault.action in ("delay", "loss") else fault.action
 
 
-def post_json(url: str, body: dict[str, Any], attempts: int = 3) -> None:
-    """POST, retried: a node at saturation may answer late; a fault it never takes fails."""
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
-    )
+def post_faults(node: Daemon, body: dict[str, Any], attempts: int = 3) -> None:
+    """POST the rules to the node's admin socket, retried: a node at saturation may answer
+    late; a fault it never takes fails the run."""
     for attempt in range(attempts):
         try:
-            urllib.request.urlopen(request, timeout=5).read()
-            return
+            status, answer = node.admin_post("/v1/admin/faults", body)
         except UNREACHABLE:
             if attempt == attempts - 1:
                 raise
             time.sleep(0.5)
+            continue
+        if status != 200:
+            raise RuntimeError(f"{node.config.parent.name} refused the faults {body}: {answer}")
+        return
 
 
 async def schedule_faults(run: Run) -> None:

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from node.config import TRANSPORTS
-
+TRANSPORTS = ("libp2p",)  # the plain tcp transport was removed (no authentication)
 ACTIONS = ("crash", "restart", "partition", "heal", "delay", "loss", "clear")
 
 

@@ -65,6 +65,7 @@ from ledger.types import (
 )
 
 MAX_EVIDENCE = 64
+VIEW_CHANGE_POLL_MS = 10
 M = TypeVar("M", bound=Message)
 
 
@@ -139,6 +140,32 @@ class Replica:
             raise TypeError(f"unknown event {event!r}")
         out, self._out = self._out, []
         return out
+
+    def next_deadline_ms(self) -> int:
+        """The earliest time at which a `Tick` can do anything: the shell ticks then, or
+        with its next event, instead of polling (the simulator ticks as it likes)."""
+        if self.vc_needs_broadcast:
+            return self.now_ms
+        if self.in_view_change:  # rare and short: its timers are set by ticks, so poll
+            return self.now_ms + VIEW_CHANGE_POLL_MS
+        times = [self.next_sync_ms]
+        if self.fetch_deadline_ms:
+            times.append(self.fetch_deadline_ms)
+        oldest = self.requests.oldest_ms()
+        if oldest is not None:  # the two-step request timers (`_check_request_timers`)
+            stalled_since = max(oldest, self.last_progress_ms)
+            timeout_ms = self._timeout_ms(self.cfg.request_timeout_ms)
+            times += [
+                stalled_since + timeout_ms,
+                oldest + self._timeout_ms(self.cfg.censorship_timeout_ms),
+            ]
+            if self.shared_ms < stalled_since:
+                times.append(stalled_since + timeout_ms // 2)
+        unproposed = self.requests.oldest_unproposed_ms()
+        in_window = self.next_seq <= self.stable_seq + self.cfg.watermark_window
+        if unproposed is not None and self.is_primary and in_window:  # the batch timeout
+            times.append(unproposed + self.cfg.batch_timeout_ms)
+        return min(times)
 
     @property
     def primary(self) -> int:

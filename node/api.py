@@ -1,32 +1,222 @@
-"""HTTP API (Starlette on our own small HTTP/1.1 server, `node.http_server`)."""
+"""The public HTTP API: its routes (one list: the router and the OpenAPI document) and
+the read handlers. Submission is in `node.submit`; operator actions are not here but on
+the admin listener (`node.admin`)."""
 
 from __future__ import annotations
 
-import json
-import os
-import random
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from analysis.devices import device_key, device_view
 from ledger.receipt import build_receipt
 from ledger.types import Block, CommitCertificate, compute_tx_hash
+from node import schemas as s
 from node.http_server import serve_http
 from node.logs import jsonable
-from node.submit import MAX_BATCH_BYTES, error, post_tx, post_txs
-from node.transport import FaultRules
+from node.routes import Route, Router, openapi_document
+from node.service import Service
+from node.submit import MAX_BATCH_BYTES, submit_routes
+from node.web import Request, Response, error, json_response
 
-if TYPE_CHECKING:
-    from node.daemon import Node
+MAX_WAIT_S = 30.0
+
+
+def build_routes(node: Service) -> list[Route]:
+    """Every public route, with what it answers."""
+
+    async def get_tx(request: Request) -> Response:
+        tx_hash = _hash(request)
+        wait_s = _float(request.query.get("wait_s", "0"))
+        if tx_hash is None or wait_s is None or not 0 <= wait_s <= MAX_WAIT_S:
+            return error(400, "bad_query", "hash: 64 hex digits; 0 <= wait_s <= 30")
+        found = node.reads.tx_status(tx_hash)
+        if found is None and wait_s:
+            await node.commits.wait(tx_hash, wait_s)
+            found = node.reads.tx_status(tx_hash)
+        if found is not None:
+            height, index, reason = found
+            return json_response(
+                {
+                    "tx_hash": tx_hash.hex(),
+                    "status": "rejected" if reason else "committed",
+                    "height": height,
+                    "index": index,
+                    "reason": reason or None,
+                }
+            )
+        if node.commits.is_pending(tx_hash):
+            return json_response({"tx_hash": tx_hash.hex(), "status": "pending"})
+        return error(404, "unknown_tx", tx_hash.hex())
+
+    async def get_receipt(request: Request) -> Response:
+        tx_hash = _hash(request)
+        if tx_hash is None:
+            return error(400, "bad_hash", "expected 64 hex digits")
+        found = node.reads.tx_status(tx_hash)
+        if found is None:
+            return error(404, "not_committed" if node.commits.is_pending(tx_hash) else "unknown_tx")
+        height, index, reason = found
+        if reason:
+            return error(409, "rejected", f"the transaction was refused at execution: {reason}")
+        stored = node.reads.block(height)
+        if stored is None:  # a bug: the index says stored, the block is not
+            raise RuntimeError(f"block {height} of tx {tx_hash.hex()} is not stored")
+        block, cert, _ = stored
+        receipt = build_receipt(node.suite, block, cert, index)
+        return json_response(receipt.to_json(node.suite, node.genesis.chain_id))
+
+    async def get_client(request: Request) -> Response:
+        raw = request.path_params["public_key"]
+        try:
+            sender = bytes.fromhex(raw)
+        except ValueError:
+            return error(400, "bad_key", "expected hex")
+        return json_response({"public_key": sender.hex(),
+                              "committed_high_seq": node.reads.client_high(sender)})  # fmt: skip
+
+    async def get_device(request: Request) -> Response:
+        device_id = request.path_params["device_id"]
+        snapshot = node.snapshot
+        device = snapshot.view_of("devices").get(device_key(device_id))
+        if device is None:
+            return error(404, "unknown_device", device_id)
+        return json_response({"device_id": device_id, **device_view(device, snapshot.height)})
+
+    async def get_dispenser(request: Request) -> Response:
+        dispenser_id = request.path_params["dispenser_id"]
+        record = node.snapshot.view_of("surveillance").get(f"disp/{dispenser_id}")
+        if record is None:
+            return error(404, "unknown_dispenser", dispenser_id)
+        return json_response(dispenser_json(dispenser_id, record))
+
+    async def list_dispensers(request: Request) -> Response:
+        wanted = request.query.get("status")
+        if wanted not in (None, "suspect", "cleared", "undecided"):
+            return error(400, "bad_status", "status is suspect, cleared or undecided")
+        state = node.snapshot.view_of("surveillance").committed
+        found = [
+            dispenser_json(key[5:], record)
+            for key, record in sorted(state.items())
+            if key.startswith("disp/") and wanted in (None, record["status"])
+        ]
+        return json_response({"dispensers": found})
+
+    async def get_vehicle(request: Request) -> Response:
+        vehicle_id, snapshot = request.path_params["vehicle_id"], node.snapshot
+        record = snapshot.view_of("surveillance").get(f"veh/{vehicle_id}")
+        device = snapshot.view_of("devices").get(device_key(vehicle_id))
+        if record is None and device is None:
+            return error(404, "unknown_vehicle", vehicle_id)
+        record = record or {"n": {}, "m": {}, "suspect": False}
+        status = device_view(device, snapshot.height)["status"] if device else None
+        return json_response({"vehicle_id": vehicle_id, "suspected_colluder": record["suspect"],
+                              "device_status": status, "readings_by_dispenser": record["n"],
+                              "votes_ppm": record["m"]})  # fmt: skip
+
+    async def get_events(request: Request) -> Response:
+        start = _int(request.query.get("from_height", "0"))
+        limit = _int(request.query.get("limit", "100"))
+        if start is None or limit is None or not 1 <= limit <= 1000:
+            return error(400, "bad_query", "from_height >= 0, 1 <= limit <= 1000")
+        found = node.reads.events(request.query.get("name"), start, limit)
+        return json_response({"events": jsonable(found)})
+
+    async def get_evidence(request: Request) -> Response:
+        return json_response({"evidence": node.reads.evidence()})
+
+    async def get_block(request: Request) -> Response:
+        raw = request.path_params["height"]
+        height = node.snapshot.height if raw == "latest" else _int(raw)
+        if height is None:
+            return error(400, "bad_height", "a height or 'latest'")
+        found = node.reads.block(height)
+        if found is None:
+            return error(404, "unknown_block", f"height {raw}")
+        return json_response(block_json(node, *found))
+
+    async def get_status(request: Request) -> Response:
+        snap = node.snapshot
+        return json_response(
+            {
+                "member": node.me,
+                "name": node.cfg.name,
+                "view": snap.view,
+                "primary": snap.primary,
+                "in_view_change": snap.in_view_change,
+                "height": snap.height,
+                "block_hash": snap.block_hash.hex(),
+                "stable_checkpoint": snap.stable_checkpoint,
+                "state_root": snap.state_root.hex(),
+                "peers_connected": node.peers_connected(),
+                "mempool_size": snap.mempool_size,
+                "chain_id": node.genesis.chain_id,
+                "suite": node.genesis.suite,
+            }
+        )
+
+    async def healthz(request: Request) -> Response:
+        return json_response({"ok": True})
+
+    async def metrics(request: Request) -> Response:
+        return Response(200, node.metrics.render(), "text/plain; version=0.0.4")
+
+    async def openapi(request: Request) -> Response:
+        return json_response(document)
+
+    bad_request = {400: ("malformed parameter", None)}
+    routes = [
+        *submit_routes(node),
+        Route("GET", "/v1/tx/{hash}", get_tx,
+              "Status of a transaction; ?wait_s=N long-polls up to 30 s for its commit",
+              {200: ("pending, committed or rejected", s.TX_STATUS), 404: ("unknown here", None),
+               **bad_request}, (s.TX_HASH, s.WAIT_S)),
+        Route("GET", "/v1/tx/{hash}/receipt", get_receipt,
+              "Offline-verifiable receipt: tx, Merkle path, signed proposal, commit certificate",
+              {200: ("receipt", s.RECEIPT), 404: ("unknown or not committed yet", None),
+               409: ("refused at execution", None), **bad_request}, (s.TX_HASH,)),
+        Route("GET", "/v1/clients/{public_key}", get_client,
+              "Highest committed sequence number of a signer",
+              {200: ("window", s.CLIENT), **bad_request}, (s.PUBLIC_KEY,)),
+        Route("GET", "/v1/devices/{device_id}", get_device,
+              "A registered device: status at the stored height, history",
+              {200: ("device", s.DEVICE), 404: ("unknown device", None)},
+              (s.Param("device_id", s.ID_PARAM, "path"),)),
+        Route("GET", "/v1/dispensers", list_dispensers,
+              "Dispensers under surveillance; ?status=suspect|cleared|undecided",
+              {200: ("list", s.DISPENSERS), **bad_request}, (s.DISPENSER_STATUS,)),
+        Route("GET", "/v1/dispensers/{dispenser_id}", get_dispenser,
+              "A dispenser's verdict: status, estimate, interval, readings, vehicles",
+              {200: ("dispenser", s.DISPENSER), 404: ("unknown dispenser", None)},
+              (s.Param("dispenser_id", s.ID_PARAM, "path"),)),
+        Route("GET", "/v1/vehicles/{vehicle_id}", get_vehicle,
+              "A vehicle: suspected colluder?, readings and votes by dispenser",
+              {200: ("vehicle", s.VEHICLE), 404: ("unknown vehicle", None)},
+              (s.Param("vehicle_id", s.ID_PARAM, "path"),)),
+        Route("GET", "/v1/events", get_events,
+              "Contract events in ledger order; ?name=dispenser_flagged&from_height=0&limit=100",
+              {200: ("events", s.EVENTS), **bad_request}, s.EVENT_QUERY),
+        Route("GET", "/v1/evidence", get_evidence,
+              "Conflicting messages signed by one member (equivocation)",
+              {200: ("evidence", s.EVIDENCE)}),
+        Route("GET", "/v1/blocks/{height}", get_block,
+              "A stored block ('latest' for the newest)",
+              {200: ("block", s.BLOCK), 404: ("not stored here", None), **bad_request},
+              (s.HEIGHT,)),
+        Route("GET", "/v1/status", get_status,
+              "The last published snapshot: stored height, view, primary, peers, mempool",
+              {200: ("status", s.STATUS)}),
+        Route("GET", "/healthz", healthz, "Liveness", {200: ("ok", s.OK)}),
+        Route("GET", "/metrics", metrics, "Prometheus metrics",
+              {200: ("text exposition format", None)}, content_type="text/plain"),
+        Route("GET", "/openapi.json", openapi, "This document", {200: ("OpenAPI 3.1", s.OPENAPI)}),
+    ]  # fmt: skip
+    document = openapi_document(routes, "metroledger node API", "1")
+    return routes
 
 
 def block_json(
-    node: Node, block: Block, cert: CommitCertificate, state_root: bytes
+    node: Service, block: Block, cert: CommitCertificate, state_root: bytes
 ) -> dict[str, Any]:
     p = block.header.proposal
     return {
@@ -41,205 +231,9 @@ def block_json(
         "proposal_state_root": p.state_root.hex(),
         "state_root": state_root.hex(),
         "txs": [compute_tx_hash(node.suite, tx).hex() for tx in block.txs],
-        "certificate": {"view": cert.view, "votes": [[m, s.hex()] for m, s in cert.votes]},
+        "certificate": {"view": cert.view, "votes": [[m, sig.hex()] for m, sig in cert.votes]},
         "encoded": block.encode().hex(),
     }
-
-
-def build_app(node: Node) -> Starlette:
-    async def submit_one(request: Request) -> Response:
-        return await post_tx(node, request)
-
-    async def submit_batch(request: Request) -> Response:
-        return await post_txs(node, request)
-
-    async def get_tx(request: Request) -> Response:
-        try:
-            tx_hash = bytes.fromhex(request.path_params["hash"])
-        except ValueError:
-            return error(400, "bad_hash", "expected hex")
-        found = node.tx_status(tx_hash)
-        wait_s = _wait_seconds(request)
-        if found is None and wait_s:
-            waiter = node.commit_waiters.setdefault(tx_hash, trio.Event())
-            with trio.move_on_after(wait_s):
-                await waiter.wait()
-            if not waiter.is_set():  # bound the table: a later poll makes a new waiter
-                node.commit_waiters.pop(tx_hash, None)
-            found = node.tx_status(tx_hash)
-        if found is not None:
-            height, index, reason = found
-            status = "committed" if not reason else "rejected"
-            return JSONResponse(
-                {
-                    "tx_hash": tx_hash.hex(),
-                    "status": status,
-                    "height": height,
-                    "index": index,
-                    "reason": reason or None,
-                }
-            )
-        if tx_hash in node.admitted_at:
-            return JSONResponse({"tx_hash": tx_hash.hex(), "status": "pending"})
-        return error(404, "unknown_tx")
-
-    async def get_receipt(request: Request) -> Response:
-        try:
-            tx_hash = bytes.fromhex(request.path_params["hash"])
-        except ValueError:
-            return error(400, "bad_hash", "expected hex")
-        found = node.tx_status(tx_hash)
-        if found is None:
-            pending = tx_hash in node.admitted_at
-            return error(404, "not_committed" if pending else "unknown_tx")
-        height, index, reason = found
-        if reason:
-            return error(409, "rejected", f"the transaction was refused at execution: {reason}")
-        stored = node.reader.block(height)
-        if stored is None:
-            return error(503, "not_stored", f"block {height} not readable yet")
-        block, cert, _ = stored
-        receipt = build_receipt(node.suite, block, cert, index)
-        return JSONResponse(receipt.to_json(node.suite, node.genesis.chain_id))
-
-    async def get_client(request: Request) -> Response:
-        try:
-            sender = bytes.fromhex(request.path_params["public_key"])
-        except ValueError:
-            return error(400, "bad_key", "expected hex")
-        high, _ = node.replica.requests.clients.get(sender, (0, 0))
-        return JSONResponse({"public_key": sender.hex(), "committed_high_seq": high})
-
-    async def get_device(request: Request) -> Response:
-        device = node.executor.view("devices").get(device_key(request.path_params["device_id"]))
-        if device is None:
-            return error(404, "unknown_device", request.path_params["device_id"])
-        view = device_view(device, node.replica.delivered_height)
-        return JSONResponse({"device_id": request.path_params["device_id"], **view})
-
-    async def get_dispenser(request: Request) -> Response:
-        dispenser_id = request.path_params["dispenser_id"]
-        record = node.executor.view("surveillance").get(f"disp/{dispenser_id}")
-        if record is None:
-            return error(404, "unknown_dispenser", dispenser_id)
-        return JSONResponse(dispenser_json(dispenser_id, record))
-
-    async def list_dispensers(request: Request) -> Response:
-        wanted = request.query_params.get("status")
-        if wanted not in (None, "suspect", "cleared", "undecided"):
-            return error(400, "bad_status", "status is suspect, cleared or undecided")
-        state = node.executor.state.get("surveillance", {})
-        found = [
-            dispenser_json(key[5:], record)
-            for key, record in sorted(state.items())
-            if key.startswith("disp/") and wanted in (None, record["status"])
-        ]
-        return JSONResponse({"dispensers": found})
-
-    async def get_vehicle(request: Request) -> Response:
-        vehicle_id = request.path_params["vehicle_id"]
-        record = node.executor.view("surveillance").get(f"veh/{vehicle_id}")
-        device = node.executor.view("devices").get(device_key(vehicle_id))
-        if record is None and device is None:
-            return error(404, "unknown_vehicle", vehicle_id)
-        record = record or {"n": {}, "m": {}, "suspect": False}
-        return JSONResponse(
-            {
-                "vehicle_id": vehicle_id,
-                "suspected_colluder": record["suspect"],
-                "device_status": device_view(device, node.replica.delivered_height)["status"]
-                if device
-                else None,
-                "readings_by_dispenser": record["n"],
-                "votes_ppm": record["m"],
-            }
-        )
-
-    async def get_events(request: Request) -> Response:
-        start = _int(request.query_params.get("from_height", "0"))
-        limit = _int(request.query_params.get("limit", "100"))
-        if start is None or limit is None or not 1 <= limit <= 1000:
-            return error(400, "bad_query", "from_height >= 0, 1 <= limit <= 1000")
-        found = node.reader.events(request.query_params.get("name"), start, limit)
-        return JSONResponse({"events": jsonable(found)})
-
-    async def set_faults(request: Request) -> Response:
-        if not os.environ.get("METROLEDGER_FAULTS"):
-            return error(404, "not_enabled", "start the node with METROLEDGER_FAULTS=1")
-        try:
-            raw = json.loads(await request.body())
-            rules = FaultRules(
-                drop_to={int(m) for m in raw.get("drop_to", [])},
-                loss_pct=int(raw.get("loss_pct", 0)),
-                delay_ms=int(raw.get("delay_ms", 0)),
-                jitter_ms=int(raw.get("jitter_ms", 0)),
-                rng=random.Random(int(raw.get("seed", 0))),
-            )
-        except (ValueError, TypeError, AttributeError) as exc:
-            return error(400, "bad_faults", str(exc))
-        node.transport.faults = rules
-        return JSONResponse({"ok": True})
-
-    async def get_evidence(request: Request) -> Response:
-        return JSONResponse({"evidence": node.reader.evidence()})
-
-    async def get_block(request: Request) -> Response:
-        raw = request.path_params["height"]
-        height = node.reader.height() if raw == "latest" else _int(raw)
-        found = node.reader.block(height) if height is not None else None
-        if found is None:
-            return error(404, "unknown_block", f"height {raw}")
-        return JSONResponse(block_json(node, *found))
-
-    async def status(request: Request) -> Response:
-        r = node.replica
-        return JSONResponse(
-            {
-                "member": node.me,
-                "name": node.cfg.name,
-                "view": r.view,
-                "primary": r.primary,
-                "in_view_change": r.in_view_change,
-                "height": r.delivered_height,
-                "stable_checkpoint": r.stable_seq,
-                "state_root": node.executor.state_root.hex(),
-                "peers_connected": node.transport.connected(),
-                "mempool_size": len(r.requests),
-                "chain_id": node.genesis.chain_id,
-                "suite": node.genesis.suite,
-            }
-        )
-
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"ok": True})
-
-    async def metrics(request: Request) -> Response:
-        return Response(node.metrics.render(), media_type="text/plain; version=0.0.4")
-
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(OPENAPI)
-
-    return Starlette(
-        routes=[
-            Route("/v1/tx", submit_one, methods=["POST"]),
-            Route("/v1/txs", submit_batch, methods=["POST"]),
-            Route("/v1/tx/{hash}", get_tx),
-            Route("/v1/tx/{hash}/receipt", get_receipt),
-            Route("/v1/devices/{device_id}", get_device),
-            Route("/v1/clients/{public_key}", get_client),
-            Route("/v1/dispensers", list_dispensers),
-            Route("/v1/dispensers/{dispenser_id}", get_dispenser),
-            Route("/v1/vehicles/{vehicle_id}", get_vehicle),
-            Route("/v1/events", get_events),
-            Route("/v1/evidence", get_evidence),
-            Route("/v1/admin/faults", set_faults, methods=["POST"]),
-            Route("/v1/blocks/{height}", get_block),
-            Route("/v1/status", status),
-            Route("/healthz", healthz),
-            Route("/metrics", metrics),
-            Route("/openapi.json", openapi),
-        ]
-    )
 
 
 def dispenser_json(dispenser_id: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -254,113 +248,33 @@ def dispenser_json(dispenser_id: str, record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _wait_seconds(request: Request) -> float:
-    """`?wait_s=N`: long-poll up to N seconds (at most 30) for the tx to commit."""
-    raw = request.query_params.get("wait_s", "0")
+def _hash(request: Request) -> bytes | None:
+    raw = request.path_params["hash"]
+    if len(raw) != 64:
+        return None
     try:
-        return min(max(float(raw), 0.0), 30.0)
+        return bytes.fromhex(raw)
     except ValueError:
-        return 0.0
+        return None
+
+
+def _float(raw: str) -> float | None:
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if value == value else None  # NaN is not a number of seconds
 
 
 def _int(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    return int(raw) if raw.isdigit() and raw.isascii() and len(raw) < 19 else None
 
 
-async def serve_api(node: Node, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-    app = build_app(node)
-    await serve_http(
-        app, node.cfg.api_host, node.cfg.api_port, MAX_BATCH_BYTES, task_status=task_status
-    )
+async def serve_api(node: Service, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    router = Router(build_routes(node))
 
+    def refused(reason: str) -> None:
+        node.metrics.rejected.labels(f"http_{reason}").inc()
 
-def _path(summary: str, responses: dict[str, str], **extra: Any) -> dict[str, Any]:
-    return {
-        "summary": summary,
-        "responses": {k: {"description": v} for k, v in responses.items()},
-        **extra,
-    }
-
-
-TX_POST_RESPONSES = {
-    "202": "accepted, pending",
-    "400": "malformed or bad signature",
-    "409": "replay",
-    "422": "refused by the device registry (unknown, inactive or revoked device; old sequence)",
-    "413": "body too large",
-    "429": "mempool full",
-}
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.0.3",
-    "info": {"title": "metroledger node API", "version": "1"},
-    "paths": {
-        "/v1/tx": {
-            "post": _path(
-                'Submit a signed transaction (canonical msgpack bytes, or JSON {"tx": hex})',
-                TX_POST_RESPONSES,
-                requestBody={"content": {"application/octet-stream": {}, "application/json": {}}},
-            )
-        },
-        "/v1/txs": {
-            "post": _path(
-                "Submit a batch: the canonical encoding of a list of signed transactions "
-                "(at most 5,000, 8 MiB); per-transaction results",
-                {"202": "all pending", "200": "some refused (see results)", "400": "malformed"},
-            )
-        },
-        "/v1/tx/{hash}": {
-            "get": _path(
-                "Status of a transaction; ?wait_s=N long-polls up to 30 s for its commit",
-                {"200": "pending/committed/rejected", "404": "unknown here"},
-            )
-        },
-        "/v1/clients/{public_key}": {
-            "get": _path("Highest committed sequence number of a signer", {"200": "window"})
-        },
-        "/v1/tx/{hash}/receipt": {
-            "get": _path(
-                "Offline-verifiable receipt: tx, Merkle path, signed proposal, commit certificate",
-                {"200": "receipt", "404": "unknown or not committed", "409": "refused"},
-            )
-        },
-        "/v1/devices/{device_id}": {
-            "get": _path(
-                "A registered device: status at the current height, history", {"200": "device"}
-            )
-        },
-        "/v1/dispensers": {
-            "get": _path(
-                "Dispensers under surveillance; ?status=suspect|cleared|undecided", {"200": "list"}
-            )
-        },
-        "/v1/dispensers/{dispenser_id}": {
-            "get": _path(
-                "A dispenser's verdict: status, estimate, interval, readings, vehicles",
-                {"200": "dispenser"},
-            )
-        },
-        "/v1/vehicles/{vehicle_id}": {
-            "get": _path(
-                "A vehicle: suspected colluder?, readings and votes by dispenser",
-                {"200": "vehicle"},
-            )
-        },
-        "/v1/events": {
-            "get": _path(
-                "Contract events; ?name=dispenser_flagged&from_height=0&limit=100",
-                {"200": "events"},
-            )
-        },
-        "/v1/evidence": {
-            "get": _path(
-                "Conflicting messages signed by one member (equivocation)", {"200": "list"}
-            )
-        },
-        "/v1/blocks/{height}": {
-            "get": _path("A committed block ('latest' for the newest)", {"200": "block"})
-        },
-        "/v1/status": {"get": _path("View, height, primary, peers, mempool", {"200": "status"})},
-        "/healthz": {"get": _path("Liveness", {"200": "ok"})},
-        "/metrics": {"get": _path("Prometheus metrics", {"200": "text exposition format"})},
-    },
-}
+    await serve_http(router, node.cfg.api_host, node.cfg.api_port, MAX_BATCH_BYTES, refused,
+                     task_status=task_status)  # fmt: skip

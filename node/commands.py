@@ -96,9 +96,9 @@ def run_node(args: argparse.Namespace) -> int:
     try:
         cfg = load_node_config(args.config)
         configure(cfg.name, cfg.log_level)
-        from node.daemon import Node
+        from node.daemon import build_node
 
-        node = Node(cfg)
+        node = build_node(cfg)
     except ConfigError as exc:
         print(f"metroledger node run: {exc}", file=sys.stderr)
         return 2

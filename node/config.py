@@ -134,14 +134,14 @@ class NodeConfig:
     listen: str
     api_host: str
     api_port: int
-    transport: str = "libp2p"
+    admin_listen: str = ""  # "" (no admin listener), "HOST:PORT" on loopback, "unix:PATH"
 
     def describe(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-TRANSPORTS = ("libp2p", "tcp")  # py-libp2p (default); plain TCP, see node/tcp_transport.py
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def load_node_config(path: Path) -> NodeConfig:
@@ -158,9 +158,14 @@ def load_node_config(path: Path) -> NodeConfig:
     level = node.get("log_level", "info")
     if level not in LOG_LEVELS:
         raise ConfigError(path, "node.log_level", f"expected one of {LOG_LEVELS}")
-    transport = p2p.get("transport", "libp2p")
-    if transport not in TRANSPORTS:
-        raise ConfigError(path, "p2p.transport", f"expected one of {TRANSPORTS}")
+    if p2p.get("transport", "libp2p") != "libp2p":
+        raise ConfigError(
+            path,
+            "p2p.transport",
+            "only libp2p (Noise, mutual peer ids); "
+            "the plain tcp transport was removed: it had no authentication",
+        )
+    admin = _admin_listen(raw.get("admin", {}), path)
     port = _get(api, "port", int, path, "api")
     if not 0 < port < 65536:
         raise ConfigError(path, "api.port", "expected 1..65535")
@@ -174,8 +179,25 @@ def load_node_config(path: Path) -> NodeConfig:
         listen=_get(p2p, "listen", str, path, "p2p"),
         api_host=_get(api, "host", str, path, "api"),
         api_port=port,
-        transport=transport,
+        admin_listen=admin,
     )
+
+
+def _admin_listen(admin: Any, path: Path) -> str:
+    """The admin listener's address: loopback or a Unix socket, never a public address."""
+    if not isinstance(admin, dict):
+        raise ConfigError(path, "admin", "expected a table")
+    listen = admin.get("listen", "")
+    if not isinstance(listen, str):
+        raise ConfigError(path, "admin.listen", "expected a string")
+    if not listen or (listen.startswith("unix:") and len(listen) > 5):
+        return listen
+    host, colon, port = listen.rpartition(":")
+    if not colon or host not in LOOPBACK or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(
+            path, "admin.listen", "expected 127.0.0.1:PORT, [::1]:PORT or unix:PATH (loopback only)"
+        )
+    return listen
 
 
 def render_node_config(
@@ -184,15 +206,13 @@ def render_node_config(
     api_port: int,
     genesis: str,
     api_host: str = "127.0.0.1",
-    transport: str = "libp2p",
+    admin_listen: str = "",
 ) -> str:
-    p2p = f'listen = "{listen}"\n' + (
-        f'transport = "{transport}"\n' if transport != "libp2p" else ""
-    )
+    admin = f'\n[admin]\nlisten = "{admin_listen}"\n' if admin_listen else ""
     return (
         f'[node]\nname = "{name}"\ndata_dir = "data"\ngenesis = "{genesis}"\n'
         f'key_file = "keys/node_key.json"\nlog_level = "info"\n\n'
-        f'[p2p]\n{p2p}\n[api]\nhost = "{api_host}"\nport = {api_port}\n'
+        f'[p2p]\nlisten = "{listen}"\n\n[api]\nhost = "{api_host}"\nport = {api_port}\n' + admin
     )
 
 

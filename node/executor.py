@@ -51,6 +51,15 @@ class Executor:
         return ContractState(self.state.get(contract, {}))
 
     def apply(self, block: Block, replays: tuple[int, ...]) -> BlockResult:
+        """Execute the block and commit its writes at once (replay, tests)."""
+        result = self.compute(block, replays)
+        self.commit(result)
+        return result
+
+    def compute(self, block: Block, replays: tuple[int, ...]) -> BlockResult:
+        """Execute the block against the committed state, changing nothing: the node
+        commits the result once the block is stored, so what queries read is always the
+        state at the stored height."""
         views = {c.name: ContractState(self.state.get(c.name, {})) for c in self.registry.contracts}
         results, events = [], []
         skipped, height, suite = set(replays), block.header.height, self.suite
@@ -71,10 +80,12 @@ class Executor:
         # the outcomes for values that need checking
         diff = join_encoded([encode(writes), outcomes, encode(events)])
         root = self.suite.hash(self.state_root + self.suite.hash(diff))
-        for name, key, value in writes:  # commit only once the whole block applied
-            self.state.setdefault(name, {})[key] = value
-        self.state_root = root
         return BlockResult(block.header.height, root, writes, tuple(results), tuple(events))
+
+    def commit(self, result: BlockResult) -> None:
+        for name, key, value in result.writes:
+            self.state.setdefault(name, {})[key] = value
+        self.state_root = result.state_root
 
     def _apply_tx(self, views: dict[str, ContractState], tx: Transaction, height: int) -> TxResult:
         route = self.routes.get(tx.kind)

@@ -1,51 +1,51 @@
-"""A small HTTP/1.1 server on trio for the node's ASGI app (Starlette).
+"""The node's HTTP/1.1 server: llhttp (httptools) parses, this file keeps our bounds.
 
-hypercorn (with h11) cost 0.5-0.9 ms of CPU per request on this machine when idle, and
-about 3 ms on a node busy at 3,000 tx/s: 8 % of a backup's interpreter time went to the
-HTTP framework outside our handlers. This server costs about 0.1 ms a request
-(docs/performance.md). It speaks what the API needs and refuses the rest clearly:
+The grammar is not ours to write: a hand-made parser here once read `-FFFFFF` as a chunk
+size (bypassing the body limit) and a bare LF as a header separator (a smuggling
+mismatch with proxies). llhttp, the parser of Node.js, runs in its strict mode (no
+leniency is enabled). What this adapter adds, as a trio task per connection:
 
-- HTTP/1.1 and 1.0, keep-alive (1.1 by default, 1.0 on request), one request at a time
-  per connection;
-- request bodies with Content-Length or chunked (not both: 400, against smuggling),
-  `Expect: 100-continue`;
-- responses with Content-Length, or chunked when the app streams without one; no body
-  for HEAD;
-- bounds: head size (431), header count (431), body size (413), a timeout for a request
-  to arrive once begun (408) and for an idle keep-alive connection, a connection limit.
+- bounds: head size and header count (431), body size (413, from Content-Length before
+  reading, or while a chunked body arrives), a time for a begun request to complete
+  (408), an idle time for keep-alive connections, a connection limit (503 at once; a
+  bounded number of those answers linger, the rest are closed unanswered);
+- what llhttp leaves to the server: HTTP/1.0 and 1.1 only, Host required in 1.1,
+  `chunked` as the only transfer coding, origin-form targets, no upgrades;
+- keep-alive and pipelining (answers in order), `Expect: 100-continue`, HEAD, answers
+  framed by the server alone (Content-Length, or chunked for a streamed answer).
 
-Plain HTTP only: put TLS in front (docs/node.md). Errors the server itself answers carry
-the API's JSON shape, {"error": ..., "detail": ...}.
+Whatever a client's bytes are, the answer is 4xx (a client's fault; 5xx is ours: 500
+when a handler raises, 503 when connections are over the limit). Errors it answers
+itself carry the API's shape, {"error": ..., "detail": ...}; after one the connection
+closes gracefully.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections import deque
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
+import httptools
 import trio
+
+from node.web import Handler, Request, Response, error
 
 MAX_HEAD_BYTES = 16 * 1024
 MAX_HEADERS = 100
 REQUEST_TIMEOUT_S = 10.0  # a request, once its first byte arrived, must be complete by then
-IDLE_TIMEOUT_S = 5.0  # a keep-alive connection with no request is closed after this (as hypercorn)
+IDLE_TIMEOUT_S = 5.0  # a keep-alive connection with no request is closed after this
 MAX_CONNECTIONS = 512
-LINGER_S, LINGER_BYTES = 2.0, 1 << 20  # input read and dropped after an error answer
+MAX_REFUSING = 32  # connections over the limit that are answered 503; others just closed
+LINGER_S, LINGER_BYTES = 1.0, 1 << 20  # input read and dropped after an error answer
 READ_BYTES = 64 * 1024
-_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-App = Callable[
-    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
-    Awaitable[None],
-]
+MAX_PIPELINED = 32  # complete requests parsed ahead of their answers before reading stops
 log = logging.getLogger("metroledger.http")
+Refused = Callable[[str], None]  # told the reason of every refusal (metrics)
 
 
 class HttpError(Exception):
@@ -56,208 +56,184 @@ class HttpError(Exception):
         self.status, self.reason, self.detail = status, reason, detail
 
 
-HEAD_TOO_LARGE = (431, "headers_too_large", f"head over {MAX_HEAD_BYTES} bytes")
-BAD_CHUNK = (400, "malformed_http", "bad chunk size line")
+class _Messages:
+    """httptools' callbacks: builds requests, enforcing the bounds as bytes arrive."""
 
+    def __init__(self, max_body_bytes: int):
+        self.max_body_bytes = max_body_bytes
+        self.parser = httptools.HttpRequestParser(self)
+        self.ready: deque[Request] = deque()
+        self.in_message = self.in_head = self.wants_continue = False
+        self.failure: HttpError | None = None  # raised by a callback, or the parser's
+        self.upgraded = False  # what follows an upgrade request is another protocol
+        self._reset()
 
-class Request:
-    """The parsed head of one request."""
+    def _reset(self) -> None:
+        self.url, self.headers, self.parts = b"", [], []  # type: ignore[var-annotated]
+        self.head_bytes = self.body_bytes = 0
+        self.keep_alive = False
 
-    def __init__(
-        self, method: str, target: bytes, version: str, headers: list[tuple[bytes, bytes]]
-    ):
-        self.method, self.target, self.version, self.headers = method, target, version, headers
-        connection = b",".join(self.header(b"connection")).lower()
-        # decided once: the answer's head says it, and the connection then acts on it
-        self.keep_alive = (
-            b"keep-alive" in connection if version == "1.0" else b"close" not in connection
+    def on_message_begin(self) -> None:
+        self._reset()
+        self.in_message = self.in_head = True
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self._count_head(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+        if len(self.headers) > MAX_HEADERS:
+            raise HttpError(431, "headers_too_large", f"more than {MAX_HEADERS} headers")
+        self._count_head(len(name) + len(value) + 4)
+
+    def _count_head(self, size: int) -> None:
+        self.head_bytes += size
+        if self.head_bytes > MAX_HEAD_BYTES:
+            raise HttpError(431, "headers_too_large", f"head over {MAX_HEAD_BYTES} bytes")
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        version = self.parser.get_http_version()
+        if version not in ("1.1", "1.0"):
+            raise HttpError(400, "http_version", "HTTP/1.1 or HTTP/1.0 only")
+        if not self.url.startswith(b"/"):
+            raise HttpError(400, "malformed_http", "the target must be a path")
+        names = [name for name, _ in self.headers]
+        if version == "1.1" and names.count(b"host") != 1:
+            raise HttpError(400, "malformed_http", "HTTP/1.1 needs exactly one Host header")
+        for name, value in self.headers:
+            if name == b"transfer-encoding" and value.strip().lower() != b"chunked":
+                raise HttpError(400, "transfer_coding", "only the chunked transfer coding")
+            if name == b"content-length" and int(value) > self.max_body_bytes:
+                raise HttpError(413, "too_large", f"body over {self.max_body_bytes} bytes")
+            if name == b"expect" and value.strip().lower() == b"100-continue":
+                self.wants_continue = version == "1.1"
+        self.keep_alive = self.parser.should_keep_alive()
+
+    def on_body(self, body: bytes) -> None:
+        self.body_bytes += len(body)
+        if self.body_bytes > self.max_body_bytes:
+            raise HttpError(413, "too_large", f"body over {self.max_body_bytes} bytes")
+        self.parts.append(body)
+
+    def on_message_complete(self) -> None:
+        self.in_message = self.wants_continue = False
+        path, _, query = self.url.partition(b"?")
+        method = self.parser.get_method().decode()
+        self.ready.append(
+            Request(
+                method=method,
+                path=unquote(path.decode("latin-1")),
+                query=dict(reversed(parse_qsl(query.decode("latin-1")))),  # first value wins
+                headers=self.headers,
+                body=b"".join(self.parts),
+                version=self.parser.get_http_version(),
+                keep_alive=self.keep_alive,
+            )
         )
 
-    def header(self, name: bytes) -> list[bytes]:
-        return [value for key, value in self.headers if key == name]
-
-
-def parse_head(raw: bytes) -> Request:
-    """Request line and headers (names lowercased); HttpError for anything malformed."""
-    lines = raw.split(b"\r\n")
-    parts = lines[0].split(b" ")
-    if len(parts) != 3 or not parts[0] or not set(parts[0]) <= _TOKEN:
-        raise HttpError(400, "malformed_http", "bad request line")
-    method, target, version = parts
-    if version not in (b"HTTP/1.1", b"HTTP/1.0"):
-        raise HttpError(505, "http_version", "HTTP/1.1 or HTTP/1.0 only")
-    if not target.startswith(b"/"):
-        raise HttpError(400, "malformed_http", "the target must be a path")
-    if len(lines) - 1 > MAX_HEADERS:
-        raise HttpError(431, "headers_too_large", f"more than {MAX_HEADERS} headers")
-    headers = []
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or not name or not set(name) <= _TOKEN:  # also refuses obs-fold
-            raise HttpError(400, "malformed_http", "bad header line")
-        headers.append((name.lower(), value.strip(b" \t")))
-    return Request(method.decode(), target, version[5:].decode(), headers)
-
-
-def body_framing(request: Request, max_body_bytes: int) -> int | None:
-    """The body's length, or None for a chunked body; HttpError if it cannot be read."""
-    encodings = request.header(b"transfer-encoding")
-    lengths = set(request.header(b"content-length"))
-    if encodings:
-        if lengths:
-            raise HttpError(400, "malformed_http", "both Content-Length and Transfer-Encoding")
-        if b",".join(encodings).lower().replace(b" ", b"") != b"chunked":
-            raise HttpError(501, "not_implemented", "only the chunked transfer coding")
-        return None
-    if not lengths:
-        return 0
-    value = lengths.pop()
-    if lengths or not value.isdigit() or len(value) > 15:
-        raise HttpError(400, "malformed_http", "bad Content-Length")
-    if int(value) > max_body_bytes:
-        raise HttpError(413, "too_large", f"body over {max_body_bytes} bytes")
-    return int(value)
+    def feed(self, data: bytes) -> None:
+        """Parse what arrived; a refusal is kept in `failure` until the requests before
+        it have their answers."""
+        if self.upgraded:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self.upgraded = True
+            if not self.ready or self.in_message:
+                self.failure = HttpError(400, "malformed_http", "protocol upgrades unsupported")
+            else:  # answer what came, then close: the rest is another protocol
+                self.ready[-1].keep_alive = False
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if not isinstance(cause, HttpError):
+                raise  # our own bug, not the client's
+            self.failure = cause
+        except httptools.HttpParserError as exc:
+            self.failure = HttpError(400, "malformed_http", str(exc) or "malformed request")
+        if self.failure is None and self.in_head and len(data) > MAX_HEAD_BYTES:
+            self.failure = HttpError(431, "headers_too_large", f"head over {MAX_HEAD_BYTES}")
 
 
 class Connection:
-    """One client connection: a read buffer, and the requests it carries in turn."""
+    """One client connection: the requests it carries, answered in turn."""
 
-    def __init__(self, stream: trio.SocketStream, app: App, max_body_bytes: int):
-        self.stream, self.app, self.max_body_bytes = stream, app, max_body_bytes
-        self.buffer = bytearray()
-        sock = stream.socket
-        self.client, self.server = _address(sock.getpeername()), _address(sock.getsockname())
+    def __init__(
+        self, stream: trio.SocketStream, handler: Handler, max_body_bytes: int, refused: Refused
+    ):
+        self.stream, self.handler, self.refused = stream, handler, refused
+        self.messages = _Messages(max_body_bytes)
 
     async def serve(self) -> None:
         while True:
-            with trio.move_on_after(IDLE_TIMEOUT_S):
-                if not self.buffer and not await self._fill():
-                    return  # the client closed between requests
-            if not self.buffer:
-                return  # idle too long
             try:
-                with trio.fail_after(REQUEST_TIMEOUT_S):
-                    request, body = await self._read_request()
+                request = await self._next_request()
             except HttpError as exc:
                 await self.refuse(exc)
                 return
-            except trio.TooSlowError:
-                await self.refuse(HttpError(408, "timeout", "request not complete in time"))
-                return
-            if request is None or not await self._respond(request, body):
+            if request is None or not await self._respond(request):
                 return
 
-    async def _read_request(self) -> tuple[Request | None, bytes]:
-        end = await self._find(b"\r\n\r\n", MAX_HEAD_BYTES, HEAD_TOO_LARGE)
-        if end is None:
-            return None, b""
-        request = parse_head(bytes(self.buffer[:end]))
-        del self.buffer[: end + 4]
-        length = body_framing(request, self.max_body_bytes)
-        if length != 0 and b"100-continue" in b",".join(request.header(b"expect")).lower():
-            await self.stream.send_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = await (self._read_chunked() if length is None else self._read_exactly(length))
-        return request, body
-
-    async def _fill(self) -> bool:
-        data = await self.stream.receive_some(READ_BYTES)
-        self.buffer += data
-        return bool(data)
-
-    async def _find(self, marker: bytes, limit: int, too_long: tuple[int, str, str]) -> int | None:
-        """Index of `marker` in the buffer, reading as needed; None at a clean close."""
-        while (at := self.buffer.find(marker, 0, limit + len(marker))) < 0:
-            if len(self.buffer) > limit:
-                raise HttpError(*too_long)
-            if not await self._fill():
-                if self.buffer:
+    async def _next_request(self) -> Request | None:
+        """The next complete request; None once the client closed or stayed idle."""
+        messages, deadline = self.messages, None
+        while not messages.ready:
+            if messages.failure is not None:
+                raise messages.failure
+            now = trio.current_time()
+            if messages.in_message and deadline is None:
+                deadline = now + REQUEST_TIMEOUT_S
+            with trio.move_on_at(
+                deadline if deadline is not None else now + IDLE_TIMEOUT_S
+            ) as scope:
+                data = await self.stream.receive_some(READ_BYTES)
+            if scope.cancelled_caught:
+                if deadline is not None:
+                    raise HttpError(408, "timeout", "request not complete in time")
+                return None  # idle too long
+            if not data:
+                if messages.in_message:
                     raise HttpError(400, "malformed_http", "connection closed mid-request")
                 return None
-        return at
+            messages.feed(data)
+            if messages.wants_continue and messages.failure is None:
+                messages.wants_continue = False
+                await self.stream.send_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return messages.ready.popleft()
 
-    async def _read_exactly(self, length: int) -> bytes:
-        while len(self.buffer) < length:
-            if not await self._fill():
-                raise HttpError(400, "malformed_http", "connection closed mid-body")
-        body = bytes(self.buffer[:length])
-        del self.buffer[:length]
-        return body
-
-    async def _read_chunked(self) -> bytes:
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            end = await self._find(b"\r\n", 1024, BAD_CHUNK)
-            if end is None:
-                raise HttpError(400, "malformed_http", "connection closed mid-body")
-            size_text = bytes(self.buffer[:end]).split(b";")[0].strip()
-            del self.buffer[: end + 2]
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise HttpError(400, "malformed_http", "bad chunk size") from None
-            total += size
-            if total > self.max_body_bytes:
-                raise HttpError(413, "too_large", f"body over {self.max_body_bytes} bytes")
-            if size == 0:
-                await self._skip_trailers()
-                return b"".join(parts)
-            parts.append(await self._read_exactly(size))
-            if await self._read_exactly(2) != b"\r\n":
-                raise HttpError(400, "malformed_http", "chunk without its CRLF")
-
-    async def _skip_trailers(self) -> None:
-        """The trailer lines after the last chunk, up to the empty line: ignored (a close
-        before that ends the body too; the connection then ends)."""
-        while end := await self._find(b"\r\n", MAX_HEAD_BYTES, HEAD_TOO_LARGE):
-            del self.buffer[: end + 2]
-        del self.buffer[:2]
-
-    async def _respond(self, request: Request, body: bytes) -> bool:
-        """Run the app for one request; True if the connection may carry another."""
-        exchange = Exchange(self.stream, request)
-        path, _, query = request.target.partition(b"?")
-        scope: Scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": request.version,
-            "method": request.method,
-            "scheme": "http",
-            "path": unquote(path.decode("latin-1")),
-            "raw_path": path,
-            "query_string": query,
-            "root_path": "",
-            "headers": request.headers,
-            "client": self.client,
-            "server": self.server,
-        }
+    async def _respond(self, request: Request) -> bool:
+        """Answer one request; True if the connection may carry another."""
         try:
-            await self.app(scope, exchange.receiver(body), exchange.send)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return False  # the client went away while the answer was written
+            response = await self.handler(request)
         except Exception:
-            log.exception("the API raised for %s %s", request.method, path.decode("latin-1"))
-            if not exchange.started:
-                await self.refuse(HttpError(500, "internal_error", "see the node's log"))
+            log.exception("the API raised for %s %s", request.method, request.path)
+            await self.refuse(HttpError(500, "internal_error", "see the node's log"))
             return False
-        finally:
-            exchange.finished.set()
-        if not exchange.started:
-            await self.refuse(HttpError(500, "internal_error", "no response"))
-            return False
-        return exchange.complete and request.keep_alive
+        keep_alive = request.keep_alive and self.messages.failure is None
+        head = _head(response, keep_alive, streamed=response.stream is not None)
+        if response.stream is None:
+            body = b"" if request.method == "HEAD" else response.body
+            await self.stream.send_all(head + body)
+            return keep_alive
+        await self.stream.send_all(head)
+        if request.method == "HEAD":
+            return keep_alive
+        async for part in response.stream:
+            if part:
+                await self.stream.send_all(b"%x\r\n%s\r\n" % (len(part), part))
+        await self.stream.send_all(b"0\r\n\r\n")
+        return keep_alive
 
-    async def refuse(self, error: HttpError) -> None:
+    async def refuse(self, failure: HttpError) -> None:
         """Answer with the error, then close gracefully: what the client sent after it is
         read and dropped for a while, since closing a socket with unread input resets the
         connection and can destroy the answer before the client reads it."""
-        body = json.dumps({"error": error.reason, "detail": error.detail}).encode()
-        head = _status_line(error.status) + (
-            b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
-            % len(body)
-        )
+        self.refused(failure.reason)
+        answer = error(failure.status, failure.reason, failure.detail)
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            await self.stream.send_all(head + body)
+            await self.stream.send_all(_head(answer, False, False) + answer.body)
             await self.stream.send_eof()
             with trio.move_on_after(LINGER_S):
                 dropped = 0
@@ -265,103 +241,58 @@ class Connection:
                     dropped += len(data)
 
 
-class Exchange:
-    """The ASGI side of one request: `receive` hands the body over, then waits until the
-    response is done; `send` writes the response, with Content-Length when the app gives
-    its whole body in one message, chunked when it streams without one."""
-
-    def __init__(self, stream: trio.SocketStream, request: Request):
-        self.stream, self.request = stream, request
-        self.started = self.complete = self.chunked = False
-        self.status, self.headers = 200, b""
-        self.finished = trio.Event()
-
-    def receiver(self, body: bytes) -> Callable[[], Awaitable[Message]]:
-        pending = [body]
-
-        async def receive() -> Message:
-            if pending:
-                return {"type": "http.request", "body": pending.pop(), "more_body": False}
-            await self.finished.wait()
-            return {"type": "http.disconnect"}
-
-        return receive
-
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = int(message["status"])
-            self.headers = b"".join(
-                bytes(k) + b": " + bytes(v) + b"\r\n" for k, v in message.get("headers", [])
-            )
-            return
-        if message["type"] != "http.response.body" or self.complete:
-            return
-        body, more = bytes(message.get("body", b"")), bool(message.get("more_body", False))
-        if self.request.method == "HEAD":
-            body = b""
-        out = b""
-        if not self.started:
-            self.started = True
-            framing = b""
-            if b"content-length:" not in self.headers.lower():
-                self.chunked = more
-                framing = (
-                    b"transfer-encoding: chunked\r\n"
-                    if more
-                    else b"content-length: %d\r\n" % len(body)
-                )
-            closing = b"" if self.request.keep_alive else b"connection: close\r\n"
-            out = _status_line(self.status) + self.headers + framing + closing + b"\r\n"
-        if self.chunked:
-            out += (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + (
-                b"" if more else b"0\r\n\r\n"
-            )
-        else:
-            out += body
-        self.complete = not more
-        await self.stream.send_all(out)
+def _head(response: Response, keep_alive: bool, streamed: bool) -> bytes:
+    lines = [_status_line(response.status), f"content-type: {response.content_type}\r\n"]
+    lines += [f"{name}: {value}\r\n" for name, value in response.headers]
+    framing = "transfer-encoding: chunked" if streamed else f"content-length: {len(response.body)}"
+    lines.append(framing + "\r\n")
+    if not keep_alive:
+        lines.append("connection: close\r\n")
+    return ("".join(lines) + "\r\n").encode("latin-1")
 
 
 async def serve_http(
-    app: App,
+    handler: Handler,
     host: str,
     port: int,
     max_body_bytes: int,
+    refused: Refused = lambda reason: None,
     task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve `app` on host:port until cancelled; reports started, with the listeners (so
-    a caller that asked for port 0 learns the port), once listening."""
+    """Serve `handler` on host:port until cancelled; reports started, with the listeners
+    (so a caller that asked for port 0 learns the port), once listening."""
     listeners = await trio.open_tcp_listeners(port, host=host)
-    slots = trio.CapacityLimiter(MAX_CONNECTIONS)
+    task_status.started(listeners)
+    await serve_listeners(handler, listeners, max_body_bytes, refused)
+
+
+async def serve_listeners(
+    handler: Handler, listeners: Sequence[Any], max_body_bytes: int, refused: Refused
+) -> None:
+    slots, refusing = trio.CapacityLimiter(MAX_CONNECTIONS), trio.CapacityLimiter(MAX_REFUSING)
 
     async def handle(stream: trio.SocketStream) -> None:
+        connection = Connection(stream, handler, max_body_bytes, refused)
         try:
-            connection = Connection(stream, app, max_body_bytes)
-            try:
-                slots.acquire_nowait()
-            except trio.WouldBlock:  # refused at once rather than queued, holding a socket
-                await connection.refuse(HttpError(503, "busy", "too many connections"))
-                return
-            try:
-                await connection.serve()
-            finally:
-                slots.release()
+            if slots.available_tokens:
+                async with slots:
+                    await connection.serve()
+            elif refusing.available_tokens:  # answered at once rather than queued
+                async with refusing:
+                    await connection.refuse(HttpError(503, "busy", "too many connections"))
+            else:
+                refused("busy")  # not even an answer: each one would hold a socket
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass  # the client went away
         finally:
             await trio.aclose_forcefully(stream)
 
-    task_status.started(listeners)
-    await trio.serve_listeners(handle, listeners)
+    await trio.serve_listeners(handle, list(listeners))
 
 
-def _status_line(status: int) -> bytes:
+def _status_line(status: int) -> str:
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:
         phrase = ""
-    return f"HTTP/1.1 {status} {phrase}\r\n".encode()
-
-
-def _address(address: Any) -> tuple[str, int] | None:
-    return (str(address[0]), int(address[1])) if isinstance(address, tuple) else None
+    return f"HTTP/1.1 {status} {phrase}\r\n"

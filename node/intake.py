@@ -1,14 +1,29 @@
-"""Client transactions on their way into the core: the signature cache, and the queue
-items that carry a batch of requests and collect the core's answers."""
+"""Client transactions on their way into the core: the signature cache, the queue items
+that carry a batch of requests and collect the core's answers, and the intake component."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 import trio
 
+from consensus.reasons import Reason
 from ledger.crypto import get_suite
-from ledger.types import Transaction, compute_tx_hash, is_valid_tx_signature
+from ledger.errors import InvalidEncoding
+from ledger.types import (
+    Transaction,
+    compute_tx_hash,
+    decode_tx_list,
+    encode_tx_list,
+    is_valid_tx_signature,
+)
+from node.commits import Commits
+from node.metrics import Metrics
+from node.transport import CHANNEL_TX, Transport
+
+if TYPE_CHECKING:
+    from node.core import Core
 
 SIG_CACHE = 200_000
 
@@ -68,3 +83,101 @@ class Answer:
         self.batch.left -= 1
         if not self.batch.left:
             self.batch.done.set()
+
+
+FORWARD_WAIT_S = 1.0  # longest a client's answer waits for its forward to be written
+MAX_FORWARD = 5_000  # transactions in one forwarded frame
+FORWARD_QUEUE = 1_000  # forwarded frames waiting for verification
+
+
+class Intake:
+    """Client transactions into the core: from this node's API (`submit`) and from peers'
+    forwards (`on_forwarded`, which only enqueues; `run` verifies and relays)."""
+
+    def __init__(
+        self,
+        core: Core,
+        transport: Transport,
+        commits: Commits,
+        sig_cache: SignatureCache,
+        metrics: Metrics,
+    ):
+        self.core, self.transport, self.commits = core, transport, commits
+        self.sig_cache, self.metrics = sig_cache, metrics
+        self.suite = sig_cache.suite
+        self.send_forwarded, self.receive_forwarded = trio.open_memory_channel[tuple[int, bytes]](
+            FORWARD_QUEUE
+        )
+
+    async def submit(self, txs: list[Transaction]) -> list[list[str]]:
+        """Admit verified client transactions; per tx, rejection reasons ([] = accepted).
+        The accepted ones are forwarded in one frame: a backup's to the primary, the
+        primary's to every backup, so a crash of the primary strands none."""
+        batch = BatchAnswers(len(txs))
+        if not self.core.enqueue_requests(Requests(txs, batch)):
+            for index in range(len(txs)):
+                Answer(batch, index).send_nowait([Reason.MEMPOOL_FULL.value])
+        answers = await batch.wait()
+        accepted = [tx for tx, reasons in zip(txs, answers, strict=True) if not reasons]
+        self.commits.admitted(compute_tx_hash(self.suite, tx) for tx in accepted)
+        if accepted:
+            snapshot = self.core.snapshot
+            is_primary = snapshot.primary == self.core.me
+            await self._await_written(self._forward(encode_tx_list(accepted), is_primary))
+        return answers
+
+    def _forward(self, data: bytes, everyone: bool) -> trio.Event | None:
+        """Client requests (an encoded list) to every other member, or to the primary; the
+        event returned is set once one of them holds the frame in its kernel socket
+        buffer; None if no link to them is up."""
+        written = trio.Event()  # set by whichever link writes first
+        members = range(self.core.n)
+        targets = [m for m in members if m != self.core.me] if everyone else [self.primary()]
+        for member in targets:
+            self.transport.send(member, CHANNEL_TX, data, written)
+        return written if any(self.transport.is_up(m) for m in targets) else None
+
+    def primary(self) -> int:
+        return self.core.snapshot.primary
+
+    async def _await_written(self, written: trio.Event | None) -> None:
+        """Answer a client `pending` only once its requests left this process: a crash
+        then loses them only if two members fail. Waits at most FORWARD_WAIT_S, and not
+        at all while no link to them is up (the requests wait for the core's reforward)."""
+        if written is not None:
+            with trio.move_on_after(FORWARD_WAIT_S):
+                await written.wait()
+
+    def on_forwarded(self, member: int, payload: bytes) -> None:
+        """The transport's callback for a peer's forward: queued, nothing more."""
+        try:
+            self.send_forwarded.send_nowait((member, payload))
+        except trio.WouldBlock:
+            self.metrics.rejected.labels("forward_queue_full").inc()
+
+    async def run(self) -> None:
+        async for member, payload in self.receive_forwarded:
+            self.admit_forwarded(member, payload)
+
+    def admit_forwarded(self, member: int, payload: bytes) -> None:
+        """A peer forwards the client transactions it admitted, as one list.
+
+        A backup sends to another backup only requests that waited too long (a share);
+        those go on to the primary at once, so a backup whose own link to the primary is
+        slow or down still gets its requests proposed."""
+        try:
+            txs = decode_tx_list(payload, MAX_FORWARD)
+        except InvalidEncoding:
+            self.metrics.rejected.labels(Reason.MALFORMED.value).inc()
+            return
+        valid = [tx for tx in txs if self.sig_cache.is_valid(tx)]
+        if len(valid) < len(txs):
+            self.metrics.rejected.labels(Reason.INVALID_TX.value).inc(len(txs) - len(valid))
+        if not valid:
+            return
+        if not self.core.enqueue_requests(Requests(valid, None)):
+            self.metrics.rejected.labels("event_queue_full").inc(len(valid))
+        primary = self.primary()
+        if member != primary and self.core.me != primary:
+            relayed = payload if len(valid) == len(txs) else encode_tx_list(valid)
+            self.transport.send(primary, CHANNEL_TX, relayed)

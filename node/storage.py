@@ -68,7 +68,7 @@ class StorageError(RuntimeError):
 class Storage:
     def __init__(self, path: Path, suite: SignatureSuite):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.suite = suite
+        self.path, self.suite = path, suite
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
@@ -81,6 +81,11 @@ class Storage:
 
     def close(self) -> None:
         self.db.close()
+
+    def reopen(self) -> Storage:
+        """A second connection to the same database, for readers (WAL: they never wait
+        for the writer)."""
+        return Storage(self.path, self.suite)
 
     # ---- writes ----------------------------------------------------------------
 
@@ -238,6 +243,11 @@ class Storage:
             bytes(s): (int(h), int.from_bytes(m, "big"))
             for s, h, m in self.db.execute("SELECT sender, high, mask FROM clients")
         }
+
+    def client_high(self, sender: bytes) -> int | None:
+        """A client's highest committed sequence number at `applied_height`."""
+        row = self.db.execute("SELECT high FROM clients WHERE sender = ?", (sender,)).fetchone()
+        return None if row is None else int(row[0])
 
     def restored_state(
         self, genesis_hash: bytes, clients: dict[bytes, ClientWindow] | None = None

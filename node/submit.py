@@ -8,10 +8,7 @@ consensus core's mempool (replay 409, full 429). A batch answers per transaction
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from typing import Any
 
 from analysis.devices import DeviceRegistry
 from consensus.reasons import Reason
@@ -19,9 +16,10 @@ from ledger.encoding import decode
 from ledger.errors import InvalidEncoding
 from ledger.readings import PAYLOAD_TYPES, InvalidReading, parse_payload
 from ledger.types import Transaction, compute_tx_hash, decode_tx_list
-
-if TYPE_CHECKING:
-    from node.daemon import Node
+from node import schemas
+from node.routes import Route
+from node.service import Service
+from node.web import Request, Response, error, json_response
 
 MAX_BODY_BYTES = 128 * 1024
 MAX_BATCH_BYTES = 8 * 1024 * 1024
@@ -33,41 +31,43 @@ STATUS_OF_REASON = {
 }
 
 
-def error(status: int, reason: str, detail: str = "") -> JSONResponse:
-    return JSONResponse({"error": reason, "detail": detail}, status_code=status)
+def _count(node: Service, reason: str) -> None:
+    node.metrics.rejected.labels(reason).inc()
 
 
 def refusal(
-    node: Node, tx: Transaction, tx_hash: bytes, height: int | None
+    node: Service, tx: Transaction, tx_hash: bytes, height: int | None
 ) -> tuple[int, str, str] | None:
     """(HTTP status, reason, detail) if the tx is refused before the mempool, else None.
     `height` is the block holding the tx already, if any."""
-    if not node.sig_cache.is_valid(tx):
-        node._count_reject(Reason.INVALID_TX.value)
+    if not node.is_valid_signature(tx):
+        _count(node, Reason.INVALID_TX.value)
         return 400, "bad_signature", "transaction signature does not verify"
     if height is not None:  # a resubmission of a committed tx: say so, check nothing else
-        node._count_reject(Reason.REPLAY.value)
+        _count(node, Reason.REPLAY.value)
         return 409, Reason.REPLAY.value, f"tx {tx_hash.hex()} is in block {height}"
     refused = precheck(node, tx)
     if refused is not None:
-        node._count_reject(refused[1])
+        _count(node, refused[1])
         return refused[0], refused[1], f"tx {tx_hash.hex()}"
     return None
 
 
-def precheck(node: Node, tx: Transaction) -> tuple[int, str] | None:
+def precheck(node: Service, tx: Transaction) -> tuple[int, str] | None:
     """Refuse early what execution would refuse: malformed payloads (400), readings from
-    devices that are unknown, inactive, revoked or replaying (422), against committed state."""
+    devices that are unknown, inactive, revoked or replaying (422), against the state of
+    the last published snapshot."""
     if tx.kind not in PAYLOAD_TYPES:
         return None
     try:
         parse_payload(tx.kind, tx.payload)
     except InvalidReading as exc:
         return 400, exc.reason
-    registry = node.executor.registry.named("devices")
+    registry = node.registry.named("devices")
     if not isinstance(registry, DeviceRegistry):
         return None
-    reason = registry.precheck(node.executor.view("devices"), tx, node.replica.delivered_height)
+    snapshot = node.snapshot
+    reason = registry.precheck(snapshot.view_of("devices"), tx, snapshot.height)
     return None if reason is None else (422, reason)
 
 
@@ -78,17 +78,7 @@ def outcome(reasons: list[str]) -> tuple[int, str]:
     return STATUS_OF_REASON.get(reasons[0], 400), reasons[0]
 
 
-async def read_body(request: Request, limit: int) -> bytes | None:
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def full(node: Node) -> Response | None:
+def full(node: Service) -> Response | None:
     """Back-pressure before any work: a full mempool refuses at once, so an overloaded
     node spends its CPU on consensus rather than on verifying what it cannot hold.
 
@@ -99,69 +89,90 @@ def full(node: Node) -> Response | None:
     change. A backup's own queue does not show the primary's backlog (it holds its own
     clients' requests and the primary's clients'), so a backup counts only the requests
     its clients gave it that have not committed yet."""
-    requests, replica = node.replica.requests, node.replica
-    half = requests.max_pending // 2
-    if replica.is_primary:
-        waiting, limit = len(requests), half
+    snapshot = node.snapshot
+    half = snapshot.max_pending // 2
+    if snapshot.primary == node.me:
+        waiting, limit = snapshot.mempool_size, half
     else:
-        waiting, limit = len(node.admitted_at), half // max(1, replica.cfg.n - 1)
+        waiting, limit = node.commits.pending_count(), half // max(1, len(node.genesis.members) - 1)
     if waiting < limit:
         return None
-    node._count_reject(Reason.MEMPOOL_FULL.value)
+    _count(node, Reason.MEMPOOL_FULL.value)
     return error(429, Reason.MEMPOOL_FULL.value, "retry later")
 
 
-async def post_tx(node: Node, request: Request) -> Response:
-    if (busy := full(node)) is not None:
-        return busy
-    body = await read_body(request, MAX_BODY_BYTES)
-    if body is None:
-        return error(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
-    if request.headers.get("content-type", "").startswith("application/json"):
+def submit_routes(node: Service) -> list[Route]:
+    async def post_tx(request: Request) -> Response:
+        if (busy := full(node)) is not None:
+            return busy
+        body = request.body
+        if len(body) > MAX_BODY_BYTES:
+            return error(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
+        content_type = request.header(b"content-type") or b""
+        if content_type.startswith(b"application/json"):
+            try:
+                body = bytes.fromhex(json.loads(body)["tx"])
+            except (ValueError, KeyError, TypeError):
+                return error(400, Reason.MALFORMED.value, 'expected {"tx": "<hex of encoded tx>"}')
         try:
-            body = bytes.fromhex(json.loads(body)["tx"])
-        except (ValueError, KeyError, TypeError):
-            return error(400, Reason.MALFORMED.value, 'expected {"tx": "<hex of encoded tx>"}')
-    try:
-        tx = Transaction.from_wire(decode(body))
-    except InvalidEncoding as exc:
-        return error(400, Reason.MALFORMED.value, str(exc))
-    tx_hash = compute_tx_hash(node.suite, tx)
-    refused = refusal(node, tx, tx_hash, node.committed([tx_hash]).get(tx_hash))
-    if refused is not None:
-        return error(*refused)
-    status, reason = outcome((await node.submit_many([tx]))[0])
-    if status == 202:
-        return JSONResponse({"tx_hash": tx_hash.hex(), "status": "pending"}, status_code=202)
-    return error(status, reason, f"tx {tx_hash.hex()}")
+            tx = Transaction.from_wire(decode(body))
+        except InvalidEncoding as exc:
+            return error(400, Reason.MALFORMED.value, str(exc))
+        tx_hash = compute_tx_hash(node.suite, tx)
+        refused = refusal(node, tx, tx_hash, node.reads.committed([tx_hash]).get(tx_hash))
+        if refused is not None:
+            return error(*refused)
+        status, reason = outcome((await node.submit([tx]))[0])
+        if status == 202:
+            return json_response({"tx_hash": tx_hash.hex(), "status": "pending"}, 202)
+        return error(status, reason, f"tx {tx_hash.hex()}")
 
+    async def post_txs(request: Request) -> Response:
+        """A batch: the canonical encoding of a list of transactions. 202 if all were
+        admitted, else 200; either way `results` says, per transaction, `pending` or the
+        refusal."""
+        if (busy := full(node)) is not None:
+            return busy
+        try:
+            txs = decode_tx_list(request.body, MAX_BATCH_TXS)
+        except InvalidEncoding as exc:
+            return error(400, Reason.MALFORMED.value, str(exc))
+        hashes = [compute_tx_hash(node.suite, tx) for tx in txs]
+        results: list[dict[str, Any]] = [{"tx_hash": h.hex(), "status": "pending"} for h in hashes]
+        admit = []
+        committed = node.reads.committed(hashes)  # one query for the batch
+        for i, (tx, tx_hash) in enumerate(zip(txs, hashes, strict=True)):
+            refused = refusal(node, tx, tx_hash, committed.get(tx_hash))
+            if refused is None:
+                admit.append(i)
+            else:
+                results[i].update(status="refused", http_status=refused[0], error=refused[1])
+        answers = await node.submit([txs[i] for i in admit])
+        for i, reasons in zip(admit, answers, strict=True):
+            status, reason = outcome(reasons)
+            if status != 202:
+                results[i].update(status="refused", http_status=status, error=reason)
+        all_pending = all(r["status"] == "pending" for r in results)
+        return json_response({"results": results}, 202 if all_pending else 200)
 
-async def post_txs(node: Node, request: Request) -> Response:
-    """A batch: the canonical encoding of a list of transactions. 202 if all were admitted,
-    else 200; either way `results` says, per transaction, `pending` or the refusal."""
-    if (busy := full(node)) is not None:
-        return busy
-    body = await read_body(request, MAX_BATCH_BYTES)
-    if body is None:
-        return error(413, "too_large", f"body over {MAX_BATCH_BYTES} bytes")
-    try:
-        txs = decode_tx_list(body, MAX_BATCH_TXS)
-    except InvalidEncoding as exc:
-        return error(400, Reason.MALFORMED.value, str(exc))
-    hashes = [compute_tx_hash(node.suite, tx) for tx in txs]
-    results: list[dict[str, Any]] = [{"tx_hash": h.hex(), "status": "pending"} for h in hashes]
-    admit = []
-    committed = node.committed(hashes)  # one query for the batch
-    for i, (tx, tx_hash) in enumerate(zip(txs, hashes, strict=True)):
-        refused = refusal(node, tx, tx_hash, committed.get(tx_hash))
-        if refused is None:
-            admit.append(i)
-        else:
-            results[i].update(status="refused", http_status=refused[0], error=refused[1])
-    answers = await node.submit_many([txs[i] for i in admit])
-    for i, reasons in zip(admit, answers, strict=True):
-        status, reason = outcome(reasons)
-        if status != 202:
-            results[i].update(status="refused", http_status=status, error=reason)
-    all_pending = all(r["status"] == "pending" for r in results)
-    return JSONResponse({"results": results}, status_code=202 if all_pending else 200)
+    refusals = {
+        400: ("malformed, or a bad signature or reading", None),
+        413: ("body too large", None),
+        429: ("mempool full: retry later", None),
+    }
+    raw = {"type": "string", "format": "binary"}
+    return [
+        Route("POST", "/v1/tx", post_tx,
+              'Submit a signed transaction (canonical msgpack bytes, or JSON {"tx": hex})',
+              {202: ("accepted, pending", schemas.TX_PENDING), **refusals,
+               409: ("a replay, or already committed", None),
+               422: ("refused by the device registry (unknown, inactive or revoked device; "
+                     "old sequence)", None)},
+              body={"application/octet-stream": raw,
+                    "application/json": schemas.obj({"tx": schemas.HEX_STR})}),
+        Route("POST", "/v1/txs", post_txs,
+              "Submit a batch: the canonical encoding of a list of signed transactions "
+              f"(at most {MAX_BATCH_TXS:,}, 8 MiB); per-transaction results",
+              {202: ("all pending", schemas.BATCH), 200: ("some refused", schemas.BATCH),
+               **refusals}, body={"application/octet-stream": raw}),
+    ]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -21,6 +22,7 @@ from typing import Any
 from node.config import Genesis, Member, load_node_config, render_node_config
 from node.keys import generate_keys, write_keys
 
+ADMIN_SOCKET = "admin.sock"  # in each node's home
 # What asking a busy, starting, dying or restarting daemon over HTTP may raise (an answer
 # cut short is an HTTPException, not an OSError).
 UNREACHABLE = (OSError, HTTPException, ValueError)
@@ -88,11 +90,11 @@ def init_testnet(
     api_port: int = 0,
     contracts: dict[str, Any] | None = None,
     protocol: dict[str, int] | None = None,
-    transport: str = "libp2p",
     hosts: list[str] | None = None,
 ) -> list[Path]:
     """Write DIR/genesis.json and DIR/nodeI/{node.toml,keys/node_key.json}; ports 0 = free ones.
-    `protocol` overrides genesis protocol fields; `transport` goes into every node.toml;
+    `protocol` overrides genesis protocol fields; each node gets an admin listener on the
+    Unix socket nodeI/admin.sock;
     `hosts` puts node i on its own address hosts[i], where every node uses p2p_port and
     api_port (both then required)."""
     if nodes < 4:
@@ -117,7 +119,8 @@ def init_testnet(
         listen = f"/ip4/{host}/tcp/{p2p}"
         members.append(Member(f"node{i}", keys.signing.public_key, keys.peer_id, listen))
         config = home / "node.toml"
-        text = render_node_config(f"node{i}", listen, api, "../genesis.json", host, transport)
+        admin = f"unix:{(home / ADMIN_SOCKET).resolve()}"
+        text = render_node_config(f"node{i}", listen, api, "../genesis.json", host, admin)
         config.write_text(text)
         configs.append(config)
     genesis = Genesis(
@@ -137,11 +140,11 @@ class Daemon:
     config: Path
     api: str
     process: subprocess.Popen[bytes] | None = None
-    env: dict[str, str] | None = None  # extra environment (METROLEDGER_FAULTS=1 in benchmarks)
+    env: dict[str, str] | None = None  # extra environment
     prefix: tuple[str, ...] = ()  # e.g. `ip netns exec NS`: run the node on another host
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "node.cli", "node", "run", "--config", str(self.config)]
+        command = [sys.executable, "-m", "metroledger", "node", "run", "--config", str(self.config)]
         with open(self.config.parent / "node.log", "ab") as log:  # the child keeps its copy
             self.process = subprocess.Popen(
                 [*self.prefix, *command],
@@ -168,11 +171,33 @@ class Daemon:
         with urllib.request.urlopen(self.api + path, timeout=timeout_s) as response:
             return json.loads(response.read())
 
+    def admin_post(self, path: str, body: Any, timeout_s: float = 5) -> tuple[int, Any]:
+        """POST JSON to this node's admin listener (its Unix socket)."""
+        connection = _UnixConnection(str(self.config.parent / ADMIN_SOCKET), timeout_s)
+        try:
+            connection.request("POST", path, json.dumps(body).encode(),
+                               {"content-type": "application/json"})  # fmt: skip
+            response = connection.getresponse()
+            return response.status, json.loads(response.read())
+        finally:
+            connection.close()
+
     def is_ready(self) -> bool:
         try:
             return bool(self.get("/healthz").get("ok"))
         except UNREACHABLE:  # not up yet, or cut short while starting
             return False
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout_s: float):
+        super().__init__("localhost", timeout=timeout_s)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
 
 
 def daemons(directory: Path) -> list[Daemon]:

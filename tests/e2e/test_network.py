@@ -156,15 +156,18 @@ def test_a_backup_that_cannot_reach_the_primary_gets_its_requests_committed_with
     init_testnet(tmp_path, 4, SUITE)
     nodes = daemons(tmp_path)
     for d in nodes:
-        d.env = {"METROLEDGER_FAULTS": "1"}
         d.start()
     try:
         wait_ready(nodes)
-        cut = urllib.request.Request(
+        public = urllib.request.Request(
             nodes[2].api + "/v1/admin/faults", data=json.dumps({"drop_to": [0]}).encode(),
             method="POST",
         )  # fmt: skip
-        urllib.request.urlopen(cut, timeout=5).close()
+        with pytest.raises(urllib.error.HTTPError) as refused:  # not on the public API
+            urllib.request.urlopen(public, timeout=5)
+        assert refused.value.code == 404
+        assert nodes[2].admin_post("/v1/admin/faults", {"drop_to": [9]})[0] == 400
+        assert nodes[2].admin_post("/v1/admin/faults", {"drop_to": [0]}) == (200, {"ok": True})
         txs = sample_txs(SUITE, 20)
         batch = urllib.request.Request(
             nodes[2].api + "/v1/txs", data=join_encoded([tx.encoded() for tx in txs]),

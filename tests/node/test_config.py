@@ -18,12 +18,18 @@ def _load(tmp_path: Path, text: str) -> object:
     return load_node_config(path)
 
 
-def test_the_rendered_config_loads_with_libp2p_by_default(tmp_path: Path) -> None:
+def test_the_rendered_config_loads_without_an_admin_listener_by_default(tmp_path: Path) -> None:
     cfg = _load(tmp_path, GOOD)
     assert cfg.listen == "/ip4/127.0.0.1/tcp/4001" and cfg.api_port == 8080  # type: ignore[attr-defined]
-    assert cfg.transport == "libp2p"  # type: ignore[attr-defined]
-    tcp = _load(tmp_path, GOOD.replace("[p2p]\n", '[p2p]\ntransport = "tcp"\n'))
-    assert tcp.transport == "tcp"  # type: ignore[attr-defined]
+    assert cfg.admin_listen == ""  # type: ignore[attr-defined]
+
+
+def test_the_plain_tcp_transport_is_refused_with_the_reason(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"p2p.transport.*no authentication"):
+        _load(tmp_path, GOOD.replace("[p2p]\n", '[p2p]\ntransport = "tcp"\n'))
+
+
+ADMIN = "\n[admin]\nlisten = "
 
 
 @pytest.mark.parametrize(
@@ -34,6 +40,11 @@ def test_the_rendered_config_loads_with_libp2p_by_default(tmp_path: Path) -> Non
         (GOOD.replace('log_level = "info"', 'log_level = "loud"'), "node.log_level"),
         (GOOD.replace("[api]", "[apx]"), "api"),
         (GOOD + "[[[", "(syntax)"),
+        (GOOD + ADMIN + '"0.0.0.0:9000"\n', "admin.listen"),  # a public address: never
+        (GOOD + ADMIN + '"10.0.0.2:9000"\n', "admin.listen"),
+        (GOOD + ADMIN + '"127.0.0.1:99999"\n', "admin.listen"),
+        (GOOD + ADMIN + '"unix:"\n', "admin.listen"),
+        (GOOD + ADMIN + "9000\n", "admin.listen"),
     ],
 )
 def test_a_bad_field_is_named(tmp_path: Path, text: str, field: str) -> None:
@@ -41,12 +52,11 @@ def test_a_bad_field_is_named(tmp_path: Path, text: str, field: str) -> None:
         _load(tmp_path, text)
 
 
-def test_the_renderer_writes_the_api_host_and_a_non_default_transport(tmp_path: Path) -> None:
-    text = render_node_config(
-        "node1", "/ip4/10.0.0.2/tcp/7000", 8000, "../genesis.json", "10.0.0.2", "tcp"
-    )
+@pytest.mark.parametrize("listen", ["127.0.0.1:9000", "[::1]:9000", "unix:/run/ml/admin.sock"])
+def test_the_admin_listener_is_loopback_or_a_unix_socket(tmp_path: Path, listen: str) -> None:
+    text = render_node_config("n", "/ip4/10.0.0.2/tcp/7000", 8000, "g.json", "10.0.0.2", listen)
     cfg = _load(tmp_path, text)
-    assert cfg.api_host == "10.0.0.2" and cfg.transport == "tcp"  # type: ignore[attr-defined]
+    assert cfg.api_host == "10.0.0.2" and cfg.admin_listen == listen  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(("suite", "batch_timeout_ms"), [("ed25519", 100), ("sm2", 200)])

@@ -12,7 +12,7 @@ import pytest
 from consensus.state import RequestQueue
 from ledger.types import Block, BlockHeader, CommitCertificate, Transaction, compute_tx_hash
 from node.config import ConfigError, load_node_config
-from node.daemon import Node
+from node.daemon import Node, build_node
 from node.derived import PendingDerived, restore
 from node.executor import BlockResult, Executor
 from node.load import sample_txs
@@ -118,13 +118,14 @@ def store_note_blocks(node: Node) -> tuple[Executor, list[Transaction]]:
     """Two blocks of notes (3 clients, seqs 1 and 2) stored as a node stores them, with
     no batch of derived rows written: what a kill -9 right after them leaves."""
     txs = sample_txs("ed25519", 6, clients=3)
-    live, prev = Executor(node.suite, node.genesis.registry()), node.protocol.genesis_hash
+    live = Executor(node.suite, node.genesis.registry())
+    prev = node.genesis.protocol_config().genesis_hash
     for height, chunk in ((1, tuple(txs[:3])), (2, tuple(txs[3:]))):
         block = Block(BlockHeader(prev, proposal_for(height, chunk)), chunk)
-        node.storage.append_block(block, CERT, live.apply(block, ()))
+        node.core.storage.append_block(block, CERT, live.apply(block, ()))
         prev = block.header.hash(node.suite)
-    node.storage.close()
-    node.reader.close()
+    node.core.storage.close()
+    node.core.reads.reader.close()
     return live, txs
 
 
@@ -132,15 +133,17 @@ def test_a_restarted_daemon_replays_its_blocks_and_refuses_a_changed_root(
     tmp_path: Path,
 ) -> None:
     first, second = init_testnet(tmp_path, 4, "ed25519")[:2]
-    live, txs = store_note_blocks(Node(load_node_config(first)))
-    node = Node(load_node_config(first))
-    assert node.executor.state_root == live.state_root and node.storage.applied_height() == 2
-    assert {high for high, _ in node.replica.requests.clients.values()} == {2}
-    assert node.tx_status(compute_tx_hash(SUITE, txs[4])) == (2, 1, "")
+    live, txs = store_note_blocks(build_node(load_node_config(first)))
+    node = build_node(load_node_config(first))
+    assert node.snapshot.state_root == live.state_root and node.snapshot.height == 2
+    assert node.core.storage.applied_height() == 2
+    assert {high for high, _ in node.core.replica.requests.clients.values()} == {2}
+    assert node.reads.tx_status(compute_tx_hash(SUITE, txs[4])) == (2, 1, "")
+    assert node.reads.client_high(txs[0].sender) == 2
 
     cfg = load_node_config(second)
-    store_note_blocks(Node(cfg))
+    store_note_blocks(build_node(cfg))
     with sqlite3.connect(cfg.data_dir / "ledger.sqlite3") as db:
         db.execute("UPDATE blocks SET state_root = ? WHERE height = 2", (b"\x01" * 32,))
     with pytest.raises(ConfigError, match="block 2: re-executed state root"):
-        Node(cfg)
+        build_node(cfg)

@@ -14,7 +14,7 @@ from consensus import viewchange
 from consensus.events import ClientRequest, Rejected, ShareRequests, ViewChangeStarted
 from ledger.types import Transaction, decode_tx_list, join_encoded
 from node.config import load_node_config
-from node.daemon import Node
+from node.daemon import Node, build_node
 from node.submit import full
 from node.testnet import init_testnet
 from node.transport import CHANNEL_TX, FaultRules
@@ -52,10 +52,7 @@ class Recorder:
 @pytest.fixture
 def nodes(tmp_path: Path) -> list[Node]:
     configs = init_testnet(tmp_path, 4, "ed25519")
-    built = [Node(load_node_config(path)) for path in configs]
-    for node in built:
-        node.transport = Recorder()
-    return built
+    return [build_node(load_node_config(path), Recorder()) for path in configs]
 
 
 def sent(node: Node) -> list[tuple[int, int, bytes]]:
@@ -64,17 +61,18 @@ def sent(node: Node) -> list[tuple[int, int, bytes]]:
 
 
 def admit(node: Node, count: int, now_ms: int = 0) -> None:
-    node.replica.now_ms = now_ms
+    node.core.replica.now_ms = now_ms
     for i in range(count):
-        actions = node.replica.handle(ClientRequest(client_tx(client=i, seq=1)))
+        actions = node.core.replica.handle(ClientRequest(client_tx(client=i, seq=1)))
         assert not [a for a in actions if isinstance(a, Rejected)]
+    node.core.publish()
 
 
 def submit_through_the_core(node: Node, txs: list[Transaction]) -> list[list[str]]:
     async def submit() -> list[list[str]]:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(node.core)
-            answers = await node.submit_many(txs)
+            nursery.start_soon(node.core.run)
+            answers = await node.submit(txs)
             nursery.cancel_scope.cancel()
         return answers
 
@@ -89,7 +87,7 @@ def test_a_backup_forwards_what_its_clients_give_it_to_the_primary_only(
     assert submit_through_the_core(backup, txs) == [[], [], []]
     assert [(member, channel) for member, channel, _ in sent(backup)] == [(0, CHANNEL_TX)]
     assert decode_tx_list(sent(backup)[0][2], 10) == tuple(txs)
-    assert len(backup.admitted_at) == 3  # counted against its clients until they commit
+    assert backup.commits.pending_count() == 3  # counted against its clients until they commit
 
 
 def test_the_primary_forwards_its_clients_requests_to_every_backup(nodes: list[Node]) -> None:
@@ -104,14 +102,14 @@ def test_the_primary_forwards_its_clients_requests_to_every_backup(nodes: list[N
 def test_requests_waiting_too_long_go_to_every_member_once(nodes: list[Node]) -> None:
     backup = nodes[1]
     admit(backup, 4, now_ms=0)
-    backup.replica.now_ms = 4_000
-    backup._reforward(older_than_ms=5_000, everyone=True)
+    backup.core.replica.now_ms = 4_000
+    backup.core.reforward(older_than_ms=5_000, everyone=True)
     assert sent(backup) == []  # none waited long enough
-    backup.replica.now_ms = 6_000
-    backup._reforward(older_than_ms=5_000, everyone=True)
+    backup.core.replica.now_ms = 6_000
+    backup.core.reforward(older_than_ms=5_000, everyone=True)
     assert sorted(member for member, _, _ in sent(backup)) == [0, 2, 3]
     assert all(len(decode_tx_list(data, 10)) == 4 for _, _, data in sent(backup))
-    backup._reforward(older_than_ms=5_000, everyone=True)
+    backup.core.reforward(older_than_ms=5_000, everyone=True)
     assert len(sent(backup)) == 3  # each request once
 
 
@@ -120,14 +118,14 @@ def test_a_node_that_suspects_the_primary_tells_everyone_even_as_the_next_primar
 ) -> None:
     suspicious = nodes[1]  # a backup of view 0, and the primary of view 1
     admit(suspicious, 2)
-    viewchange.start_view_change(suspicious.replica, 1, "requests pending without progress")
+    viewchange.start_view_change(suspicious.core.replica, 1, "requests pending without progress")
     # the next event's actions include what start_view_change emitted
-    actions = suspicious.replica.handle(ClientRequest(client_tx(client=99, seq=1)))
-    assert suspicious.replica.primary == suspicious.me
-    trio.run(suspicious._perform, [a for a in actions if isinstance(a, ViewChangeStarted)])
+    actions = suspicious.core.replica.handle(ClientRequest(client_tx(client=99, seq=1)))
+    assert suspicious.core.replica.primary == suspicious.me
+    trio.run(suspicious.core._perform, [a for a in actions if isinstance(a, ViewChangeStarted)])
     assert sorted(member for member, _, _ in sent(suspicious)) == [0, 2, 3]
     assert all(len(decode_tx_list(data, 10)) == 3 for _, _, data in sent(suspicious))
-    nodes[3]._reforward(older_than_ms=0)  # after a view change: to the primary alone
+    nodes[3].core.reforward(older_than_ms=0)  # after a view change: to the primary alone
     assert sent(nodes[3]) == []  # nothing waits there
 
 
@@ -135,25 +133,25 @@ def test_each_backups_clients_get_a_share_of_the_primarys_reserved_half(
     nodes: list[Node],
 ) -> None:
     primary, backup = nodes[0], nodes[1]
-    half = primary.replica.requests.max_pending // 2
+    half = primary.snapshot.max_pending // 2
     share = half // 3
     admit(backup, half)  # forwarded by the primary: they do not count against its clients
     for i in range(share - 1):
-        backup.admitted_at[i.to_bytes(32, "big")] = 0.0
+        backup.commits.admitted_at[i.to_bytes(32, "big")] = 0.0
     assert full(backup) is None
     admit(primary, share)
     assert full(primary) is None  # the primary's clients may fill half of its mempool
-    backup.admitted_at[b"last"] = 0.0
+    backup.commits.admitted_at[b"last"] = 0.0
     refused = full(backup)
-    assert refused is not None and refused.status_code == 429
-    backup._forget_admitted(older_than_s=1.0)  # admissions that will never commit
-    assert not backup.admitted_at and full(backup) is None
+    assert refused is not None and refused.status == 429
+    backup.commits.forget_older_than(1.0)  # admissions that will never commit
+    assert not backup.commits.pending_count() and full(backup) is None
 
 
 def test_a_stalled_node_shares_everything_waiting_with_every_member(nodes: list[Node]) -> None:
     backup = nodes[2]
     admit(backup, 3)
-    trio.run(backup._perform, [ShareRequests()])
+    trio.run(backup.core._perform, [ShareRequests()])
     assert sorted(member for member, _, _ in sent(backup)) == [0, 1, 3]
     assert all(len(decode_tx_list(data, 10)) == 3 for _, _, data in sent(backup))
 
@@ -162,18 +160,18 @@ def test_a_backup_relays_another_backups_share_to_the_primary(nodes: list[Node])
     relay = nodes[3]
     txs = [client_tx(client=i, seq=1) for i in range(2)]
     shared = join_encoded([tx.encoded() for tx in txs])
-    relay._on_forwarded_tx(2, shared)  # from a backup: a share, the primary may lack it
+    relay.intake.admit_forwarded(2, shared)  # from a backup: a share, the primary may lack it
     assert sent(relay) == [(0, CHANNEL_TX, shared)]
-    relay._on_forwarded_tx(0, shared)  # from the primary: it holds them already
+    relay.intake.admit_forwarded(0, shared)  # from the primary: it holds them already
     assert len(sent(relay)) == 1
-    nodes[0]._on_forwarded_tx(2, shared)  # the primary relays nothing
+    nodes[0].intake.admit_forwarded(2, shared)  # the primary relays nothing
     assert sent(nodes[0]) == []
 
 
 def test_a_relay_drops_what_does_not_verify(nodes: list[Node]) -> None:
     good = client_tx(client=1, seq=1)
     forged = Transaction(good.sender, good.seq + 1, good.kind, good.payload, good.signature)
-    nodes[3]._on_forwarded_tx(2, join_encoded([good.encoded(), forged.encoded()]))
+    nodes[3].intake.admit_forwarded(2, join_encoded([good.encoded(), forged.encoded()]))
     ((member, channel, relayed),) = sent(nodes[3])
     assert (member, channel) == (0, CHANNEL_TX)
     assert decode_tx_list(relayed, 10) == (good,)
@@ -190,10 +188,10 @@ def test_a_client_is_answered_only_once_its_requests_reached_another_members_soc
 
     async def submit_then_write() -> None:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(backup.core)
+            nursery.start_soon(backup.core.run)
 
             async def submit() -> None:
-                answered.append(await backup.submit_many([client_tx(client=1, seq=1)]))
+                answered.append(await backup.submit([client_tx(client=1, seq=1)]))
 
             nursery.start_soon(submit)
             await trio.testing.wait_all_tasks_blocked()
@@ -202,7 +200,7 @@ def test_a_client_is_answered_only_once_its_requests_reached_another_members_soc
             await trio.testing.wait_all_tasks_blocked()
             assert answered == [[[]]]
             recorder.links_up = False  # no link up: answer at once, the request waits here
-            answered.append(await backup.submit_many([client_tx(client=2, seq=1)]))
+            answered.append(await backup.submit([client_tx(client=2, seq=1)]))
             nursery.cancel_scope.cancel()
 
     trio.run(submit_then_write)

@@ -9,7 +9,7 @@ import pytest
 
 from consensus.replica import Replica
 from ledger.types import Proposal
-from node.cli import main
+from metroledger.cli import main
 from sim.plan import FAULT_KINDS, SimParams
 from sim.runner import run_one, summarise
 from sim.world import World

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from bench.cli import add_bench_parsers, add_surveil_parser
+from metroledger.demo import add_demo_parser
 from node.commands import add_node_parsers
-from node.demo import add_demo_parser
 from oracle.cli import add_oracle_parsers
 from oracle.device_cli import add_device_parsers
 from sim.cli import add_sim_parser

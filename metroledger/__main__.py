@@ -1,0 +1,5 @@
+import sys
+
+from metroledger.cli import main
+
+sys.exit(main())

@@ -1,0 +1,40 @@
+"""What the HTTP listeners see of a node: a small protocol, so `node.api` and
+`node.admin` depend on it and not on the daemon (`node.daemon.Node` implements it)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from analysis.contracts import Registry
+from ledger.crypto import SignatureSuite
+from ledger.types import Transaction
+from node.commits import Commits
+from node.config import Genesis, NodeConfig
+from node.core import Reads
+from node.metrics import Metrics
+from node.snapshot import Snapshot
+from node.transport import FaultRules
+
+
+class Service(Protocol):
+    cfg: NodeConfig
+    genesis: Genesis
+    me: int
+    suite: SignatureSuite
+    registry: Registry
+    metrics: Metrics
+    commits: Commits
+
+    @property
+    def snapshot(self) -> Snapshot: ...
+
+    @property
+    def reads(self) -> Reads: ...
+
+    def peers_connected(self) -> int: ...
+
+    def is_valid_signature(self, tx: Transaction) -> bool: ...
+
+    async def submit(self, txs: list[Transaction]) -> list[list[str]]: ...
+
+    def set_faults(self, rules: FaultRules) -> None: ...
