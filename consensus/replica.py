@@ -163,8 +163,10 @@ class Replica:
                 times.append(stalled_since + timeout_ms // 2)
         unproposed = self.requests.oldest_unproposed_ms()
         in_window = self.next_seq <= self.stable_seq + self.cfg.watermark_window
-        if unproposed is not None and self.is_primary and in_window:  # the batch timeout
-            times.append(unproposed + self.cfg.batch_timeout_ms)
+        if unproposed is not None and self.is_primary and in_window:  # `_maybe_propose`
+            full = len(self.requests.unproposed) >= self.cfg.batch_max_txs
+            idle = self.next_seq == self.delivered_height + 1
+            times.append(self.now_ms if full or idle else unproposed + self.cfg.batch_timeout_ms)
         return min(times)
 
     @property

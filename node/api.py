@@ -19,17 +19,16 @@ from node.service import Service
 from node.submit import MAX_BATCH_BYTES, submit_routes
 from node.web import Request, Response, error, json_response
 
-MAX_WAIT_S = 30.0
-
 
 def build_routes(node: Service) -> list[Route]:
     """Every public route, with what it answers."""
+    max_wait_s = node.cfg.api_max_wait_s
 
     async def get_tx(request: Request) -> Response:
         tx_hash = _hash(request)
         wait_s = _float(request.query.get("wait_s", "0"))
-        if tx_hash is None or wait_s is None or not 0 <= wait_s <= MAX_WAIT_S:
-            return error(400, "bad_query", "hash: 64 hex digits; 0 <= wait_s <= 30")
+        if tx_hash is None or wait_s is None or not 0 <= wait_s <= max_wait_s:
+            return error(400, "bad_query", f"hash: 64 hex digits; 0 <= wait_s <= {max_wait_s}")
         found = node.reads.tx_status(tx_hash)
         if found is None and wait_s:
             await node.commits.wait(tx_hash, wait_s)
@@ -168,9 +167,9 @@ def build_routes(node: Service) -> list[Route]:
     routes = [
         *submit_routes(node),
         Route("GET", "/v1/tx/{hash}", get_tx,
-              "Status of a transaction; ?wait_s=N long-polls up to 30 s for its commit",
+              f"Status of a transaction; ?wait_s=N long-polls up to {max_wait_s} s for its commit",
               {200: ("pending, committed or rejected", s.TX_STATUS), 404: ("unknown here", None),
-               **bad_request}, (s.TX_HASH, s.WAIT_S)),
+               **bad_request}, (s.TX_HASH, s.wait_param(max_wait_s))),
         Route("GET", "/v1/tx/{hash}/receipt", get_receipt,
               "Offline-verifiable receipt: tx, Merkle path, signed proposal, commit certificate",
               {200: ("receipt", s.RECEIPT), 404: ("unknown or not committed yet", None),

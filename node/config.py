@@ -135,6 +135,7 @@ class NodeConfig:
     api_host: str
     api_port: int
     admin_listen: str = ""  # "" (no admin listener), "HOST:PORT" on loopback, "unix:PATH"
+    api_max_wait_s: int = 30  # the longest long-poll (`GET /v1/tx/{hash}?wait_s=`)
 
     def describe(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}
@@ -166,6 +167,13 @@ def load_node_config(path: Path) -> NodeConfig:
             "the plain tcp transport was removed: it had no authentication",
         )
     admin = _admin_listen(raw.get("admin", {}), path)
+    max_wait_s = api.get("max_wait_s", 30)
+    if (
+        not isinstance(max_wait_s, int)
+        or isinstance(max_wait_s, bool)
+        or not 0 <= max_wait_s <= 300
+    ):
+        raise ConfigError(path, "api.max_wait_s", "expected an integer 0..300 (seconds)")
     port = _get(api, "port", int, path, "api")
     if not 0 < port < 65536:
         raise ConfigError(path, "api.port", "expected 1..65535")
@@ -180,6 +188,7 @@ def load_node_config(path: Path) -> NodeConfig:
         api_host=_get(api, "host", str, path, "api"),
         api_port=port,
         admin_listen=admin,
+        api_max_wait_s=max_wait_s,
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import trio
 
+from analysis.contracts import Registry
 from consensus.events import (
     Action,
     Broadcast,
@@ -42,15 +43,18 @@ from consensus.events import (
 from consensus.messages import BlockResponse, encode_message
 from consensus.replica import Replica
 from consensus.signer import SuiteSigner
-from ledger.types import Block, CommitCertificate, encode_tx_list
+from consensus.state import ClientWindow, RequestQueue
+from ledger.crypto import SignatureSuite
+from ledger.types import encode_tx_list
 from node.commits import Commits
-from node.derived import PendingDerived, TxStatus
+from node.derived import REPLAY_CHUNK, DerivedBatch, PendingDerived
 from node.executor import Executor
 from node.intake import Answer, Requests
 from node.logs import event, jsonable
 from node.metrics import Metrics
+from node.reads import Reads
 from node.snapshot import Snapshot
-from node.storage import Storage
+from node.storage import Storage, StorageError
 from node.transport import CHANNEL_CONSENSUS, CHANNEL_TX, Transport
 
 log = logging.getLogger("metroledger.node")
@@ -325,32 +329,37 @@ class Core:
         self.storage.close()
 
 
-class Reads:
-    """Committed rows for queries: SQLite first (a transaction committed twice keeps its
-    first block), then the derived rows the core has not written yet."""
+def restore(
+    storage: Storage, suite: SignatureSuite, registry: Registry
+) -> tuple[Executor, dict[bytes, ClientWindow]]:
+    """The executor and the clients' windows after the last stored block: the state the
+    derived tables hold, then the stored blocks above their height re-executed (a node
+    stopped between two batches), with what those derive written."""
+    applied = storage.applied_height()
+    executor = Executor(suite, registry, storage.contract_state(), storage.state_root_at(applied))
+    return executor, _replay(storage, executor, storage.clients(), applied)
 
-    def __init__(self, reader: Storage, pending: PendingDerived):
-        self.reader, self.pending = reader, pending
 
-    def tx_status(self, tx_hash: bytes) -> TxStatus | None:
-        found = self.reader.tx_status(tx_hash)
-        return found if found is not None else self.pending.tx_status(tx_hash)
-
-    def committed(self, tx_hashes: list[bytes]) -> dict[bytes, int]:
-        """tx hash -> height, for those of `tx_hashes` in a block."""
-        return {**self.pending.committed(tx_hashes), **self.reader.committed(tx_hashes)}
-
-    def block(self, height: int) -> tuple[Block, CommitCertificate, bytes] | None:
-        return self.reader.block(height)
-
-    def events(self, name: str | None, from_height: int, limit: int) -> list[dict[str, Any]]:
-        return self.reader.events(name, from_height, limit)
-
-    def evidence(self) -> list[dict[str, Any]]:
-        return self.reader.evidence()
-
-    def client_high(self, sender: bytes) -> int:
-        for batch in (self.pending.current, self.pending.writing):
-            if batch is not None and sender in batch.clients:
-                return batch.clients[sender][0]
-        return self.reader.client_high(sender) or 0
+def _replay(
+    storage: Storage, executor: Executor, clients: dict[bytes, ClientWindow], applied: int
+) -> dict[bytes, ClientWindow]:
+    started = time.monotonic()
+    queue = RequestQueue(max_pending=0, clients=clients)
+    batch = DerivedBatch(height=applied)
+    top = storage.height()
+    for first in range(batch.height + 1, top + 1, REPLAY_CHUNK):
+        for block, stored_root in storage.blocks_with_roots(first, first + REPLAY_CHUNK - 1):
+            replays, windows = queue.apply_committed(block.txs)
+            result = executor.apply(block, replays)
+            if result.state_root != stored_root:
+                raise StorageError(
+                    f"block {block.header.height}: re-executed state root "
+                    f"{result.state_root.hex()} differs from the stored "
+                    f"{stored_root.hex()} (the database or the contracts changed)"
+                )
+            batch.add(result, windows)
+    if batch.blocks:
+        storage.write_derived(batch)
+        event(log, "derived_replayed", height=top, blocks=batch.blocks, txs=len(batch.txs),
+              ms=round(1000 * (time.monotonic() - started), 1))  # fmt: skip
+    return queue.clients

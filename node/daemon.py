@@ -27,12 +27,12 @@ from ledger.crypto import SignatureSuite
 from ledger.types import Transaction
 from node.commits import Commits
 from node.config import ConfigError, Genesis, NodeConfig, load_genesis
-from node.core import Core, Reads
-from node.derived import restore
+from node.core import Core, restore
 from node.intake import Intake, SignatureCache
 from node.keys import load_keys
 from node.logs import event
 from node.metrics import Metrics
+from node.reads import Reads
 from node.snapshot import Snapshot
 from node.storage import Storage, StorageError
 from node.transport import (

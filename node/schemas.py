@@ -34,8 +34,13 @@ TX_HASH = Param("hash", {"type": "string", "pattern": HASH_PATTERN}, "path", "he
 PUBLIC_KEY = Param("public_key", {"type": "string", "pattern": "^[0-9a-fA-F]+$"}, "path")
 ID_PARAM = {"type": "string", "minLength": 1, "maxLength": 200}
 HEIGHT = Param("height", {"type": "string", "pattern": "^(latest|[0-9]{1,18})$"}, "path")
-WAIT_S = Param("wait_s", {"type": "number", "minimum": 0, "maximum": 30}, "query",
-               "long-poll up to this many seconds for the commit")  # fmt: skip
+
+
+def wait_param(max_wait_s: int) -> Param:
+    return Param("wait_s", {"type": "number", "minimum": 0, "maximum": max_wait_s}, "query",
+                 "long-poll up to this many seconds for the commit")  # fmt: skip
+
+
 DISPENSER_STATUS = Param(
     "status", {"type": "string", "enum": ["suspect", "cleared", "undecided"]}, "query"
 )

@@ -10,8 +10,8 @@ from ledger.crypto import SignatureSuite
 from ledger.types import Transaction
 from node.commits import Commits
 from node.config import Genesis, NodeConfig
-from node.core import Reads
 from node.metrics import Metrics
+from node.reads import Reads
 from node.snapshot import Snapshot
 from node.transport import FaultRules
 
