@@ -40,7 +40,15 @@ class HttpPool:
         self.per_host = per_host
 
     async def post(self, base_url: str, path: str, body: bytes) -> tuple[int, bytes]:
-        """(status, body) of POST base_url+path; HttpError if no complete answer came.
+        return await self.request("POST", base_url, path, body)
+
+    async def get(self, base_url: str, path: str) -> tuple[int, bytes]:
+        return await self.request("GET", base_url, path, b"")
+
+    async def request(
+        self, method: str, base_url: str, path: str, body: bytes
+    ) -> tuple[int, bytes]:
+        """(status, body) of METHOD base_url+path; HttpError if no complete answer came.
 
         A kept connection the server has closed meanwhile (it may, for instance after
         answering before reading a body) fails before any answer arrives; the request is
@@ -50,24 +58,25 @@ class HttpPool:
             kept = self._kept(base_url)
             if kept is not None:
                 try:
-                    return await self._post_on(kept, base_url, path, body)
+                    return await self._send_on(kept, method, base_url, path, body)
                 except _Stale:
                     pass
-            return await self._post_on(await self._connect(base_url), base_url, path, body)
+            connection = await self._connect(base_url)
+            return await self._send_on(connection, method, base_url, path, body)
 
-    async def _post_on(
-        self, connection: Connection, base_url: str, path: str, body: bytes
+    async def _send_on(
+        self, connection: Connection, method: str, base_url: str, path: str, body: bytes
     ) -> tuple[int, bytes]:
         try:
             async with asyncio.timeout(self.timeout_s):
-                status, answer, keep = await _exchange(connection, base_url, path, body)
+                status, answer, keep = await _exchange(connection, method, base_url, path, body)
         except _Stale:
             connection[1].close()
             raise
         except (OSError, EOFError, TimeoutError, ValueError, asyncio.IncompleteReadError) as exc:
             connection[1].close()
             kind = type(exc).__name__
-            raise HttpError(f"POST {base_url}{path}: {kind} {exc}", kind) from None
+            raise HttpError(f"{method} {base_url}{path}: {kind} {exc}", kind) from None
         if keep:
             self.idle.setdefault(base_url, []).append(connection)
         else:
@@ -102,12 +111,12 @@ class HttpPool:
 
 
 async def _exchange(
-    connection: Connection, base_url: str, path: str, body: bytes
+    connection: Connection, method: str, base_url: str, path: str, body: bytes
 ) -> tuple[int, bytes, bool]:
     reader, writer = connection
     host = urlsplit(base_url).netloc
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/msgpack\r\n"
+        f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/msgpack\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     try:
@@ -118,7 +127,7 @@ async def _exchange(
         if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
             raise
         kind = type(exc).__name__
-        raise _Stale(f"POST {base_url}{path}: {kind} before any answer", kind) from None
+        raise _Stale(f"{method} {base_url}{path}: {kind} before any answer", kind) from None
     if len(raw) > MAX_HEAD_BYTES:
         raise ValueError("response head too large")
     status_line, *lines = raw.decode("latin-1").split("\r\n")

@@ -47,6 +47,9 @@ class LoadLog:
     errors: int = 0
     error_kinds: dict[str, int] = field(default_factory=dict)  # why, per transaction
     cpu_seconds: float = 0.0  # the generator's own CPU time while it offered the load
+    # closed loop waiting for commits: per client, (wall time sent, ms until its node said
+    # committed), as BFT-SMaRt's ThroughputLatencyClient records each ordered reply
+    client_commits: dict[int, list[tuple[float, float]]] = field(default_factory=dict)
 
     def count_refused(self, reason: str, count: int) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + count
@@ -159,3 +162,84 @@ async def closed_loop(
     finally:
         await http.aclose()
     return cursor
+
+
+COMMIT_WAIT_S = 5  # one long-poll; a client asks again until COMMIT_GIVE_UP_S
+COMMIT_GIVE_UP_S = 30.0
+
+
+async def closed_loop_commit(
+    urls: Callable[[], list[str]],
+    txs: list[bytes],
+    hashes: list[bytes],
+    clients: int,
+    duration_s: float,
+    log: LoadLog,
+) -> int:
+    """`clients` clients, each sending one signed transaction (`POST /v1/tx`) to its node
+    and waiting until that node says it is committed (`GET /v1/tx/{hash}?wait_s=5`),
+    then the next: the closed loop of BFT-SMaRt's benchmark client. Client i uses node
+    i mod n while it is up. A refusal (429) is counted and the client goes on."""
+    started = time.monotonic()
+    cursor = 0
+
+    async def client(index: int, http: HttpPool) -> None:
+        nonlocal cursor
+        while time.monotonic() - started < duration_s and cursor < len(txs):
+            i, cursor = cursor, cursor + 1
+            live = urls()
+            if not live:
+                await asyncio.sleep(0.1)
+                continue
+            url = live[index % len(live)]
+            log.submitted_at[hashes[i]] = time.time()
+            log.offered += 1
+            sent = time.monotonic()
+            if await _submit_one(http, url, txs[i], hashes[i], log):
+                committed = await _wait_committed(http, url, hashes[i], log)
+                if committed:
+                    elapsed_ms = 1000 * (time.monotonic() - sent)
+                    log.client_commits.setdefault(index, []).append((time.time(), elapsed_ms))
+
+    http = HttpPool(timeout_s=COMMIT_GIVE_UP_S + 5, per_host=2 * clients)
+    try:
+        await asyncio.gather(*(client(i, http) for i in range(clients)))
+    finally:
+        await http.aclose()
+    return cursor
+
+
+async def _submit_one(http: HttpPool, url: str, tx: bytes, tx_hash: bytes, log: LoadLog) -> bool:
+    try:
+        status, body = await http.post(url, "/v1/tx", tx)
+    except HttpError as exc:
+        log.count_error(exc.kind, 1)
+        return False
+    if status == 202:
+        log.admitted.add(tx_hash)
+        return True
+    if status == 429:
+        log.count_refused("mempool_full", 1)
+    elif status < 500:
+        log.count_refused(json.loads(body).get("error", f"http_{status}"), 1)
+    else:
+        log.count_error(f"http_{status}", 1)
+    return False
+
+
+async def _wait_committed(http: HttpPool, url: str, tx_hash: bytes, log: LoadLog) -> bool:
+    deadline = time.monotonic() + COMMIT_GIVE_UP_S
+    path = f"/v1/tx/{tx_hash.hex()}?wait_s={COMMIT_WAIT_S}"
+    while time.monotonic() < deadline:
+        try:
+            status, body = await http.get(url, path)
+        except HttpError as exc:
+            log.count_error(f"wait_{exc.kind}", 1)
+            return False
+        if status == 200 and json.loads(body)["status"] == "committed":
+            return True
+        if status != 200:  # 404: the node lost track of it (restarted, say)
+            log.count_error(f"wait_http_{status}", 1)
+            return False
+    log.count_error("wait_gave_up", 1)
+    return False

@@ -134,11 +134,40 @@ def analyse(
         "latency_cdf_ms": [round(x, 1) for x in latencies[:: max(1, len(latencies) // 500)]],
     }
     result.update(cpu_per_tx(result))
+    if log.client_commits:
+        result["closed_loop"] = closed_loop_stats(log.client_commits, window)
     result.update(fault_recovery(timeline, run, views, t0))
     if sc.load.ramp_tps:
         result["saturation"] = saturation(timeline, sc)
     write_reports(result, run.out)
     return result
+
+
+def closed_loop_stats(
+    commits: dict[int, list[tuple[float, float]]], window: tuple[float, float]
+) -> dict[str, Any]:
+    """What each commit-waiting client saw inside the measured window: ops/s and latency
+    overall, and the spread of the clients' own ops/s and medians."""
+    span = window[1] - window[0]
+    per_client = {c: sorted(ms for at, ms in done if window[0] <= at <= window[1])
+                  for c, done in commits.items()}  # fmt: skip
+    every = sorted(ms for values in per_client.values() for ms in values)
+    rates = sorted(len(v) / span for v in per_client.values())
+    medians = sorted(percentile(v, 0.5) for v in per_client.values() if v)
+
+    def spread(values: list[float]) -> dict[str, float]:
+        return {"min": round(values[0], 1), "median": round(percentile(values, 0.5), 1),
+                "max": round(values[-1], 1)} if values else {}  # fmt: skip
+
+    return {
+        "clients": len(commits),
+        "ops_per_s": round(len(every) / span, 1),
+        "latency_ms": {q: round(percentile(every, x), 1)
+                       for q, x in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))},
+        "samples": len(every),
+        "per_client_ops_per_s": spread(rates),
+        "per_client_p50_ms": spread(medians),
+    }  # fmt: skip
 
 
 def fault_recovery(

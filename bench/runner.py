@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.loadgen import LoadLog, closed_loop, open_loop, presign, tx_hashes
+from bench.loadgen import (
+    LoadLog,
+    closed_loop,
+    closed_loop_commit,
+    open_loop,
+    presign,
+    tx_hashes,
+)
 from bench.netns import API_PORT, P2P_PORT, NetnsHosts, unavailable
 from bench.scenario import Fault, Scenario
 from ledger.crypto import get_suite
@@ -176,6 +183,10 @@ async def drive(run: Run, txs: list[bytes], hashes: list[bytes], log: LoadLog) -
     try:
         if sc.load.mode == "open":
             await open_loop(run.live_urls, txs, hashes, sc.load.rate_at, sc.duration_s, log)
+        elif sc.load.mode == "closed_commit":
+            await closed_loop_commit(
+                run.live_urls, txs, hashes, sc.load.clients, sc.duration_s, log
+            )
         else:
             await closed_loop(
                 run.live_urls, txs, hashes, sc.load.clients, sc.load.batch, sc.duration_s, log
@@ -191,7 +202,7 @@ async def drive(run: Run, txs: list[bytes], hashes: list[bytes], log: LoadLog) -
 
 
 def load_size(sc: Scenario) -> int:
-    if sc.load.mode == "closed":
+    if sc.load.mode in ("closed", "closed_commit"):
         return int(sc.duration_s * 6_000)  # more than 4 daemons on 2 cores commit
     peak = max(sc.load.ramp_tps or (sc.load.rate_tps,))
     return int(peak * sc.duration_s * 1.05) + 1000

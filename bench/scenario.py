@@ -29,7 +29,9 @@ class Fault:
 
 @dataclass(frozen=True)
 class Load:
-    mode: str = "open"  # open loop at a rate, or closed loop with `clients`
+    # open loop at a rate; closed loop with `clients` waiting for admission; or
+    # closed_commit: one tx per client at a time, each waiting for its commit
+    mode: str = "open"
     rate_tps: float = 1000.0
     ramp_tps: tuple[float, ...] = ()  # open loop: step through these rates
     ramp_step_s: float = 10.0
@@ -131,8 +133,8 @@ def _load(raw: dict[str, Any], path: Path) -> Load:
     if "ramp_tps" in args:
         args["ramp_tps"] = tuple(float(x) for x in args["ramp_tps"])
     load = Load(**args)
-    if load.mode not in ("open", "closed"):
-        raise ScenarioError(path, "load.mode", "open or closed")
+    if load.mode not in ("open", "closed", "closed_commit"):
+        raise ScenarioError(path, "load.mode", "open, closed or closed_commit")
     if load.rate_tps <= 0 or load.clients < 1 or not 1 <= load.batch <= 5000:
         raise ScenarioError(path, "load", "rate_tps > 0, clients >= 1, 1 <= batch <= 5000")
     return load
