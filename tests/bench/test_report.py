@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.report import compare, cpu_per_tx
+from bench.report import closed_loop_stats, compare, cpu_per_tx
 
 
 def result(tps: float, cpu_s: float, committed: int, verify: int) -> dict[str, Any]:
@@ -39,3 +39,16 @@ def test_compare_prints_ratios_including_cpu_per_tx(tmp_path: Path) -> None:
     assert lines["throughput_tps"][-1] == "1.50"
     assert lines["cpu_us/tx/node"][1:] == ["200.0", "150.0", "0.75"]
     assert lines["cpu/tx/node"][-3:] == ["3.0", "2.25", "0.75"]
+
+
+def test_closed_loop_stats_count_only_the_window_and_give_the_clients_spread() -> None:
+    commits = {
+        0: [(10.5, 20.0), (11.0, 30.0), (19.0, 40.0), (25.0, 999.0)],  # the last is outside
+        1: [(12.0, 10.0), (13.0, 10.0)],
+    }
+    stats = closed_loop_stats(commits, (10.0, 20.0))
+    assert stats["clients"] == 2 and stats["samples"] == 5
+    assert stats["ops_per_s"] == 0.5  # 5 commits in 10 s
+    assert stats["latency_ms"]["max"] == 40.0 and stats["latency_ms"]["p50"] == 20.0
+    assert stats["per_client_ops_per_s"] == {"min": 0.2, "median": 0.3, "max": 0.3}
+    assert stats["per_client_p50_ms"] == {"min": 10.0, "median": 30.0, "max": 30.0}

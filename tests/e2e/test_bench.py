@@ -113,3 +113,19 @@ def test_separate_hosts_in_namespaces_with_nftables_faults(tmp_path: Path) -> No
     node_log = (tmp_path / "out" / "net" / "node0" / "node.log").read_text()
     assert '"api": "http://10.77.' in node_log  # it really ran on its namespace's address
     assert not [ns for ns in os.popen("ip netns list").read().split() if ns.startswith("ml")]
+
+
+def test_the_commit_waiting_closed_loop_reports_what_each_client_saw(tmp_path: Path) -> None:
+    path = tmp_path / "commit.toml"
+    path.write_text(
+        'name = "tiny_commit"\nduration_s = 6\nwarmup_s = 1\n'
+        '[load]\nmode = "closed_commit"\nclients = 8\n'
+    )
+    execute(load_scenario(path), tmp_path / "out")
+    saved = json.loads((tmp_path / "out" / "result.json").read_text())
+    loop = saved["closed_loop"]
+    assert loop["clients"] == 8 and loop["samples"] > 50
+    assert loop["per_client_ops_per_s"]["min"] > 0  # every client got commits
+    assert 0 < loop["latency_ms"]["p50"] <= loop["latency_ms"]["p99"]
+    # one transaction at a time per client: no more committed than clients x rounds
+    assert saved["admitted_not_committed"] == 0 and saved["errors"] == 0
