@@ -16,7 +16,13 @@ from node.http_server import serve_http
 from node.logs import jsonable
 from node.routes import Route, Router, openapi_document
 from node.service import Service
-from node.submit import MAX_BATCH_BYTES, submit_routes
+from node.submit import (
+    MAX_BATCH_BYTES,
+    parse_wait,
+    status_json,
+    submit_routes,
+    wait_for_commit,
+)
 from node.web import Request, Response, error, json_response
 
 
@@ -25,25 +31,12 @@ def build_routes(node: Service) -> list[Route]:
     max_wait_s = node.cfg.api_max_wait_s
 
     async def get_tx(request: Request) -> Response:
-        tx_hash = _hash(request)
-        wait_s = _float(request.query.get("wait_s", "0"))
-        if tx_hash is None or wait_s is None or not 0 <= wait_s <= max_wait_s:
+        tx_hash, wait_s = _hash(request), parse_wait(request, max_wait_s)
+        if tx_hash is None or wait_s is None:
             return error(400, "bad_query", f"hash: 64 hex digits; 0 <= wait_s <= {max_wait_s}")
-        found = node.reads.tx_status(tx_hash)
-        if found is None and wait_s:
-            await node.commits.wait(tx_hash, wait_s)
-            found = node.reads.tx_status(tx_hash)
+        found = await wait_for_commit(node, tx_hash, wait_s)
         if found is not None:
-            height, index, reason = found
-            return json_response(
-                {
-                    "tx_hash": tx_hash.hex(),
-                    "status": "rejected" if reason else "committed",
-                    "height": height,
-                    "index": index,
-                    "reason": reason or None,
-                }
-            )
+            return json_response(status_json(tx_hash, found))
         if node.commits.is_pending(tx_hash):
             return json_response({"tx_hash": tx_hash.hex(), "status": "pending"})
         return error(404, "unknown_tx", tx_hash.hex())
@@ -255,14 +248,6 @@ def _hash(request: Request) -> bytes | None:
         return bytes.fromhex(raw)
     except ValueError:
         return None
-
-
-def _float(raw: str) -> float | None:
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    return value if value == value else None  # NaN is not a number of seconds
 
 
 def _int(raw: str) -> int | None:

@@ -51,20 +51,16 @@ EVENT_QUERY = (
 )
 
 TX_PENDING = obj({"tx_hash": STR, "status": {"const": "pending"}})
-TX_STATUS: Schema = {
-    "oneOf": [
-        TX_PENDING,
-        obj(
-            {
-                "tx_hash": STR,
-                "status": {"enum": ["committed", "rejected"]},
-                "height": INT,
-                "index": INT,
-                "reason": {"type": ["string", "null"]},
-            }
-        ),
-    ]
-}
+TX_DONE = obj(
+    {
+        "tx_hash": STR,
+        "status": {"enum": ["committed", "rejected"]},
+        "height": INT,
+        "index": INT,
+        "reason": {"type": ["string", "null"]},
+    }
+)
+TX_STATUS: Schema = {"oneOf": [TX_PENDING, TX_DONE]}
 BATCH_RESULT = obj(
     {"tx_hash": STR, "status": {"enum": ["pending", "refused"]}},
     {"http_status": INT, "error": STR},

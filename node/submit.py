@@ -17,6 +17,7 @@ from ledger.errors import InvalidEncoding
 from ledger.readings import PAYLOAD_TYPES, InvalidReading, parse_payload
 from ledger.types import Transaction, compute_tx_hash, decode_tx_list
 from node import schemas
+from node.derived import TxStatus
 from node.routes import Route
 from node.service import Service
 from node.web import Request, Response, error, json_response
@@ -101,8 +102,38 @@ def full(node: Service) -> Response | None:
     return error(429, Reason.MEMPOOL_FULL.value, "retry later")
 
 
+def parse_wait(request: Request, max_wait_s: int) -> float | None:
+    """`?wait_s=N`: seconds to wait for the commit, 0 <= N <= max_wait_s; None if not."""
+    try:
+        wait_s = float(request.query.get("wait_s", "0"))
+    except ValueError:
+        return None
+    return wait_s if 0 <= wait_s <= max_wait_s else None  # NaN fails both
+
+
+async def wait_for_commit(node: Service, tx_hash: bytes, wait_s: float) -> TxStatus | None:
+    """The tx's place in a stored block, waiting up to wait_s for it (no await between
+    the look and the waiter's registration, so a commit in between is not missed)."""
+    found = node.reads.tx_status(tx_hash)
+    if found is None and wait_s:
+        await node.commits.wait(tx_hash, wait_s)
+        found = node.reads.tx_status(tx_hash)
+    return found
+
+
+def status_json(tx_hash: bytes, found: TxStatus) -> dict[str, Any]:
+    height, index, reason = found
+    return {"tx_hash": tx_hash.hex(), "status": "rejected" if reason else "committed",
+            "height": height, "index": index, "reason": reason or None}  # fmt: skip
+
+
 def submit_routes(node: Service) -> list[Route]:
+    max_wait_s = node.cfg.api_max_wait_s
+
     async def post_tx(request: Request) -> Response:
+        wait_s = parse_wait(request, max_wait_s)
+        if wait_s is None:
+            return error(400, "bad_query", f"0 <= wait_s <= {max_wait_s}")
         if (busy := full(node)) is not None:
             return busy
         body = request.body
@@ -123,9 +154,12 @@ def submit_routes(node: Service) -> list[Route]:
         if refused is not None:
             return error(*refused)
         status, reason = outcome((await node.submit([tx]))[0])
-        if status == 202:
+        if status != 202:
+            return error(status, reason, f"tx {tx_hash.hex()}")
+        found = await wait_for_commit(node, tx_hash, wait_s) if wait_s else None
+        if found is None:
             return json_response({"tx_hash": tx_hash.hex(), "status": "pending"}, 202)
-        return error(status, reason, f"tx {tx_hash.hex()}")
+        return json_response(status_json(tx_hash, found))
 
     async def post_txs(request: Request) -> Response:
         """A batch: the canonical encoding of a list of transactions. 202 if all were
@@ -163,11 +197,14 @@ def submit_routes(node: Service) -> list[Route]:
     raw = {"type": "string", "format": "binary"}
     return [
         Route("POST", "/v1/tx", post_tx,
-              'Submit a signed transaction (canonical msgpack bytes, or JSON {"tx": hex})',
-              {202: ("accepted, pending", schemas.TX_PENDING), **refusals,
+              'Submit a signed transaction (canonical msgpack bytes, or JSON {"tx": hex}); '
+              "?wait_s=N answers once it is committed (200), or pending after N s (202)",
+              {202: ("accepted, pending", schemas.TX_PENDING), 200: ("committed or refused "
+               "at execution (with ?wait_s)", schemas.TX_DONE), **refusals,
                409: ("a replay, or already committed", None),
                422: ("refused by the device registry (unknown, inactive or revoked device; "
                      "old sequence)", None)},
+              params=(schemas.wait_param(max_wait_s),),
               body={"application/octet-stream": raw,
                     "application/json": schemas.obj({"tx": schemas.HEX_STR})}),
         Route("POST", "/v1/txs", post_txs,
