@@ -92,6 +92,14 @@ class FrameReader:
         return frames
 
 
+class HandlerBug(Exception):
+    """Our own frame handler raised: a bug, never the peer's fault."""
+
+    def __init__(self, member: int):
+        super().__init__(f"frame handler raised on member {member}'s frame")
+        self.member = member
+
+
 @dataclass
 class FaultRules:
     """Link faults this node imposes on what it sends (benchmarks and tests only): drop
@@ -223,7 +231,10 @@ class PeerLinks:
                 await reset()
                 return
             for channel, payload in frames:
-                self.on_frame(member, channel, payload)
+                try:
+                    self.on_frame(member, channel, payload)
+                except Exception as exc:
+                    raise HandlerBug(member) from exc
 
 
 class Libp2pTransport(PeerLinks):
@@ -270,5 +281,9 @@ class Libp2pTransport(PeerLinks):
             await self._read_frames(member, lambda: stream.read(65536), stream.reset)
         except trio.Cancelled:
             raise
-        except Exception as exc:
+        except HandlerBug as bug:  # ours, not the peer's: loud, but the host lives on
+            log.error("a frame handler raised on member %d's frame (a bug)", bug.member,
+                      exc_info=bug.__cause__)  # fmt: skip
+            self.on_reject("internal_error", bug.member)
+        except Exception as exc:  # the peer's stream failed or closed
             log.debug("inbound stream ended: %r", exc)

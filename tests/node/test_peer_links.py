@@ -1,12 +1,13 @@
-"""The link writer shared by both transports: coalesced writes, and the `written`
+"""The link layer under the transport: coalesced writes, and the `written`
 events that let a node answer a client only once its forward left the process."""
 
 from __future__ import annotations
 
+import pytest
 import trio
 import trio.testing
 
-from node.transport import CHANNEL_TX, FrameReader, PeerLinks, Write
+from node.transport import CHANNEL_TX, FrameReader, HandlerBug, PeerLinks, Write, encode_frame
 
 
 class FakeLinks(PeerLinks):
@@ -82,3 +83,21 @@ def test_a_frame_lost_to_an_injected_fault_counts_as_written() -> None:
 
     trio.run(run)
     assert links.writes == []
+
+
+def test_a_frame_handler_that_raises_is_reported_as_our_bug_not_the_peers() -> None:
+    def broken(member: int, channel: int, payload: bytes) -> None:
+        raise KeyError("a bug of ours")
+
+    links = PeerLinks(0, 2, broken, lambda *_: None)
+    data = [encode_frame(CHANNEL_TX, b"x"), b""]
+
+    async def read() -> bytes:
+        return data.pop(0)
+
+    async def reset() -> None:
+        raise AssertionError("a well-formed frame must not reset the stream")
+
+    with pytest.raises(HandlerBug) as raised:
+        trio.run(links._read_frames, 1, read, reset)
+    assert raised.value.member == 1 and isinstance(raised.value.__cause__, KeyError)
