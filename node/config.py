@@ -143,6 +143,7 @@ class NodeConfig:
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+MAX_UNIX_PATH = 107  # sockaddr_un.sun_path is 108 bytes with its NUL
 
 
 def load_node_config(path: Path) -> NodeConfig:
@@ -199,6 +200,9 @@ def _admin_listen(admin: Any, path: Path) -> str:
     listen = admin.get("listen", "")
     if not isinstance(listen, str):
         raise ConfigError(path, "admin.listen", "expected a string")
+    if listen.startswith("unix:") and len(listen[5:].encode()) > MAX_UNIX_PATH:
+        raise ConfigError(path, "admin.listen", f"a Unix socket path holds at most "
+                          f"{MAX_UNIX_PATH} bytes (sun_path); choose a shorter one")  # fmt: skip
     if not listen or (listen.startswith("unix:") and len(listen) > 5):
         return listen
     host, colon, port = listen.rpartition(":")

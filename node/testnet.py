@@ -19,7 +19,13 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
-from node.config import Genesis, Member, load_node_config, render_node_config
+from node.config import (
+    MAX_UNIX_PATH,
+    Genesis,
+    Member,
+    load_node_config,
+    render_node_config,
+)
 from node.keys import generate_keys, write_keys
 
 ADMIN_SOCKET = "admin.sock"  # in each node's home
@@ -101,6 +107,12 @@ def init_testnet(
         raise ValueError(f"--nodes must be at least 4 (n = 3f + 1), got {nodes}")
     if hosts is not None and (len(hosts) != nodes or not p2p_port or not api_port):
         raise ValueError("hosts: one address per node, with p2p_port and api_port given")
+    longest = (directory / f"node{nodes - 1}" / ADMIN_SOCKET).resolve()
+    if len(str(longest).encode()) > MAX_UNIX_PATH:
+        raise ValueError(
+            f"{longest}: too long for a Unix socket path ({MAX_UNIX_PATH} "
+            "bytes), where each node's admin listener is; choose a shorter --dir"
+        )
     if (directory / "genesis.json").exists():
         raise FileExistsError(f"{directory / 'genesis.json'} exists; choose an empty --dir")
     directory.mkdir(parents=True, exist_ok=True)

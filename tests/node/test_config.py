@@ -45,6 +45,7 @@ ADMIN = "\n[admin]\nlisten = "
         (GOOD + ADMIN + '"127.0.0.1:99999"\n', "admin.listen"),
         (GOOD + ADMIN + '"unix:"\n', "admin.listen"),
         (GOOD + ADMIN + "9000\n", "admin.listen"),
+        (GOOD + ADMIN + '"unix:/' + "d" * 120 + '"\n', "admin.listen"),  # over sun_path
     ],
 )
 def test_a_bad_field_is_named(tmp_path: Path, text: str, field: str) -> None:
@@ -69,3 +70,10 @@ def test_the_testnet_genesis_sets_the_batch_timeout_per_suite(
     )
     init_testnet(tmp_path / "b", 4, suite, protocol={"batch_timeout_ms": 50})  # a scenario's
     assert load_genesis(tmp_path / "b" / "genesis.json").protocol_config().batch_timeout_ms == 50
+
+
+def test_testnet_init_refuses_a_folder_too_deep_for_the_admin_sockets(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 120)
+    with pytest.raises(ValueError, match="too long for a Unix socket path"):
+        init_testnet(deep, 4, "ed25519")
+    assert not deep.exists()  # refused before anything was written
