@@ -99,7 +99,16 @@ def full(node: Service) -> Response | None:
     if waiting < limit:
         return None
     _count(node, Reason.MEMPOOL_FULL.value)
-    return error(429, Reason.MEMPOOL_FULL.value, "retry later")
+    return busy_answer()
+
+
+RETRY_AFTER_S = 1  # about what the testnet's mempool holds at full speed
+
+
+def busy_answer() -> Response:
+    """429 with Retry-After, so a client backs off rather than spinning."""
+    answer = error(429, Reason.MEMPOOL_FULL.value, f"retry in {RETRY_AFTER_S} s")
+    return Response(429, answer.body, headers=(("retry-after", str(RETRY_AFTER_S)),))
 
 
 def parse_wait(request: Request, max_wait_s: int) -> float | None:
@@ -154,6 +163,8 @@ def submit_routes(node: Service) -> list[Route]:
         if refused is not None:
             return error(*refused)
         status, reason = outcome((await node.submit([tx]))[0])
+        if status == 429:
+            return busy_answer()
         if status != 202:
             return error(status, reason, f"tx {tx_hash.hex()}")
         found = await wait_for_commit(node, tx_hash, wait_s) if wait_s else None

@@ -144,6 +144,7 @@ def test_each_backups_clients_get_a_share_of_the_primarys_reserved_half(
     backup.commits.admitted_at[b"last"] = 0.0
     refused = full(backup)
     assert refused is not None and refused.status == 429
+    assert dict(refused.headers)["retry-after"] == "1"
     backup.commits.forget_older_than(1.0)  # admissions that will never commit
     assert not backup.commits.pending_count() and full(backup) is None
 
