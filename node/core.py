@@ -49,7 +49,7 @@ from ledger.types import encode_tx_list
 from node.commits import Commits
 from node.derived import REPLAY_CHUNK, DerivedBatch, PendingDerived
 from node.executor import Executor
-from node.intake import Answer, Requests
+from node.intake import MAX_FORWARD, Answer, Requests
 from node.logs import event, jsonable
 from node.metrics import Metrics
 from node.reads import Reads
@@ -60,7 +60,6 @@ from node.transport import CHANNEL_CONSENSUS, CHANNEL_TX, Transport
 log = logging.getLogger("metroledger.node")
 EVENT_QUEUE = 10_000
 GROUP_EVENTS = 2_000  # events handled per group commit
-MAX_FORWARD = 5_000  # transactions in one forwarded frame
 MAX_SLEEP_S = 0.25  # the core looks at the replica's timers at least this often
 CLOCK_MS = 10  # while events arrive, the replica's clock is at most this far behind
 REFORWARD_MS = 1_000  # how often to look for requests waiting too long
@@ -193,7 +192,7 @@ class Core:
             if isinstance(action, Send):
                 self.transport.send(action.to, CHANNEL_CONSENSUS, action.data)
             elif isinstance(action, Broadcast):
-                for member in self._others():
+                for member in self.others():
                     self.transport.send(member, CHANNEL_CONSENSUS, action.data)
             elif isinstance(action, Deliver):
                 await self._deliver(action)
@@ -258,10 +257,8 @@ class Core:
 
     def _serve(self, action: ServeBlocks) -> None:
         blocks = tuple(self.storage.blocks(action.from_height, action.to_height))
-        unsigned = BlockResponse(blocks, self.replica.me)
-        response = BlockResponse(
-            blocks, self.replica.me, self.signer.sign(unsigned.signing_bytes())
-        )
+        unsigned = BlockResponse(blocks, self.me)
+        response = BlockResponse(blocks, self.me, self.signer.sign(unsigned.signing_bytes()))
         self.transport.send(action.to, CHANNEL_CONSENSUS, encode_message(response))
 
     def _snapshot(self, block_hash: bytes) -> Snapshot:
@@ -281,8 +278,9 @@ class Core:
 
     # ---- forwarding of waiting requests ------------------------------------------------
 
-    def _others(self) -> list[int]:
-        return [m for m in range(self.replica.cfg.n) if m != self.replica.me]
+    def others(self) -> list[int]:
+        """Every member but this one."""
+        return [m for m in range(self.n) if m != self.me]
 
     def _on_reforward_timer(self, now_ms: int) -> None:
         self.next_reforward_ms = now_ms + REFORWARD_MS
@@ -319,7 +317,7 @@ class Core:
         if waiting:
             self.reforwarded.update(waiting)
             data = encode_tx_list(pending[key].tx for key in waiting)
-            for member in self._others() if everyone else [r.primary]:
+            for member in self.others() if everyone else [r.primary]:
                 self.transport.send(member, CHANNEL_TX, data)
 
     async def close(self) -> None:

@@ -43,7 +43,6 @@ MAX_CONNECTIONS = 512
 MAX_REFUSING = 32  # connections over the limit that are answered 503; others just closed
 LINGER_S, LINGER_BYTES = 1.0, 1 << 20  # input read and dropped after an error answer
 READ_BYTES = 64 * 1024
-MAX_PIPELINED = 32  # complete requests parsed ahead of their answers before reading stops
 log = logging.getLogger("metroledger.http")
 Refused = Callable[[str], None]  # told the reason of every refusal (metrics)
 
@@ -66,16 +65,17 @@ class _Messages:
         self.in_message = self.in_head = self.wants_continue = False
         self.failure: HttpError | None = None  # raised by a callback, or the parser's
         self.upgraded = False  # what follows an upgrade request is another protocol
+        self.began = False  # a message began in the current feed
         self._reset()
 
     def _reset(self) -> None:
         self.url, self.headers, self.parts = b"", [], []  # type: ignore[var-annotated]
-        self.head_bytes = self.body_bytes = 0
+        self.head_bytes = self.body_bytes = self.fed_in_head = 0
         self.keep_alive = False
 
     def on_message_begin(self) -> None:
         self._reset()
-        self.in_message = self.in_head = True
+        self.in_message = self.in_head = self.began = True
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -138,6 +138,7 @@ class _Messages:
         it have their answers."""
         if self.upgraded:
             return
+        self.began = False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -153,7 +154,16 @@ class _Messages:
             self.failure = cause
         except httptools.HttpParserError as exc:
             self.failure = HttpError(400, "malformed_http", str(exc) or "malformed request")
-        if self.failure is None and self.in_head and len(data) > MAX_HEAD_BYTES:
+        if self.in_head and not self.began:
+            self._count_fed(len(data))
+
+    def _count_fed(self, size: int) -> None:
+        """Bytes fed while a head is unfinished: llhttp keeps an unfinished header line
+        itself, so the callbacks alone cannot bound it. The read in which the message
+        began is not counted (how much of it is this head is unknown), so a head holds
+        at most MAX_HEAD_BYTES plus one read."""
+        self.fed_in_head += size
+        if self.failure is None and self.fed_in_head > MAX_HEAD_BYTES:
             self.failure = HttpError(431, "headers_too_large", f"head over {MAX_HEAD_BYTES}")
 
 

@@ -137,8 +137,7 @@ class Intake:
         event returned is set once one of them holds the frame in its kernel socket
         buffer; None if no link to them is up."""
         written = trio.Event()  # set by whichever link writes first
-        members = range(self.core.n)
-        targets = [m for m in members if m != self.core.me] if everyone else [self.primary()]
+        targets = self.core.others() if everyone else [self.primary()]
         for member in targets:
             self.transport.send(member, CHANNEL_TX, data, written)
         return written if any(self.transport.is_up(m) for m in targets) else None

@@ -68,8 +68,7 @@ class Router:
         route = by_method.get(method)
         if route is None:
             allowed = ", ".join(sorted(by_method))
-            return Response(405, error(405, "method_not_allowed", allowed).body,
-                            headers=(("allow", allowed),))  # fmt: skip
+            return error(405, "method_not_allowed", allowed, (("allow", allowed),))
         return await route.handler(request)
 
     def _match_template(self, request: Request) -> dict[str, Route]:

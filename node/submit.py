@@ -107,8 +107,8 @@ RETRY_AFTER_S = 1  # about what the testnet's mempool holds at full speed
 
 def busy_answer() -> Response:
     """429 with Retry-After, so a client backs off rather than spinning."""
-    answer = error(429, Reason.MEMPOOL_FULL.value, f"retry in {RETRY_AFTER_S} s")
-    return Response(429, answer.body, headers=(("retry-after", str(RETRY_AFTER_S)),))
+    return error(429, Reason.MEMPOOL_FULL.value, f"retry in {RETRY_AFTER_S} s",
+                 (("retry-after", str(RETRY_AFTER_S)),))  # fmt: skip
 
 
 def parse_wait(request: Request, max_wait_s: int) -> float | None:

@@ -54,10 +54,14 @@ class Response:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def json_response(data: Any, status: int = 200) -> Response:
-    return Response(status, json.dumps(data, separators=(",", ":")).encode())
+def json_response(
+    data: Any, status: int = 200, headers: tuple[tuple[str, str], ...] = ()
+) -> Response:
+    return Response(status, json.dumps(data, separators=(",", ":")).encode(), headers=headers)
 
 
-def error(status: int, reason: str, detail: str = "") -> Response:
+def error(
+    status: int, reason: str, detail: str = "", headers: tuple[tuple[str, str], ...] = ()
+) -> Response:
     """The one shape of every refusal: {"error": reason, "detail": text}."""
-    return json_response({"error": reason, "detail": detail}, status)
+    return json_response({"error": reason, "detail": detail}, status, headers)

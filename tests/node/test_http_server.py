@@ -300,3 +300,46 @@ def test_an_idle_keep_alive_connection_is_closed(monkeypatch: pytest.MonkeyPatch
         await stream.aclose()
 
     served(check)
+
+
+def test_a_head_that_never_ends_is_refused_across_many_reads() -> None:
+    """A header line sent a piece at a time: llhttp holds the unfinished line itself, so
+    the bound must count the bytes fed, not only the headers it has completed."""
+
+    async def check(port: int) -> None:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all(b"GET /a HTTP/1.1\r\nHost: a\r\nX-Long: ")
+        with trio.fail_after(5):  # long before the 10 s request timeout
+            try:
+                for _ in range(40):
+                    await stream.send_all(b"v" * 1024)
+                    await trio.sleep(0.01)
+            except trio.BrokenResourceError:
+                pass  # refused, then closed while we were still sending
+            received = b""
+            while data := await stream.receive_some(65536):
+                received += data
+        assert responses(received)[0][0] == 431
+        await stream.aclose()
+
+    served(check)
+
+
+def test_a_pipelined_head_after_a_large_body_in_one_read_is_not_refused() -> None:
+    """Bytes of a body before it in the same read are not the next request's head."""
+
+    async def check(port: int) -> None:
+        body = b"x" * 900
+        first = b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all(first + b"GET /b HTTP/1.1\r\nHo")
+        await trio.sleep(0.1)
+        await stream.send_all(b"st: a\r\nConnection: close\r\n\r\n")
+        received = b""
+        with trio.fail_after(5):
+            while data := await stream.receive_some(65536):
+                received += data
+        assert [status for status, _, _ in responses(received)] == [201, 201]
+        await stream.aclose()
+
+    served(check)
