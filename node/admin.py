@@ -13,7 +13,7 @@ import trio
 
 from node import schemas
 from node.http_server import serve_listeners
-from node.routes import Route, Router, openapi_document
+from node.routes import Route, Router, with_document
 from node.service import Service
 from node.transport import FaultRules
 from node.web import Request, Response, error, json_response
@@ -32,20 +32,12 @@ def build_admin_routes(node: Service) -> list[Route]:
         node.set_faults(rules)
         return json_response({"ok": True})
 
-    async def openapi(request: Request) -> Response:
-        return json_response(document)
-
-    routes = [
-        Route("POST", "/v1/admin/faults", set_faults,
-              "Link faults this node imposes on what it sends: partition (drop_to), random "
-              "loss, delay with jitter (benchmarks and tests)",
-              {200: ("applied", schemas.OK), 400: ("not a valid rule set", None)},
-              body={"application/json": schemas.FAULTS}),
-        Route("GET", "/openapi.json", openapi, "This document",
-              {200: ("OpenAPI 3.1", schemas.OPENAPI)}),
-    ]  # fmt: skip
-    document = openapi_document(routes, "metroledger admin API", "1")
-    return routes
+    faults = Route("POST", "/v1/admin/faults", set_faults,
+                   "Link faults this node imposes on what it sends: partition (drop_to), "
+                   "random loss, delay with jitter (benchmarks and tests)",
+                   {200: ("applied", schemas.OK), 400: ("not a valid rule set", None)},
+                   body={"application/json": schemas.FAULTS})  # fmt: skip
+    return with_document([faults], "metroledger admin API")
 
 
 def parse_faults(raw: Any, members: int) -> FaultRules:

@@ -14,7 +14,7 @@ from ledger.types import Block, CommitCertificate, compute_tx_hash
 from node import schemas as s
 from node.http_server import serve_http
 from node.logs import jsonable
-from node.routes import Route, Router, openapi_document
+from node.routes import Route, Router, with_document
 from node.service import Service
 from node.submit import (
     MAX_BATCH_BYTES,
@@ -153,9 +153,6 @@ def build_routes(node: Service) -> list[Route]:
     async def metrics(request: Request) -> Response:
         return Response(200, node.metrics.render(), "text/plain; version=0.0.4")
 
-    async def openapi(request: Request) -> Response:
-        return json_response(document)
-
     bad_request = {400: ("malformed parameter", None)}
     routes = [
         *submit_routes(node),
@@ -201,10 +198,8 @@ def build_routes(node: Service) -> list[Route]:
         Route("GET", "/healthz", healthz, "Liveness", {200: ("ok", s.OK)}),
         Route("GET", "/metrics", metrics, "Prometheus metrics",
               {200: ("text exposition format", None)}, content_type="text/plain"),
-        Route("GET", "/openapi.json", openapi, "This document", {200: ("OpenAPI 3.1", s.OPENAPI)}),
     ]  # fmt: skip
-    document = openapi_document(routes, "metroledger node API", "1")
-    return routes
+    return with_document(routes, "metroledger node API")
 
 
 def block_json(

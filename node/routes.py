@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from node.web import Handler, Request, Response, error
+from node.web import Handler, Request, Response, error, json_response
 
 Schema = dict[str, Any]
 ERROR_SCHEMA: Schema = {
@@ -19,6 +19,7 @@ ERROR_SCHEMA: Schema = {
     "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
 }
 ERROR_REF: Schema = {"$ref": "#/components/schemas/Error"}
+DOCUMENT_SCHEMA: Schema = {"type": "object", "required": ["openapi", "paths"]}
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,18 @@ def _bind(template: tuple[str, ...], parts: list[str]) -> dict[str, str] | None:
         elif want != got:
             return None
     return params
+
+
+def with_document(routes: list[Route], title: str, version: str = "1") -> list[Route]:
+    """The routes and `GET /openapi.json`, which serves the document made from them all."""
+
+    async def openapi(request: Request) -> Response:
+        return json_response(document)
+
+    served = [*routes, Route("GET", "/openapi.json", openapi, "This document",
+                             {200: ("OpenAPI 3.1", DOCUMENT_SCHEMA)})]  # fmt: skip
+    document = openapi_document(served, title, version)
+    return served
 
 
 def openapi_document(routes: list[Route], title: str, version: str) -> dict[str, Any]:

@@ -158,7 +158,6 @@ STATUS = obj(
     }
 )
 OK = obj({"ok": {"type": "boolean"}})
-OPENAPI = {"type": "object", "required": ["openapi", "paths"]}
 FAULTS = {
     "type": "object",
     "additionalProperties": False,
