@@ -168,13 +168,9 @@ def load_node_config(path: Path) -> NodeConfig:
             "the plain tcp transport was removed: it had no authentication",
         )
     admin = _admin_listen(raw.get("admin", {}), path)
-    max_wait_s = api.get("max_wait_s", 30)
-    if (
-        not isinstance(max_wait_s, int)
-        or isinstance(max_wait_s, bool)
-        or not 0 <= max_wait_s <= 300
-    ):
-        raise ConfigError(path, "api.max_wait_s", "expected an integer 0..300 (seconds)")
+    max_wait_s = _get(api, "max_wait_s", int, path, "api", 30)
+    if not 0 <= max_wait_s <= 300:
+        raise ConfigError(path, "api.max_wait_s", "expected 0..300 (seconds)")
     port = _get(api, "port", int, path, "api")
     if not 0 < port < 65536:
         raise ConfigError(path, "api.port", "expected 1..65535")
@@ -197,9 +193,7 @@ def _admin_listen(admin: Any, path: Path) -> str:
     """The admin listener's address: loopback or a Unix socket, never a public address."""
     if not isinstance(admin, dict):
         raise ConfigError(path, "admin", "expected a table")
-    listen = admin.get("listen", "")
-    if not isinstance(listen, str):
-        raise ConfigError(path, "admin.listen", "expected a string")
+    listen: str = _get(admin, "listen", str, path, "admin", "")
     if listen.startswith("unix:") and len(listen[5:].encode()) > MAX_UNIX_PATH:
         raise ConfigError(path, "admin.listen", f"a Unix socket path holds at most "
                           f"{MAX_UNIX_PATH} bytes (sun_path); choose a shorter one")  # fmt: skip
@@ -238,9 +232,21 @@ def _read_json(path: Path) -> Any:
         raise ConfigError(path, "(syntax)", str(exc)) from None
 
 
-def _get(raw: dict[str, Any], key: str, kind: type, path: Path | str, where: str = "") -> Any:
+_REQUIRED = object()
+
+
+def _get(
+    raw: dict[str, Any],
+    key: str,
+    kind: type,
+    path: Path | str,
+    where: str = "",
+    default: Any = _REQUIRED,
+) -> Any:
     name = f"{where}.{key}" if where else key
     if key not in raw:
+        if default is not _REQUIRED:
+            return default
         raise ConfigError(path, name, "missing")
     value = raw[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):

@@ -46,6 +46,8 @@ ADMIN = "\n[admin]\nlisten = "
         (GOOD + ADMIN + '"unix:"\n', "admin.listen"),
         (GOOD + ADMIN + "9000\n", "admin.listen"),
         (GOOD + ADMIN + '"unix:/' + "d" * 120 + '"\n', "admin.listen"),  # over sun_path
+        (GOOD.replace("[api]\n", "[api]\nmax_wait_s = 301\n"), "api.max_wait_s"),
+        (GOOD.replace("[api]\n", "[api]\nmax_wait_s = true\n"), "api.max_wait_s"),
     ],
 )
 def test_a_bad_field_is_named(tmp_path: Path, text: str, field: str) -> None:
