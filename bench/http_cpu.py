@@ -14,7 +14,6 @@ import argparse
 import importlib.util
 import json
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -53,13 +52,6 @@ def serve(path: str | None, asgi: bool, port_file: str) -> None:
         headers = [(b"content-type", b"application/json")]
         await send({"type": "http.response.start", "status": 202, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-    def report(signum: int, frame: object) -> None:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        print(json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime}), flush=True)
-        os._exit(0)
-
-    signal.signal(signal.SIGTERM, report)
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
@@ -105,7 +97,7 @@ def measure(path: str | None, asgi: bool, requests: int, connections: int) -> di
         os.unlink(port_file)
     command = [sys.executable, "-m", "bench.http_cpu", "--serve", "--port-file", port_file]
     command += (["--server", path] if path else []) + (["--asgi"] if asgi else [])
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(command)  # its CPU is read from /proc (`cpu_seconds`)
     try:
         while not os.path.exists(port_file) or not Path(port_file).read_text():
             time.sleep(0.05)
@@ -116,7 +108,7 @@ def measure(path: str | None, asgi: bool, requests: int, connections: int) -> di
         cpu_s = cpu_seconds(server.pid) - warm
     finally:
         server.send_signal(signal.SIGTERM)
-        server.communicate(timeout=10)
+        server.wait(timeout=10)
         os.unlink(port_file)
     return {"server": path or "node/http_server.py", "requests": requests,
             "connections": connections, "cpu_us_per_request": round(cpu_s / requests * 1e6, 1),
