@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -156,12 +156,18 @@ async def closed_loop(
             turn += 1
             await _post(http, live[turn % len(live)], txs[first:cursor], hashes[first:cursor], log)
 
-    http = HttpPool(timeout_s=30.0, per_host=clients)
+    await _run_clients(clients, client, HttpPool(timeout_s=30.0, per_host=clients))
+    return cursor
+
+
+async def _run_clients(
+    clients: int, client: Callable[[int, HttpPool], Awaitable[None]], http: HttpPool
+) -> None:
+    """Run `clients` copies of `client` on one pool of keep-alive connections."""
     try:
         await asyncio.gather(*(client(i, http) for i in range(clients)))
     finally:
         await http.aclose()
-    return cursor
 
 
 COMMIT_WAIT_S = 5  # one long-poll; a client asks again until COMMIT_GIVE_UP_S
@@ -179,8 +185,8 @@ async def closed_loop_commit(
     """`clients` clients, each sending one signed transaction to its node and waiting until
     that node says it is committed (`POST /v1/tx?wait_s=5` answers then; a `GET
     /v1/tx/{hash}?wait_s=5` follows if it did not), then the next: the closed loop of
-    BFT-SMaRt's benchmark client. Client i uses node
-    i mod n while it is up. A refusal (429) is counted and the client goes on."""
+    BFT-SMaRt's benchmark client. Client i uses node i mod n while it is up. A refusal
+    (429) is counted and the client goes on."""
     started = time.monotonic()
     cursor = 0
 
@@ -203,11 +209,7 @@ async def closed_loop_commit(
                 elapsed_ms = 1000 * (time.monotonic() - sent)
                 log.client_commits.setdefault(index, []).append((time.time(), elapsed_ms))
 
-    http = HttpPool(timeout_s=COMMIT_GIVE_UP_S + 5, per_host=2 * clients)
-    try:
-        await asyncio.gather(*(client(i, http) for i in range(clients)))
-    finally:
-        await http.aclose()
+    await _run_clients(clients, client, HttpPool(COMMIT_GIVE_UP_S + 5, per_host=2 * clients))
     return cursor
 
 
