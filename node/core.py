@@ -125,7 +125,8 @@ class Core:
         Write-before-speak holds for each of them, and a busy node fsyncs far less."""
         while True:
             group: list[Item] = []
-            wait_s = (self._deadline_ms() - self.now_ms()) / 1000
+            deadline_ms = self._deadline_ms()  # nothing changes the replica until handled
+            wait_s = (deadline_ms - self.now_ms()) / 1000
             with trio.move_on_after(min(max(wait_s, 0.0), MAX_SLEEP_S)):
                 group.append(await self.receive_channel.receive())
             while group and len(group) < GROUP_EVENTS:
@@ -136,8 +137,7 @@ class Core:
             now_ms = self.now_ms()
             # the replica's clock moves only with ticks: one at its deadline, and one at
             # least every CLOCK_MS while events arrive, so what they record is timed right
-            due = now_ms >= self._deadline_ms()
-            if due or (group and now_ms - self.last_tick_ms >= CLOCK_MS):
+            if now_ms >= deadline_ms or (group and now_ms - self.last_tick_ms >= CLOCK_MS):
                 group.insert(0, (Tick(now_ms), None))
                 self.last_tick_ms = now_ms
             await self._handle_group(group)
