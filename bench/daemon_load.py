@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.micro_consensus import machine
-from node.load import post_tx, sample_txs
+from node.load import chain_of, post_tx, sample_txs
 from node.testnet import daemons, init_testnet, wait_ready
 
 
@@ -53,7 +53,9 @@ def run(txs_total: int, clients: int, suite: str) -> dict[str, Any]:
         for d in nodes:
             d.start()
         wait_ready(nodes)
-        txs = sample_txs(suite, txs_total, clients=max(clients, 20))
+        txs = sample_txs(
+            suite, txs_total, clients=max(clients, 20), chain=chain_of(directory / "genesis.json")
+        )
         apis = [d.api for d in nodes]
         started = time.monotonic()
         with ThreadPoolExecutor(clients) as pool:

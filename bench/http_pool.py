@@ -9,6 +9,7 @@ reads one response per call and keeps the connection for the next: it needs no m
 from __future__ import annotations
 
 import asyncio
+import ssl
 from urllib.parse import urlsplit
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -31,10 +32,13 @@ class _Stale(HttpError):
 
 
 class HttpPool:
-    """Keep-alive connections per base URL (`http://host:port`), at most `per_host` each."""
+    """Keep-alive connections per base URL (`http://host:port`, or `https://` with a TLS
+    client context), at most `per_host` each."""
 
-    def __init__(self, timeout_s: float = 30.0, per_host: int = 64):
-        self.timeout_s = timeout_s
+    def __init__(
+        self, timeout_s: float = 30.0, per_host: int = 64, tls: ssl.SSLContext | None = None
+    ):
+        self.timeout_s, self.tls = timeout_s, tls
         self.idle: dict[str, list[Connection]] = {}
         self.slots: dict[str, asyncio.Semaphore] = {}
         self.per_host = per_host
@@ -94,10 +98,13 @@ class HttpPool:
 
     async def _connect(self, base_url: str) -> Connection:
         parts = urlsplit(base_url)
-        if parts.scheme != "http" or not parts.hostname or not parts.port:
-            raise ValueError(f"expected http://host:port, got {base_url!r}")
+        secure = parts.scheme == "https" and self.tls is not None
+        if not (parts.scheme == "http" or secure) or not parts.hostname or not parts.port:
+            raise ValueError(f"expected http://host:port (https:// with tls), got {base_url!r}")
         try:
             async with asyncio.timeout(self.timeout_s):
+                if secure:
+                    return await asyncio.open_connection(parts.hostname, parts.port, ssl=self.tls)
                 return await asyncio.open_connection(parts.hostname, parts.port)
         except (OSError, TimeoutError) as exc:
             kind = type(exc).__name__

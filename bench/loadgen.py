@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -24,16 +25,23 @@ from node.load import sample_txs
 CLIENTS = 4_000  # signers: a client's consecutive txs are far apart (anti-replay window)
 
 
-def _sign_range(args: tuple[str, int, int, int]) -> list[bytes]:
-    suite_name, first, count, payload_bytes = args
-    txs = sample_txs(suite_name, count, CLIENTS, start=first, payload_bytes=payload_bytes)
+def _sign_range(args: tuple[str, int, int, int, bytes]) -> list[bytes]:
+    suite_name, first, count, payload_bytes, chain = args
+    txs = sample_txs(
+        suite_name, count, CLIENTS, start=first, payload_bytes=payload_bytes, chain=chain
+    )
     return [tx.encoded() for tx in txs]
 
 
-def presign(suite: str, count: int, payload_bytes: int = 120, jobs: int = 2) -> list[bytes]:
-    """`count` encoded note transactions of about 250 bytes, signed in `jobs` processes."""
+def presign(
+    suite: str, count: int, chain: bytes, payload_bytes: int = 120, jobs: int = 2
+) -> list[bytes]:
+    """`count` encoded note transactions of about 250 bytes for the chain `chain`, signed
+    in `jobs` processes."""
     chunk = max(1, -(-count // jobs))
-    ranges = [(suite, i, min(chunk, count - i), payload_bytes) for i in range(0, count, chunk)]
+    ranges = [
+        (suite, i, min(chunk, count - i), payload_bytes, chain) for i in range(0, count, chunk)
+    ]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         return [tx for part in pool.map(_sign_range, ranges) for tx in part]
 
@@ -95,12 +103,13 @@ async def open_loop(
     duration_s: float,
     log: LoadLog,
     tick_s: float = 0.02,
+    tls: ssl.SSLContext | None = None,
 ) -> int:
     """Offer txs at rate_at(t) per second for duration_s; returns how many were offered."""
     started = time.monotonic()
     sent, turn, due = 0, 0, 0.0
     tasks: set[asyncio.Task[None]] = set()
-    http = HttpPool(timeout_s=30.0)
+    http = HttpPool(timeout_s=30.0, tls=tls)
     try:
         while (elapsed := time.monotonic() - started) < duration_s and sent < len(txs):
             due += rate_at(elapsed) * tick_s
@@ -139,6 +148,7 @@ async def closed_loop(
     batch: int,
     duration_s: float,
     log: LoadLog,
+    tls: ssl.SSLContext | None = None,
 ) -> int:
     """`clients` clients each send a batch and wait for the answer, for duration_s."""
     started = time.monotonic()
@@ -156,7 +166,7 @@ async def closed_loop(
             turn += 1
             await _post(http, live[turn % len(live)], txs[first:cursor], hashes[first:cursor], log)
 
-    await _run_clients(clients, client, HttpPool(timeout_s=30.0, per_host=clients))
+    await _run_clients(clients, client, HttpPool(timeout_s=30.0, per_host=clients, tls=tls))
     return cursor
 
 
@@ -181,6 +191,7 @@ async def closed_loop_commit(
     clients: int,
     duration_s: float,
     log: LoadLog,
+    tls: ssl.SSLContext | None = None,
 ) -> int:
     """`clients` clients, each sending one signed transaction to its node and waiting until
     that node says it is committed (`POST /v1/tx?wait_s=5` answers then; a `GET
@@ -209,7 +220,8 @@ async def closed_loop_commit(
                 elapsed_ms = 1000 * (time.monotonic() - sent)
                 log.client_commits.setdefault(index, []).append((time.time(), elapsed_ms))
 
-    await _run_clients(clients, client, HttpPool(COMMIT_GIVE_UP_S + 5, per_host=2 * clients))
+    pool = HttpPool(COMMIT_GIVE_UP_S + 5, per_host=2 * clients, tls=tls)
+    await _run_clients(clients, client, pool)
     return cursor
 
 

@@ -44,7 +44,8 @@ def make_signers(n: int, suite_name: str) -> tuple[tuple[bytes, ...], list[Signe
     suite = get_suite(suite_name)
     keys = [suite.keypair_from_seed(f"bench-{i}".encode()) for i in range(n)]
     members = tuple(k.public_key for k in keys)
-    return members, [SuiteSigner(suite, members, k.secret_key) for k in keys]
+    chain = ProtocolConfig.genesis_hash  # the in-process network's (default) chain hash
+    return members, [SuiteSigner(suite, members, k.secret_key, chain) for k in keys]
 
 
 def run(n: int, txs_total: int, batch: int, suite_name: str) -> dict[str, Any]:

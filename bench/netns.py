@@ -37,8 +37,11 @@ def _run(*args: str) -> None:
 
 
 class NetnsHosts:
+    made = 0  # networks made by this process: each gets its own names
+
     def __init__(self, nodes: int, tag: int | None = None):
-        self.tag = (os.getpid() if tag is None else tag) % 10_000
+        NetnsHosts.made += 1
+        self.tag = (os.getpid() + 997 * NetnsHosts.made if tag is None else tag) % 10_000
         self.octet = self.tag % 250  # 10.77.<octet>.0/24
         self.nodes = nodes
         self.bridge = f"mlb{self.tag}"
@@ -83,7 +86,11 @@ class NetnsHosts:
         )  # fmt: skip
 
     def destroy(self) -> None:
-        for name in self.names:  # deleting a namespace deletes its veth pair
+        for member, name in enumerate(self.names):
+            # the veth first: deleting a namespace deletes its pair only later, in the
+            # kernel's own time, and a next network with these names would meet it
+            veth = f"ml{self.tag}v{member}"
+            subprocess.run(["ip", "link", "del", veth], capture_output=True, check=False)
             subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
 

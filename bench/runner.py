@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import ssl
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,7 +31,9 @@ from bench.loadgen import (
 from bench.netns import API_PORT, P2P_PORT, NetnsHosts, unavailable
 from bench.scenario import Fault, Scenario
 from ledger.crypto import get_suite
+from node.load import chain_of
 from node.testnet import UNREACHABLE, Daemon, daemons, init_testnet, wait_ready
+from node.tls import CA_CERT, client_context
 
 DRAIN_S = 30.0
 
@@ -46,6 +49,11 @@ class Run:
     started_wall: float = 0.0
     cpu_start: dict[int, float] = field(default_factory=dict)
     hosts: NetnsHosts | None = None  # hosts = "netns": the namespaces the nodes run in
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The client context for the network's APIs, when they serve TLS."""
+        ca = self.out / "net" / "tls" / CA_CERT
+        return client_context(ca) if ca.exists() else None
 
     def live_urls(self) -> list[str]:
         return [d.api for i, d in enumerate(self.nodes) if i not in self.down]
@@ -84,7 +92,7 @@ def start_network(run: Run) -> None:
         directory, sc.nodes, sc.suite,
         p2p_port=P2P_PORT if hosts else 0, api_port=API_PORT if hosts else 0,
         protocol=sc.protocol,
-        hosts=[hosts.ip(i) for i in range(sc.nodes)] if hosts else None,
+        hosts=[hosts.ip(i) for i in range(sc.nodes)] if hosts else None, tls=sc.tls,
     )  # fmt: skip
     run.nodes = daemons(directory)
     for i, d in enumerate(run.nodes):
@@ -181,16 +189,17 @@ async def drive(run: Run, txs: list[bytes], hashes: list[bytes], log: LoadLog) -
         asyncio.create_task(show_progress(run, log)),
     ]
     try:
+        tls = run.tls_context()
         if sc.load.mode == "open":
-            await open_loop(run.live_urls, txs, hashes, sc.load.rate_at, sc.duration_s, log)
+            await open_loop(run.live_urls, txs, hashes, sc.load.rate_at, sc.duration_s, log,
+                            tls=tls)  # fmt: skip
         elif sc.load.mode == "closed_commit":
             await closed_loop_commit(
-                run.live_urls, txs, hashes, sc.load.clients, sc.duration_s, log
+                run.live_urls, txs, hashes, sc.load.clients, sc.duration_s, log, tls
             )
         else:
-            await closed_loop(
-                run.live_urls, txs, hashes, sc.load.clients, sc.load.batch, sc.duration_s, log
-            )
+            await closed_loop(run.live_urls, txs, hashes, sc.load.clients, sc.load.batch,
+                              sc.duration_s, log, tls)  # fmt: skip
     finally:
         for task in tasks:
             task.cancel()
@@ -251,7 +260,8 @@ def execute(sc: Scenario, out: Path) -> dict[str, Any]:
         start_network(run)
         count = load_size(sc)
         print(f"pre-signing {count} transactions", file=sys.stderr)
-        txs = presign(sc.suite, count, sc.load.payload_bytes, jobs=os.cpu_count() or 1)
+        chain = chain_of(run.out / "net" / "genesis.json")
+        txs = presign(sc.suite, count, chain, sc.load.payload_bytes, jobs=os.cpu_count() or 1)
         hashes = tx_hashes(sc.suite, txs)
         pids = {i: d.process.pid for i, d in enumerate(run.nodes) if d.process}
         cpu_start = {i: cpu_seconds(pid) for i, pid in pids.items()}

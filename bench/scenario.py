@@ -53,6 +53,7 @@ class Scenario:
     suite: str = "ed25519"
     transport: str = "libp2p"
     hosts: str = "loopback"  # or "netns": each node in its own network namespace
+    tls: bool = False  # the APIs over TLS (always with hosts = "netns")
     duration_s: float = 30.0
     warmup_s: float = 5.0
     description: str = ""
@@ -63,7 +64,7 @@ class Scenario:
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "nodes": self.nodes, "suite": self.suite,
-            "transport": self.transport, "hosts": self.hosts,
+            "transport": self.transport, "hosts": self.hosts, "tls": self.tls,
             "duration_s": self.duration_s, "warmup_s": self.warmup_s,
             "description": self.description, "protocol": self.protocol,
             "load": vars(self.load), "faults": [vars(f) for f in self.faults],
@@ -98,6 +99,7 @@ def load_scenario(path: Path) -> Scenario:
         "suite",
         "transport",
         "hosts",
+        "tls",
         "duration_s",
         "warmup_s",
         "description",
@@ -121,6 +123,10 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(path, "transport", f"one of {TRANSPORTS}")
     if not 0 <= args.get("warmup_s", 5.0) < args.get("duration_s", 30.0):
         raise ScenarioError(path, "warmup_s", "must be within 0..duration_s")
+    if "tls" in raw:
+        if not isinstance(raw["tls"], bool):
+            raise ScenarioError(path, "tls", "expected true or false")
+        args["tls"] = raw["tls"]
     args["load"] = _load(raw.get("load", {}), path)
     nodes = args.get("nodes", 4)
     args["faults"] = tuple(_fault(f, i, path, nodes) for i, f in enumerate(raw.get("faults", [])))

@@ -8,6 +8,7 @@ class Reason(StrEnum):
     NOT_MEMBER = "not_member"
     SENDER_MISMATCH = "sender_mismatch"
     BAD_SIGNATURE = "bad_signature"
+    WRONG_CHAIN = "wrong_chain"  # signed for another network (its chain tag differs)
     OLD_VIEW = "old_view"
     FUTURE_VIEW = "future_view"
     IN_VIEW_CHANGE = "in_view_change"

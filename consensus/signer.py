@@ -23,21 +23,32 @@ class TxVerifier(Protocol):
 
 
 class SuiteSigner:
-    def __init__(self, suite: SignatureSuite, members: tuple[bytes, ...], secret_key: bytes):
+    """Signatures bound to one chain: the chain hash (the genesis draft's hash) is
+    prefixed to every signed message, so a vote or certificate of one network never
+    verifies on another, even where the same key is a member of both."""
+
+    def __init__(
+        self,
+        suite: SignatureSuite,
+        members: tuple[bytes, ...],
+        secret_key: bytes,
+        chain_hash: bytes,
+    ):
         self._suite, self._members, self._secret_key = suite, members, secret_key
+        self._chain = chain_hash
 
     def sign(self, message: bytes) -> bytes:
-        return self._suite.sign(self._secret_key, message)
+        return self._suite.sign(self._secret_key, self._chain + message)
 
     def verify(self, member: int, message: bytes, signature: bytes) -> bool:
         if not 0 <= member < len(self._members):
             return False
-        return self._suite.verify(self._members[member], message, signature)
+        return self._suite.verify(self._members[member], self._chain + message, signature)
 
 
 class SuiteTxVerifier:
-    def __init__(self, suite: SignatureSuite):
-        self._suite = suite
+    def __init__(self, suite: SignatureSuite, chain_hash: bytes):
+        self._suite, self._chain = suite, chain_hash
 
     def is_valid(self, tx: Transaction) -> bool:
-        return is_valid_tx_signature(self._suite, tx)
+        return is_valid_tx_signature(self._suite, tx, self._chain)

@@ -239,8 +239,11 @@ def parse_payload(kind: str, payload: bytes) -> Payload:
     return parsed
 
 
-def sign_payload(suite: SignatureSuite, key: KeyPair, seq: int, payload: Payload) -> Transaction:
-    """A transaction of the payload's kind, signed by `key` with sequence number `seq`."""
+def sign_payload(
+    suite: SignatureSuite, key: KeyPair, seq: int, payload: Payload, chain_hash: bytes
+) -> Transaction:
+    """A transaction of the payload's kind, signed by `key` with sequence number `seq`
+    for the chain whose hash is `chain_hash`."""
     return sign_transaction(
-        suite, key.secret_key, key.public_key, seq, payload.KIND, payload.encode()
+        suite, key.secret_key, key.public_key, seq, payload.KIND, payload.encode(), chain_hash
     )

@@ -18,6 +18,7 @@ from typing import Any
 from ledger.crypto import SUITES, SignatureSuite, get_suite
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidEncoding
+from ledger.genesis import chain_tag, check_genesis
 from ledger.merkle import MerkleProof, compute_proof, is_valid_proof
 from ledger.types import (
     Block,
@@ -43,21 +44,24 @@ class TrustAnchor:
     chain_id: str
     suite: SignatureSuite
     members: tuple[bytes, ...]
+    chain_hash: bytes  # what every member signed in the ceremony, and every signature binds
 
 
 def load_trust_anchor(path: Path) -> TrustAnchor:
-    """The chain id, suite and member keys of a genesis file (ValueError if unusable)."""
+    """The chain, suite and member keys of a genesis file whose members all signed it
+    (ValueError if unusable)."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
+        chain_hash = check_genesis(raw)
         suite = raw["suite"]
         if suite not in SUITES:
             raise ValueError(f"unknown suite {suite!r}")
         members = tuple(bytes.fromhex(m["public_key"]) for m in raw["members"])
         if len(members) < 4:
             raise ValueError("fewer than 4 members")
-        return TrustAnchor(str(raw["chain_id"]), get_suite(suite), members)
+        return TrustAnchor(str(raw["chain_id"]), get_suite(suite), members, chain_hash)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: not a usable genesis file: {exc!r}") from None
+        raise ValueError(f"{path}: not a usable genesis file: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -93,10 +97,11 @@ class Receipt:
     def decode(cls, data: bytes) -> Receipt:
         return cls.from_wire(decode(data))
 
-    def to_json(self, suite: SignatureSuite, chain_id: str) -> dict[str, Any]:
+    def to_json(self, suite: SignatureSuite, chain_id: str, chain_hash: bytes) -> dict[str, Any]:
         """The file form: the encoded receipt plus claims a verifier re-derives and compares."""
         return {
             "chain_id": chain_id,
+            "chain_hash": chain_hash.hex(),
             "tx_hash": compute_tx_hash(suite, self.tx).hex(),
             "height": self.proposal.height,
             "index": self.proof.index,
@@ -107,7 +112,12 @@ class Receipt:
 def verify_receipt(receipt: Receipt, anchor: TrustAnchor) -> None:
     """Raise ReceiptInvalid naming the first check that fails."""
     suite = anchor.suite
-    if not is_valid_tx_signature(suite, receipt.tx):
+    if receipt.tx.chain != chain_tag(anchor.chain_hash):
+        raise ReceiptInvalid(
+            f"wrong_chain: the transaction was signed for chain tag {receipt.tx.chain.hex()}, "
+            f"this genesis is {chain_tag(anchor.chain_hash).hex()} ({anchor.chain_id})"
+        )
+    if not is_valid_tx_signature(suite, receipt.tx, anchor.chain_hash):
         raise ReceiptInvalid("the transaction's signature does not verify")
     proposal, proof = receipt.proposal, receipt.proof
     if proof.tree_size != proposal.tx_count:
@@ -120,7 +130,7 @@ def verify_receipt(receipt: Receipt, anchor: TrustAnchor) -> None:
             f"the transaction is not in block {proposal.height}: its Merkle path at index "
             f"{proof.index} does not lead to the block's tx_root {proposal.tx_root.hex()[:16]}..."
         )
-    verify = member_verifier(suite, anchor.members)
+    verify = member_verifier(suite, anchor.members, anchor.chain_hash)
     problem = check_certificate(suite, len(anchor.members), verify, receipt.certificate, proposal)
     if problem is not None:
         raise ReceiptInvalid(f"commit certificate: {problem}")
@@ -139,7 +149,10 @@ def verify_receipt_json(doc: Any, anchor: TrustAnchor) -> Receipt:
         raise ReceiptInvalid(
             f"the receipt names chain {doc['chain_id']!r}, genesis is {anchor.chain_id!r}"
         )
-    derived = receipt.to_json(anchor.suite, anchor.chain_id)
+    derived = receipt.to_json(anchor.suite, anchor.chain_id, anchor.chain_hash)
+    if doc.get("chain_hash", derived["chain_hash"]) != derived["chain_hash"]:
+        raise ReceiptInvalid(f"the receipt names chain hash {doc['chain_hash']!r}, "
+                             f"genesis is {derived['chain_hash']}")  # fmt: skip
     for claim in ("tx_hash", "height", "index"):
         if claim in doc and doc[claim] != derived[claim]:
             raise ReceiptInvalid(

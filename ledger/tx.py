@@ -33,52 +33,61 @@ from ledger.wire import blob, expect_tagged, text, u64
 
 TAG_TX = 1
 MAX_PAYLOAD_BYTES = 64 * 1024
-TX_DOMAIN = "metroledger/tx/v1"
-_SIGNING_HEAD = b"\x95" + msgpack.packb(TX_DOMAIN)  # a 5-item array, then the domain
+TX_DOMAIN = "metroledger/tx/v2"  # v2: chain-bound
+_SIGNING_HEAD = b"\x96" + msgpack.packb(TX_DOMAIN)  # a 6-item array, then the domain
+CHAIN_TAG_BYTES = 8  # ledger.genesis.chain_tag: the chain hash's first bytes
 INTERN_SIZE = 50_000  # about 20 s of transactions at 2,500 tx/s
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Transaction:
-    """A client's signed request; (sender, seq) identifies it for replay protection."""
+    """A client's signed request; (sender, seq) identifies it for replay protection.
+
+    `chain` is the tag of the chain it was signed for (the chain hash's first 8 bytes),
+    so a node can name a transaction from another network; the signature covers the
+    whole chain hash, so the tag alone cannot move a transaction between networks."""
 
     sender: bytes
     seq: int
     kind: str
     payload: bytes
     signature: bytes
+    chain: bytes
 
     @cached_property
     def key(self) -> tuple[bytes, int]:
         """Kept once built: the mempool, proposals and commits each ask for it."""
         return (self.sender, self.seq)
 
-    def signing_bytes(self) -> bytes:
+    def signing_bytes(self, chain_hash: bytes) -> bytes:
+        """The chain hash, then [TX_DOMAIN, chain tag, sender, seq, kind, payload]."""
         raw: bytes | None = self.__dict__.get("encoded_bytes")
         if raw is not None and len(self.signature) == 64:
-            # The encoding is [TAG_TX, sender, seq, kind, payload, signature]: the signed
-            # list [TX_DOMAIN, sender, seq, kind, payload] shares its middle bytes, so cut
-            # them out instead of packing again (a verification's main cost after the
-            # crypto). Skipped: the 1-byte array header, TAG_TX and the 66-byte signature.
-            return _SIGNING_HEAD + raw[2:-66]
-        fields = [TX_DOMAIN, self.sender, self.seq, self.kind, self.payload]
+            # The encoding is [TAG_TX, chain, sender, seq, kind, payload, signature]: the
+            # signed list shares its middle bytes, so cut them out instead of packing
+            # again (a verification's main cost after the crypto). Skipped: the 1-byte
+            # array header, TAG_TX and the 66-byte signature.
+            return chain_hash + _SIGNING_HEAD + raw[2:-66]
+        fields = [TX_DOMAIN, self.chain, self.sender, self.seq, self.kind, self.payload]
         if _typed(self):  # decoded or signed with checked types: msgpack is canonical here
-            return packb(fields)
-        return encode(fields)  # raises for our own misuse (floats, ...)
+            return chain_hash + packb(fields)
+        return chain_hash + encode(fields)  # raises for our own misuse (floats, ...)
 
     def to_wire(self) -> list[Any]:
-        return [TAG_TX, self.sender, self.seq, self.kind, self.payload, self.signature]
+        return [TAG_TX, self.chain, self.sender, self.seq, self.kind, self.payload,
+                self.signature]  # fmt: skip
 
     @classmethod
     def from_wire(cls, value: Any) -> Transaction:
-        sender, seq, kind, payload, sig = expect_tagged(value, TAG_TX, 5, "transaction")
+        chain, sender, seq, kind, payload, sig = expect_tagged(value, TAG_TX, 6, "transaction")
         return cls(
             blob(sender, "tx.sender", 32, 65),
             u64(seq, "tx.seq"),
             text(kind, "tx.kind", 32),
             blob(payload, "tx.payload", 0, MAX_PAYLOAD_BYTES),
             blob(sig, "tx.signature", 64, 64),
+            blob(chain, "tx.chain", CHAIN_TAG_BYTES, CHAIN_TAG_BYTES),
         )
 
     @cached_property
@@ -93,6 +102,7 @@ class Transaction:
 def _typed(tx: Transaction) -> bool:
     return (
         type(tx.sender) is bytes
+        and type(tx.chain) is bytes
         and type(tx.seq) is int
         and 0 <= tx.seq < 1 << 64
         and type(tx.kind) is str
@@ -101,15 +111,26 @@ def _typed(tx: Transaction) -> bool:
 
 
 def sign_transaction(
-    suite: SignatureSuite, secret_key: bytes, public_key: bytes, seq: int, kind: str, payload: bytes
+    suite: SignatureSuite,
+    secret_key: bytes,
+    public_key: bytes,
+    seq: int,
+    kind: str,
+    payload: bytes,
+    chain_hash: bytes,
 ) -> Transaction:
-    unsigned = Transaction(public_key, seq, kind, payload, b"")
-    signature = suite.sign(secret_key, unsigned.signing_bytes())
-    return Transaction(public_key, seq, kind, payload, signature)
+    """A transaction signed for the chain whose hash is `chain_hash`."""
+    tag = chain_hash[:CHAIN_TAG_BYTES]
+    unsigned = Transaction(public_key, seq, kind, payload, b"", tag)
+    signature = suite.sign(secret_key, unsigned.signing_bytes(chain_hash))
+    return Transaction(public_key, seq, kind, payload, signature, tag)
 
 
-def is_valid_tx_signature(suite: SignatureSuite, tx: Transaction) -> bool:
-    return suite.verify(tx.sender, tx.signing_bytes(), tx.signature)
+def is_valid_tx_signature(suite: SignatureSuite, tx: Transaction, chain_hash: bytes) -> bool:
+    """Signed by its sender for this chain (a transaction of another chain is not)."""
+    if tx.chain != chain_hash[:CHAIN_TAG_BYTES]:
+        return False
+    return suite.verify(tx.sender, tx.signing_bytes(chain_hash), tx.signature)
 
 
 def compute_tx_hash(suite: SignatureSuite, tx: Transaction) -> bytes:

@@ -172,11 +172,16 @@ def _parse_vote(value: Any) -> tuple[int, bytes]:
 VerifyFn = Callable[[int, bytes, bytes], bool]  # (member, message, signature) -> valid?
 
 
-def member_verifier(suite: SignatureSuite, members: tuple[bytes, ...]) -> VerifyFn:
-    """Verify signatures of members by index against their public keys."""
+def member_verifier(
+    suite: SignatureSuite, members: tuple[bytes, ...], chain_hash: bytes
+) -> VerifyFn:
+    """Verify members' signatures by index against their public keys, for one chain (as
+    `consensus.signer.SuiteSigner` signs: the chain hash, then the message)."""
 
     def verify(member: int, message: bytes, signature: bytes) -> bool:
-        return 0 <= member < len(members) and suite.verify(members[member], message, signature)
+        if not 0 <= member < len(members):
+            return False
+        return suite.verify(members[member], chain_hash + message, signature)
 
     return verify
 

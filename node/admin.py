@@ -1,17 +1,21 @@
-"""The operator's listener: actions that change a running node (today the benchmark
-fault layer), served only where the node config enables them, on loopback or a Unix
-socket, never on the public API."""
+"""The operator's actions on a running node (today the benchmark fault layer, and the
+effective configuration): on the admin listener, loopback or a Unix socket, with no
+credential; on the public API under /v1/operator/, only with the node's operator token
+(`node.auth`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
+import time
 from typing import Any
 
 import trio
 
 from node import schemas
+from node.auth import check_token, require_operator
 from node.http_server import serve_listeners
 from node.routes import Route, Router, with_document
 from node.service import Service
@@ -23,6 +27,33 @@ FAULT_FIELDS = {"drop_to", "loss_pct", "delay_ms", "jitter_ms", "seed"}
 
 
 def build_admin_routes(node: Service) -> list[Route]:
+    return with_document([_faults_route(node, "/v1/admin/faults")], "metroledger admin API")
+
+
+def build_operator_routes(node: Service) -> list[Route]:
+    """The operator's routes on the public API: each needs this node's operator token."""
+    suite, chain = node.suite, node.genesis.genesis_hash
+    key = node.genesis.members[node.me].public_key
+
+    def check(token: str) -> str | None:
+        return check_token(suite, key, chain, node.me, token, time.time())
+
+    async def get_config(request: Request) -> Response:
+        return json_response({"config": node.cfg.describe(), "member": node.me})
+
+    config = Route("GET", "/v1/operator/config", get_config,
+                   "This node's effective configuration (operator token required)",
+                   {200: ("configuration", schemas.OPERATOR_CONFIG)})  # fmt: skip
+    guarded = []
+    for route in (_faults_route(node, "/v1/operator/faults"), config):
+        responses = {**route.responses, 401: ("no operator token", None),
+                     403: ("a token that does not authorise this node", None)}  # fmt: skip
+        handler = require_operator(route.handler, check)
+        guarded.append(dataclasses.replace(route, handler=handler, responses=responses))
+    return guarded
+
+
+def _faults_route(node: Service, path: str) -> Route:
     async def set_faults(request: Request) -> Response:
         try:
             raw = json.loads(request.body)
@@ -32,12 +63,11 @@ def build_admin_routes(node: Service) -> list[Route]:
         node.set_faults(rules)
         return json_response({"ok": True})
 
-    faults = Route("POST", "/v1/admin/faults", set_faults,
-                   "Link faults this node imposes on what it sends: partition (drop_to), "
-                   "random loss, delay with jitter (benchmarks and tests)",
-                   {200: ("applied", schemas.OK), 400: ("not a valid rule set", None)},
-                   body={"application/json": schemas.FAULTS})  # fmt: skip
-    return with_document([faults], "metroledger admin API")
+    return Route("POST", path, set_faults,
+                 "Link faults this node imposes on what it sends: partition (drop_to), "
+                 "random loss, delay with jitter (benchmarks and tests)",
+                 {200: ("applied", schemas.OK), 400: ("not a valid rule set", None)},
+                 body={"application/json": schemas.FAULTS})  # fmt: skip
 
 
 def parse_faults(raw: Any, members: int) -> FaultRules:

@@ -12,6 +12,8 @@ from analysis.devices import device_key, device_view
 from ledger.receipt import build_receipt
 from ledger.types import Block, CommitCertificate, compute_tx_hash
 from node import schemas as s
+from node.admin import build_operator_routes
+from node.auth import RateLimiter, rate_limited
 from node.http_server import serve_http
 from node.logs import jsonable
 from node.routes import Route, Router, with_document
@@ -23,7 +25,8 @@ from node.submit import (
     submit_routes,
     wait_for_commit,
 )
-from node.web import Request, Response, error, json_response
+from node.tls import server_context
+from node.web import Handler, Request, Response, error, json_response
 
 
 def build_routes(node: Service) -> list[Route]:
@@ -56,7 +59,9 @@ def build_routes(node: Service) -> list[Route]:
             raise RuntimeError(f"block {height} of tx {tx_hash.hex()} is not stored")
         block, cert, _ = stored
         receipt = build_receipt(node.suite, block, cert, index)
-        return json_response(receipt.to_json(node.suite, node.genesis.chain_id))
+        return json_response(
+            receipt.to_json(node.suite, node.genesis.chain_id, node.genesis.genesis_hash)
+        )
 
     async def get_client(request: Request) -> Response:
         raw = request.path_params["public_key"]
@@ -143,6 +148,7 @@ def build_routes(node: Service) -> list[Route]:
                 "peers_connected": node.peers_connected(),
                 "mempool_size": snap.mempool_size,
                 "chain_id": node.genesis.chain_id,
+                "chain_hash": node.genesis.genesis_hash.hex(),
                 "suite": node.genesis.suite,
             }
         )
@@ -198,6 +204,7 @@ def build_routes(node: Service) -> list[Route]:
         Route("GET", "/healthz", healthz, "Liveness", {200: ("ok", s.OK)}),
         Route("GET", "/metrics", metrics, "Prometheus metrics",
               {200: ("text exposition format", None)}, content_type="text/plain"),
+        *build_operator_routes(node),
     ]  # fmt: skip
     return with_document(routes, "metroledger node API")
 
@@ -250,10 +257,16 @@ def _int(raw: str) -> int | None:
 
 
 async def serve_api(node: Service, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-    router = Router(build_routes(node))
+    """The public API: TLS unless the config allows plain HTTP on loopback, and a request
+    rate per client address."""
+    handler: Handler = Router(build_routes(node))
 
     def refused(reason: str) -> None:
         node.metrics.rejected.labels(f"http_{reason}").inc()
 
-    await serve_http(router, node.cfg.api_host, node.cfg.api_port, MAX_BATCH_BYTES, refused,
-                     task_status=task_status)  # fmt: skip
+    if node.cfg.api_rate_per_s:
+        limiter = RateLimiter(node.cfg.api_rate_per_s)
+        handler = rate_limited(handler, limiter, lambda: refused("rate_limited"))
+    tls = server_context(*node.cfg.api_tls) if node.cfg.api_tls else None
+    await serve_http(handler, node.cfg.api_host, node.cfg.api_port, MAX_BATCH_BYTES, refused,
+                     tls, task_status=task_status)  # fmt: skip

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from node.config import ConfigError
+from node.genesis_cli import add_genesis_parsers
 
 
 def add_node_parsers(commands: Any) -> None:
@@ -15,12 +16,9 @@ def add_node_parsers(commands: Any) -> None:
         dest="keys_cmd", required=True
     )
     new = keys.add_parser("new", help="write a new node key file (mode 0600)")
-    new.add_argument(
-        "--out",
-        type=Path,
-        default=Path("node_key.json"),
-        help="key file to create (default: node_key.json)",
-    )
+    where = new.add_mutually_exclusive_group()
+    where.add_argument("--home", type=Path, help="a node home: writes HOME/keys/node_key.json")
+    where.add_argument("--out", type=Path, help="key file to create (default: node_key.json)")
     new.add_argument("--suite", default="ed25519", choices=["ed25519", "sm2"])
     new.set_defaults(run=run_keys_new)
 
@@ -37,10 +35,22 @@ def add_node_parsers(commands: Any) -> None:
     init.add_argument(
         "--api-port", type=int, default=0, help="first API port (default: free ports)"
     )
+    init.add_argument(
+        "--tls", action="store_true", help="APIs over TLS, certificates from a local CA (DIR/tls)"
+    )
     init.set_defaults(run=run_testnet_init)
     up = testnet.add_parser("up", help="start every node of DIR; Ctrl-C stops them")
     up.add_argument("--dir", type=Path, required=True)
     up.set_defaults(run=run_testnet_up)
+
+    add_genesis_parsers(commands)
+    operator = commands.add_parser("operator", help="credentials for a node's operator")
+    token = operator.add_subparsers(dest="operator_cmd", required=True).add_parser(
+        "token", help="print a bearer token for /v1/operator/ on this node's public API"
+    )
+    token.add_argument("--config", type=Path, required=True, help="the node's node.toml")
+    token.add_argument("--ttl-s", type=int, default=3600, help="lifetime (default 1 h)")
+    token.set_defaults(run=run_operator_token)
 
     node = commands.add_parser("node", help="the daemon").add_subparsers(
         dest="node_cmd", required=True
@@ -51,17 +61,43 @@ def add_node_parsers(commands: Any) -> None:
 
 
 def run_keys_new(args: argparse.Namespace) -> int:
+    from node.ceremony import KEY_FILE
     from node.keys import generate_keys, write_keys
 
-    if args.out.exists():
-        print(f"metroledger keys new: {args.out} exists; refusing to overwrite", file=sys.stderr)
+    out = args.home / KEY_FILE if args.home else (args.out or Path("node_key.json"))
+    if out.exists():
+        print(f"metroledger keys new: {out} exists; refusing to overwrite", file=sys.stderr)
         return 2
     keys = generate_keys(args.suite)
-    write_keys(keys, args.out)
-    print(f"wrote {args.out}")
+    write_keys(keys, out)
+    print(f"wrote {out}")
     print(f"suite {keys.suite}")
     print(f"public_key {keys.signing.public_key.hex()}")
     print(f"peer_id {keys.peer_id}")
+    return 0
+
+
+def run_operator_token(args: argparse.Namespace) -> int:
+    """A token signed by the node's own member key (it never leaves the machine)."""
+    import time
+
+    from ledger.crypto import get_suite
+    from node.auth import MAX_TOKEN_TTL_S, make_token
+    from node.config import load_genesis, load_node_config
+    from node.keys import load_keys, member_index
+
+    if not 0 < args.ttl_s <= MAX_TOKEN_TTL_S:
+        print(f"metroledger operator token: --ttl-s: 1..{MAX_TOKEN_TTL_S}", file=sys.stderr)
+        return 2
+    try:
+        cfg = load_node_config(args.config)
+        genesis, keys = load_genesis(cfg.genesis_file), load_keys(cfg.key_file)
+        me = member_index(keys, genesis, cfg.key_file)
+    except ConfigError as exc:
+        print(f"metroledger operator token: {exc}", file=sys.stderr)
+        return 2
+    expires = int(time.time()) + args.ttl_s
+    print(make_token(get_suite(genesis.suite), keys.signing, genesis.genesis_hash, me, expires))
     return 0
 
 
@@ -69,7 +105,9 @@ def run_testnet_init(args: argparse.Namespace) -> int:
     from node.testnet import init_testnet
 
     try:
-        configs = init_testnet(args.dir, args.nodes, args.suite, args.p2p_port, args.api_port)
+        configs = init_testnet(
+            args.dir, args.nodes, args.suite, args.p2p_port, args.api_port, tls=args.tls
+        )
     except (ValueError, FileExistsError) as exc:
         print(f"metroledger testnet init: {exc}", file=sys.stderr)
         return 2

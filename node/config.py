@@ -13,8 +13,8 @@ from typing import Any
 from analysis.build import build_registry
 from analysis.contracts import Registry
 from consensus.config import ProtocolConfig
-from ledger.crypto import SUITES, get_suite
-from ledger.encoding import encode
+from ledger.crypto import SUITES
+from ledger.genesis import GenesisError, check_genesis
 
 NOT_IN_GENESIS_PROTOCOL = ("members", "suite_name", "suite", "genesis_hash")
 PROTOCOL_FIELDS = {f.name for f in fields(ProtocolConfig) if f.name not in NOT_IN_GENESIS_PROTOCOL}
@@ -33,6 +33,8 @@ class Member:
     public_key: bytes
     peer_id: str
     address: str  # libp2p multiaddr the member listens on
+    role: str = "other"
+    api: str = ""  # the member's public API, as its card gave it
 
 
 @dataclass(frozen=True)
@@ -55,30 +57,26 @@ class Genesis:
     def registry(self) -> Registry:
         return build_registry(self.suite, self.contracts, tuple(m.public_key for m in self.members))
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "chain_id": self.chain_id,
-            "suite": self.suite,
-            "members": [
-                {
-                    "name": m.name,
-                    "public_key": m.public_key.hex(),
-                    "peer_id": m.peer_id,
-                    "address": m.address,
-                }
-                for m in self.members
-            ],
-            "protocol": self.protocol,
-            "contracts": self.contracts,
-        }
-
 
 def load_genesis(path: Path) -> Genesis:
-    raw = _read_json(path)
+    raw = read_json(path)
     return parse_genesis(raw, path)
 
 
 def parse_genesis(raw: Any, path: Path | str) -> Genesis:
+    """A genesis file's content, its member signatures verified."""
+    draft = parse_draft(raw, path)
+    try:  # the chain's identity: the hash of everything but the members' signatures
+        genesis_hash = check_genesis(_without_floats(raw, path))
+    except GenesisError as exc:
+        raise ConfigError(path, "signatures", str(exc)) from None
+    return Genesis(draft.chain_id, draft.suite, draft.members, draft.protocol, draft.contracts,
+                   genesis_hash)  # fmt: skip
+
+
+def parse_draft(raw: Any, path: Path | str) -> Genesis:
+    """A draft's (or genesis file's) fields checked as the node will use them; the
+    signatures are not looked at and the hash is left empty."""
     if not isinstance(raw, dict):
         raise ConfigError(path, "(top level)", "expected an object")
     chain_id = _get(raw, "chain_id", str, path)
@@ -94,8 +92,8 @@ def parse_genesis(raw: Any, path: Path | str) -> Genesis:
         if not isinstance(value, int) or isinstance(value, bool):
             raise ConfigError(path, f"protocol.{key}", "expected an integer")
     contracts = _get(raw, "contracts", dict, path)
-    genesis_hash = get_suite(suite).hash(encode(_without_floats(raw, path)))
-    genesis = Genesis(chain_id, suite, members, protocol, contracts, genesis_hash)
+    _without_floats(raw, path)
+    genesis = Genesis(chain_id, suite, members, protocol, contracts, b"")
     try:
         genesis.protocol_config()
     except ValueError as exc:
@@ -120,6 +118,8 @@ def _parse_member(raw: Any, index: int, path: Path | str) -> Member:
         public_key,
         _get(raw, "peer_id", str, path, where),
         _get(raw, "address", str, path, where),
+        _get(raw, "role", str, path, where, "other"),
+        _get(raw, "api", str, path, where, ""),
     )
 
 
@@ -136,9 +136,18 @@ class NodeConfig:
     api_port: int
     admin_listen: str = ""  # "" (no admin listener), "HOST:PORT" on loopback, "unix:PATH"
     api_max_wait_s: int = 30  # the longest long-poll (`GET /v1/tx/{hash}?wait_s=`)
+    api_tls: tuple[Path, Path] | None = None  # (certificate chain, key); None: plain HTTP
+    api_rate_per_s: int = 5_000  # requests a second from one client address (0: no limit)
 
     def describe(self) -> dict[str, Any]:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}
+        """The effective configuration as JSON values (paths as strings)."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, tuple):
+                return [plain(v) for v in value]
+            return str(value) if isinstance(value, Path) else value
+
+        return {k: plain(v) for k, v in self.__dict__.items()}
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -174,6 +183,9 @@ def load_node_config(path: Path) -> NodeConfig:
     port = _get(api, "port", int, path, "api")
     if not 0 < port < 65536:
         raise ConfigError(path, "api.port", "expected 1..65535")
+    rate = _get(api, "rate_per_s", int, path, "api", 5_000)
+    if not 0 <= rate <= 1_000_000:
+        raise ConfigError(path, "api.rate_per_s", "expected 0..1000000 (0: no limit)")
     return NodeConfig(
         path=path,
         name=_get(node, "name", str, path, "node"),
@@ -186,7 +198,29 @@ def load_node_config(path: Path) -> NodeConfig:
         api_port=port,
         admin_listen=admin,
         api_max_wait_s=max_wait_s,
+        api_tls=_api_tls(api, base, path),
+        api_rate_per_s=rate,
     )
+
+
+def _api_tls(api: dict[str, Any], base: Path, path: Path) -> tuple[Path, Path] | None:
+    """TLS on every API that leaves the host; plain HTTP only on loopback, and only when
+    the config says so (`plaintext = true`, for development)."""
+    cert, key = api.get("tls_cert"), api.get("tls_key")
+    plaintext = _get(api, "plaintext", bool, path, "api", False)
+    if cert is None and key is None:
+        if not plaintext:
+            problem = "missing: the API serves TLS (tls_cert and tls_key); plain HTTP needs "
+            raise ConfigError(path, "api.tls_cert", problem + "plaintext = true, on loopback")
+        if api.get("host") not in LOOPBACK:
+            raise ConfigError(path, "api.plaintext", "plain HTTP is for loopback only; "
+                              "give this address tls_cert and tls_key")  # fmt: skip
+        return None
+    if plaintext:
+        raise ConfigError(path, "api.plaintext", "set either plaintext or tls_cert/tls_key")
+    if not isinstance(cert, str) or not isinstance(key, str):
+        raise ConfigError(path, "api.tls_cert", "tls_cert and tls_key: expected two paths")
+    return base / cert, base / key
 
 
 def _admin_listen(admin: Any, path: Path) -> str:
@@ -214,16 +248,24 @@ def render_node_config(
     genesis: str,
     api_host: str = "127.0.0.1",
     admin_listen: str = "",
+    tls: bool = False,
 ) -> str:
+    """A node.toml; with `tls`, the API's certificate and key at tls/api.crt and
+    tls/api.key in the node's home, else plain HTTP (loopback only)."""
     admin = f'\n[admin]\nlisten = "{admin_listen}"\n' if admin_listen else ""
+    security = (
+        'tls_cert = "tls/api.crt"\ntls_key = "tls/api.key"\n' if tls else "plaintext = true\n"
+    )
     return (
         f'[node]\nname = "{name}"\ndata_dir = "data"\ngenesis = "{genesis}"\n'
         f'key_file = "keys/node_key.json"\nlog_level = "info"\n\n'
-        f'[p2p]\nlisten = "{listen}"\n\n[api]\nhost = "{api_host}"\nport = {api_port}\n' + admin
+        f'[p2p]\nlisten = "{listen}"\n\n[api]\nhost = "{api_host}"\nport = {api_port}\n'
+        + security
+        + admin
     )
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

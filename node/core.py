@@ -45,6 +45,7 @@ from consensus.replica import Replica
 from consensus.signer import SuiteSigner
 from consensus.state import ClientWindow, RequestQueue
 from ledger.crypto import SignatureSuite
+from ledger.genesis import chain_tag
 from ledger.types import encode_tx_list
 from node.commits import Commits
 from node.derived import REPLAY_CHUNK, DerivedBatch, PendingDerived
@@ -82,6 +83,9 @@ class Core:
             transport, commits, metrics, signer,
         )  # fmt: skip
         self.me, self.n = replica.me, replica.cfg.n  # published: constant for a run
+        # consensus frames start with the chain tag, so one from another network is
+        # named as such (its signatures would not verify here anyway: they bind the hash)
+        self.tag = chain_tag(replica.cfg.genesis_hash)
         self.pending = PendingDerived()
         self.reads = Reads(storage.reopen(), self.pending)
         self.send_channel, self.receive_channel = trio.open_memory_channel[Item](EVENT_QUEUE)
@@ -190,10 +194,11 @@ class Core:
         reasons: list[str] = []
         for action in actions:
             if isinstance(action, Send):
-                self.transport.send(action.to, CHANNEL_CONSENSUS, action.data)
+                self.transport.send(action.to, CHANNEL_CONSENSUS, self.tag + action.data)
             elif isinstance(action, Broadcast):
+                data = self.tag + action.data
                 for member in self.others():
-                    self.transport.send(member, CHANNEL_CONSENSUS, action.data)
+                    self.transport.send(member, CHANNEL_CONSENSUS, data)
             elif isinstance(action, Deliver):
                 await self._deliver(action)
             elif isinstance(action, ServeBlocks):
@@ -259,7 +264,7 @@ class Core:
         blocks = tuple(self.storage.blocks(action.from_height, action.to_height))
         unsigned = BlockResponse(blocks, self.me)
         response = BlockResponse(blocks, self.me, self.signer.sign(unsigned.signing_bytes()))
-        self.transport.send(action.to, CHANNEL_CONSENSUS, encode_message(response))
+        self.transport.send(action.to, CHANNEL_CONSENSUS, self.tag + encode_message(response))
 
     def _snapshot(self, block_hash: bytes) -> Snapshot:
         r, executor = self.replica, self.executor

@@ -21,6 +21,7 @@ import trio
 
 from analysis.contracts import Registry
 from consensus.events import Receive
+from consensus.reasons import Reason
 from consensus.replica import Replica
 from consensus.signer import SuiteSigner
 from ledger.crypto import SignatureSuite
@@ -29,12 +30,13 @@ from node.commits import Commits
 from node.config import ConfigError, Genesis, NodeConfig, load_genesis
 from node.core import Core, restore
 from node.intake import Intake, SignatureCache
-from node.keys import load_keys
+from node.keys import load_keys, member_index
 from node.logs import event
 from node.metrics import Metrics
 from node.reads import Reads
 from node.snapshot import Snapshot
 from node.storage import Storage, StorageError
+from node.tls import check_server_files
 from node.transport import (
     CHANNEL_CONSENSUS,
     CHANNEL_TX,
@@ -125,15 +127,8 @@ def build_node(cfg: NodeConfig, transport: Transport | None = None) -> Node:
     py-libp2p (tests)."""
     genesis = load_genesis(cfg.genesis_file)
     keys = load_keys(cfg.key_file)
-    if keys.suite != genesis.suite:
-        raise ConfigError(cfg.key_file, "suite", f"keys are {keys.suite}, genesis {genesis.suite}")
-    public = keys.signing.public_key
-    indices = [i for i, m in enumerate(genesis.members) if m.public_key == public]
-    if not indices:
-        raise ConfigError(cfg.key_file, "signing key", "not a member listed in genesis")
-    me = indices[0]
-    if genesis.members[me].peer_id != keys.peer_id:
-        raise ConfigError(cfg.key_file, "identity key", "peer id differs from genesis")
+    me = member_index(keys, genesis, cfg.key_file)
+    check_server_files(cfg.api_tls, cfg.path)
     protocol = genesis.protocol_config()
     suite, registry = protocol.suite, genesis.registry()
     storage = Storage(cfg.data_dir / "ledger.sqlite3", suite)
@@ -141,8 +136,13 @@ def build_node(cfg: NodeConfig, transport: Transport | None = None) -> Node:
         executor, clients = restore(storage, suite, registry)
     except StorageError as exc:
         raise ConfigError(cfg.data_dir, "ledger.sqlite3", str(exc)) from None
-    signer = SuiteSigner(suite, protocol.members, keys.signing.secret_key)
-    sig_cache = SignatureCache(genesis.suite)
+    chain = genesis.genesis_hash
+    try:
+        storage.claim_chain(chain)
+    except StorageError as exc:
+        raise ConfigError(cfg.data_dir, "ledger.sqlite3", str(exc)) from None
+    signer = SuiteSigner(suite, protocol.members, keys.signing.secret_key, chain)
+    sig_cache = SignatureCache(genesis.suite, chain)
     restored = storage.restored_state(protocol.genesis_hash, clients)
     replica = Replica(protocol, me, signer, sig_cache, restored)
     metrics = Metrics()
@@ -172,7 +172,11 @@ class _Links:
         if self.core is None or self.intake is None:
             return  # not wired yet: nothing is received before `run`
         if channel == CHANNEL_CONSENSUS:
-            self.core.enqueue(Receive(member, payload))
+            tag = self.core.tag
+            if payload[: len(tag)] != tag:
+                self.on_reject(Reason.WRONG_CHAIN.value, member)
+                return
+            self.core.enqueue(Receive(member, payload[len(tag) :]))
         elif channel == CHANNEL_TX:
             self.intake.on_forwarded(member, payload)
         else:

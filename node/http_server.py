@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
@@ -171,10 +172,11 @@ class Connection:
     """One client connection: the requests it carries, answered in turn."""
 
     def __init__(
-        self, stream: trio.SocketStream, handler: Handler, max_body_bytes: int, refused: Refused
+        self, stream: trio.abc.Stream, handler: Handler, max_body_bytes: int, refused: Refused
     ):
         self.stream, self.handler, self.refused = stream, handler, refused
         self.messages = _Messages(max_body_bytes)
+        self.peer = peer_address(stream)
 
     async def serve(self) -> None:
         while True:
@@ -183,6 +185,8 @@ class Connection:
             except HttpError as exc:
                 await self.refuse(exc)
                 return
+            if request is not None:
+                request.peer = self.peer
             if request is None or not await self._respond(request):
                 return
 
@@ -244,7 +248,8 @@ class Connection:
         answer = error(failure.status, failure.reason, failure.detail)
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             await self.stream.send_all(_head(answer, False, False) + answer.body)
-            await self.stream.send_eof()
+            if isinstance(self.stream, trio.abc.HalfCloseableStream):  # TLS has no half-close
+                await self.stream.send_eof()
             with trio.move_on_after(LINGER_S):
                 dropped = 0
                 while dropped < LINGER_BYTES and (data := await self.stream.receive_some()):
@@ -267,12 +272,17 @@ async def serve_http(
     port: int,
     max_body_bytes: int,
     refused: Refused = lambda reason: None,
+    tls: ssl.SSLContext | None = None,
     task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve `handler` on host:port until cancelled; reports started, with the listeners
-    (so a caller that asked for port 0 learns the port), once listening."""
-    listeners = await trio.open_tcp_listeners(port, host=host)
+    """Serve `handler` on host:port until cancelled, over TLS with `tls`; reports started,
+    with the TCP listeners (so a caller that asked for port 0 learns the port), once
+    listening. A client that does not complete the TLS handshake within the request time
+    gets no answer (plain HTTP to a TLS port is refused so)."""
+    listeners: list[Any] = list(await trio.open_tcp_listeners(port, host=host))
     task_status.started(listeners)
+    if tls is not None:
+        listeners = [trio.SSLListener(lst, tls, https_compatible=True) for lst in listeners]
     await serve_listeners(handler, listeners, max_body_bytes, refused)
 
 
@@ -281,7 +291,7 @@ async def serve_listeners(
 ) -> None:
     slots, refusing = trio.CapacityLimiter(MAX_CONNECTIONS), trio.CapacityLimiter(MAX_REFUSING)
 
-    async def handle(stream: trio.SocketStream) -> None:
+    async def handle(stream: trio.abc.Stream) -> None:
         connection = Connection(stream, handler, max_body_bytes, refused)
         try:
             if slots.available_tokens:
@@ -298,6 +308,16 @@ async def serve_listeners(
             await trio.aclose_forcefully(stream)
 
     await trio.serve_listeners(handle, list(listeners))
+
+
+def peer_address(stream: trio.abc.Stream) -> str:
+    """The client's IP address, under TLS too; "" where there is none (Unix sockets)."""
+    inner: Any = getattr(stream, "transport_stream", stream)
+    try:
+        name = inner.socket.getpeername()
+    except (AttributeError, OSError):
+        return ""
+    return str(name[0]) if isinstance(name, tuple) else ""
 
 
 def _status_line(status: int) -> str:

@@ -32,8 +32,8 @@ SIG_CACHE = 200_000
 class SignatureCache:
     """Verify each client transaction once per node (cache by tx hash, LRU)."""
 
-    def __init__(self, suite_name: str, size: int = SIG_CACHE):
-        self.suite = get_suite(suite_name)
+    def __init__(self, suite_name: str, chain_hash: bytes, size: int = SIG_CACHE):
+        self.suite, self.chain = get_suite(suite_name), chain_hash
         self.size = size
         self.seen: OrderedDict[bytes, bool] = OrderedDict()
 
@@ -41,7 +41,7 @@ class SignatureCache:
         key = compute_tx_hash(self.suite, tx)
         cached = self.seen.get(key)
         if cached is None:
-            cached = is_valid_tx_signature(self.suite, tx)
+            cached = is_valid_tx_signature(self.suite, tx, self.chain)
             self.seen[key] = cached
             if len(self.seen) > self.size:
                 self.seen.popitem(last=False)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 from ledger.crypto import KeyPair, get_suite
 from ledger.types import Transaction, compute_tx_hash, sign_transaction
+from node.config import load_genesis
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,11 @@ class Submitted:
     body: dict[str, object]
 
 
+def chain_of(genesis_file: Path) -> bytes:
+    """The chain hash a network's transactions must be signed for."""
+    return load_genesis(genesis_file).genesis_hash
+
+
 def sample_txs(
     suite_name: str,
     count: int,
@@ -25,6 +33,8 @@ def sample_txs(
     first_seq: int = 1,
     start: int = 0,
     payload_bytes: int = 120,
+    *,
+    chain: bytes,
 ) -> list[Transaction]:
     """Notes number start..start+count-1 of a stream spread over `clients` clients in turn,
     each client's sequence numbers increasing; ~250 bytes each. Any slice of the stream can
@@ -38,11 +48,15 @@ def sample_txs(
         keys[client] = key
         payload = f"reading {k}".encode().ljust(payload_bytes, b".")
         seq = first_seq + k // clients
-        txs.append(sign_transaction(suite, key.secret_key, key.public_key, seq, "note", payload))
+        txs.append(
+            sign_transaction(suite, key.secret_key, key.public_key, seq, "note", payload, chain)
+        )
     return txs
 
 
-def post_tx(api: str, tx: Transaction, timeout_s: float = 5) -> Submitted:
+def post_tx(
+    api: str, tx: Transaction, timeout_s: float = 5, context: ssl.SSLContext | None = None
+) -> Submitted:
     request = urllib.request.Request(
         api + "/v1/tx",
         data=tx.encoded(),
@@ -50,21 +64,27 @@ def post_tx(api: str, tx: Transaction, timeout_s: float = 5) -> Submitted:
         headers={"content-type": "application/octet-stream"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        with urllib.request.urlopen(request, timeout=timeout_s, context=context) as response:
             return Submitted("", response.status, json.loads(response.read()))
     except urllib.error.HTTPError as exc:
         return Submitted("", exc.code, json.loads(exc.read() or b"{}"))
 
 
-def submit_all(apis: list[str], txs: list[Transaction], suite_name: str) -> list[str]:
-    """Round-robin over the APIs; a node that fails is skipped for the next one."""
+def submit_all(
+    apis: list[str],
+    txs: list[Transaction],
+    suite_name: str,
+    context: ssl.SSLContext | None = None,
+) -> list[str]:
+    """Round-robin over the APIs (https ones verified with `context`); a node that fails
+    is skipped for the next one."""
     suite = get_suite(suite_name)
     hashes = []
     for k, tx in enumerate(txs):
         for attempt in range(len(apis)):
             api = apis[(k + attempt) % len(apis)]
             try:
-                result = post_tx(api, tx)
+                result = post_tx(api, tx, context=context)
             except OSError:
                 continue
             if result.status in (200, 202):

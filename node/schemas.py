@@ -66,7 +66,16 @@ BATCH_RESULT = obj(
     {"http_status": INT, "error": STR},
 )
 BATCH = obj({"results": {"type": "array", "items": BATCH_RESULT}})
-RECEIPT = obj({"chain_id": STR, "tx_hash": STR, "height": INT, "index": INT, "receipt": HEX_STR})
+RECEIPT = obj(
+    {
+        "chain_id": STR,
+        "chain_hash": HEX_STR,
+        "tx_hash": STR,
+        "height": INT,
+        "index": INT,
+        "receipt": HEX_STR,
+    }
+)
 CLIENT = obj({"public_key": STR, "committed_high_seq": INT})
 DEVICE = obj(
     {
@@ -154,10 +163,12 @@ STATUS = obj(
         "peers_connected": INT,
         "mempool_size": INT,
         "chain_id": STR,
+        "chain_hash": HEX_STR,
         "suite": STR,
     }
 )
 OK = obj({"ok": {"type": "boolean"}})
+OPERATOR_CONFIG = obj({"config": {"type": "object"}, "member": INT})
 FAULTS = {
     "type": "object",
     "additionalProperties": False,

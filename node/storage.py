@@ -57,6 +57,7 @@ CREATE INDEX IF NOT EXISTS events_by_name ON events (name, height);
 CREATE TABLE IF NOT EXISTS kv (contract TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
     PRIMARY KEY (contract, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS chain (hash BLOB NOT NULL);
 """
 APPLIED = "applied_height"  # meta: the height the derived tables reflect
 
@@ -86,6 +87,18 @@ class Storage:
         """A second connection to the same database, for readers (WAL: they never wait
         for the writer)."""
         return Storage(self.path, self.suite)
+
+    def claim_chain(self, chain_hash: bytes) -> None:
+        """Bind this database to one chain at its first start; StorageError if it holds
+        another chain's blocks (a data folder started with a different genesis)."""
+        row = self.db.execute("SELECT hash FROM chain").fetchone()
+        if row is None:
+            with self._tx():
+                self.db.execute("INSERT INTO chain (hash) VALUES (?)", (chain_hash,))
+        elif bytes(row[0]) != chain_hash:
+            raise StorageError(f"this data folder holds chain {bytes(row[0]).hex()[:16]}..., "
+                               f"the genesis is chain {chain_hash.hex()[:16]}...: use the "
+                               "genesis it was made with, or an empty data folder")  # fmt: skip
 
     # ---- writes ----------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from analysis.devices import DeviceRegistry
 from consensus.reasons import Reason
 from ledger.encoding import decode
 from ledger.errors import InvalidEncoding
+from ledger.genesis import chain_tag
 from ledger.readings import PAYLOAD_TYPES, InvalidReading, parse_payload
 from ledger.types import Transaction, compute_tx_hash, decode_tx_list
 from node import schemas
@@ -41,6 +42,17 @@ def refusal(
 ) -> tuple[int, str, str] | None:
     """(HTTP status, reason, detail) if the tx is refused before the mempool, else None.
     `height` is the block holding the tx already, if any."""
+    ours = chain_tag(node.genesis.genesis_hash)
+    if tx.chain != ours:
+        _count(node, Reason.WRONG_CHAIN.value)
+        return (
+            400,
+            Reason.WRONG_CHAIN.value,
+            (
+                f"signed for chain tag {tx.chain.hex()}; this is {node.genesis.chain_id} "
+                f"(chain tag {ours.hex()}): sign for this chain's hash (GET /v1/status)"
+            ),
+        )
     if not node.is_valid_signature(tx):
         _count(node, Reason.INVALID_TX.value)
         return 400, "bad_signature", "transaction signature does not verify"

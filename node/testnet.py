@@ -19,16 +19,19 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
-from node.config import (
-    MAX_UNIX_PATH,
-    Genesis,
-    Member,
-    load_node_config,
-    render_node_config,
+from node.ceremony import (
+    assemble_draft,
+    finalize_genesis,
+    member_card,
+    new_home_key,
+    sign_with_home,
+    write_json,
 )
-from node.keys import generate_keys, write_keys
+from node.config import MAX_UNIX_PATH, load_genesis, load_node_config, render_node_config
+from node.tls import CA_CERT, CA_KEY, client_context, make_ca, make_server_cert
 
 ADMIN_SOCKET = "admin.sock"  # in each node's home
+LOCAL_ROLES = ("nmi", "verification_authority", "utility", "volunteer")
 # What asking a busy, starting, dying or restarting daemon over HTTP may raise (an answer
 # cut short is an HTTPException, not an OSError).
 UNREACHABLE = (OSError, HTTPException, ValueError)
@@ -97,12 +100,16 @@ def init_testnet(
     contracts: dict[str, Any] | None = None,
     protocol: dict[str, int] | None = None,
     hosts: list[str] | None = None,
+    tls: bool = False,
 ) -> list[Path]:
     """Write DIR/genesis.json and DIR/nodeI/{node.toml,keys/node_key.json}; ports 0 = free ones.
     `protocol` overrides genesis protocol fields; each node gets an admin listener on the
     Unix socket nodeI/admin.sock;
     `hosts` puts node i on its own address hosts[i], where every node uses p2p_port and
-    api_port (both then required)."""
+    api_port (both then required); its API then leaves the host, so it serves TLS.
+    With `tls` (or `hosts`), DIR/tls/ca.crt is a local CA that signed each node's API
+    certificate (nodeI/tls/api.crt); else the APIs serve plain HTTP on loopback."""
+    tls = tls or hosts is not None
     if nodes < 4:
         raise ValueError(f"--nodes must be at least 4 (n = 3f + 1), got {nodes}")
     if hosts is not None and (len(hosts) != nodes or not p2p_port or not api_port):
@@ -116,12 +123,11 @@ def init_testnet(
     if (directory / "genesis.json").exists():
         raise FileExistsError(f"{directory / 'genesis.json'} exists; choose an empty --dir")
     directory.mkdir(parents=True, exist_ok=True)
-    members, configs = [], []
+    cards, configs, homes = [], [], []
     taken: set[int] = set()
     for i in range(nodes):
         home = directory / f"node{i}"
-        keys = generate_keys(suite)
-        write_keys(keys, home / "keys" / "node_key.json")
+        new_home_key(home, suite)
         host = hosts[i] if hosts else "127.0.0.1"
         if hosts:
             p2p, api = p2p_port, api_port
@@ -129,22 +135,35 @@ def init_testnet(
             p2p = p2p_port + i if p2p_port else free_port(taken)
             api = api_port + i if api_port else free_port(taken)
         listen = f"/ip4/{host}/tcp/{p2p}"
-        members.append(Member(f"node{i}", keys.signing.public_key, keys.peer_id, listen))
-        config = home / "node.toml"
-        admin = f"unix:{(home / ADMIN_SOCKET).resolve()}"
-        text = render_node_config(f"node{i}", listen, api, "../genesis.json", host, admin)
-        config.write_text(text)
-        configs.append(config)
-    genesis = Genesis(
-        f"metroledger-local-{int(time.time())}",
-        suite,
-        tuple(members),
-        {**DEFAULT_PROTOCOL, **SUITE_PROTOCOL.get(suite, {}), **(protocol or {})},
-        contracts or {},
-        b"",
-    )
-    (directory / "genesis.json").write_text(json.dumps(genesis.to_json(), indent=2) + "\n")
+        configs.append(_write_config(directory, home, i, listen, host, api, tls))
+        role = LOCAL_ROLES[i % len(LOCAL_ROLES)]
+        scheme = "https" if tls else "http"
+        cards.append(member_card(home, f"node{i}", role, listen, f"{scheme}://{host}:{api}"))
+        homes.append(home)
+    # the ceremony, run locally: every member signs the draft with its own key
+    settings = {**DEFAULT_PROTOCOL, **SUITE_PROTOCOL.get(suite, {}), **(protocol or {})}
+    draft = assemble_draft(cards, f"metroledger-local-{int(time.time())}", settings,
+                           contracts or {})  # fmt: skip
+    genesis = finalize_genesis(draft, [sign_with_home(draft, home) for home in homes])
+    write_json(directory / "genesis.json", genesis)
     return configs
+
+
+def _write_config(
+    directory: Path, home: Path, i: int, listen: str, host: str, api: int, tls: bool
+) -> Path:
+    """nodeI/node.toml, and with `tls` its API certificate from the network's local CA."""
+    config = home / "node.toml"
+    admin = f"unix:{(home / ADMIN_SOCKET).resolve()}"
+    config.write_text(
+        render_node_config(f"node{i}", listen, api, "../genesis.json", host, admin, tls)
+    )
+    if tls:
+        ca = directory / "tls"
+        if not (ca / CA_CERT).exists():
+            make_ca(ca, f"metroledger local CA {directory.name}")
+        make_server_cert(home / "tls", ca / CA_CERT, ca / CA_KEY, host)
+    return config
 
 
 @dataclass
@@ -154,6 +173,7 @@ class Daemon:
     process: subprocess.Popen[bytes] | None = None
     env: dict[str, str] | None = None  # extra environment
     prefix: tuple[str, ...] = ()  # e.g. `ip netns exec NS`: run the node on another host
+    ca: Path | None = None  # the CA that signed an https API's certificate
 
     def start(self) -> None:
         command = [sys.executable, "-m", "metroledger", "node", "run", "--config", str(self.config)]
@@ -180,7 +200,9 @@ class Daemon:
                 self.kill()
 
     def get(self, path: str, timeout_s: float = 2) -> Any:
-        with urllib.request.urlopen(self.api + path, timeout=timeout_s) as response:
+        context = client_context(self.ca) if self.api.startswith("https:") else None
+        request = urllib.request.Request(self.api + path)
+        with urllib.request.urlopen(request, timeout=timeout_s, context=context) as response:
             return json.loads(response.read())
 
     def admin_post(self, path: str, body: Any, timeout_s: float = 5) -> tuple[int, Any]:
@@ -193,6 +215,10 @@ class Daemon:
             return response.status, json.loads(response.read())
         finally:
             connection.close()
+
+    def chain(self) -> bytes:
+        """The chain hash of this node's network (what its transactions must be signed for)."""
+        return load_genesis(load_node_config(self.config).genesis_file).genesis_hash
 
     def is_ready(self) -> bool:
         try:
@@ -215,9 +241,12 @@ class _UnixConnection(http.client.HTTPConnection):
 def daemons(directory: Path) -> list[Daemon]:
     configs = sorted(directory.glob("node*/node.toml"), key=lambda p: int(p.parent.name[4:]))
     out = []
+    ca = directory / "tls" / CA_CERT
     for path in configs:
         cfg = load_node_config(path)
-        out.append(Daemon(path, f"http://{cfg.api_host}:{cfg.api_port}"))
+        scheme = "https" if cfg.api_tls else "http"
+        url = f"{scheme}://{cfg.api_host}:{cfg.api_port}"
+        out.append(Daemon(path, url, ca=ca if ca.exists() else None))
     return out
 
 

@@ -25,6 +25,7 @@ class Request:
     version: str
     keep_alive: bool
     path_params: dict[str, str] = field(default_factory=dict)
+    peer: str = ""  # the client's address (its IP; "" on a Unix socket)
 
     def header(self, name: bytes) -> bytes | None:
         for key, value in self.headers:

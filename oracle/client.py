@@ -52,7 +52,12 @@ class OracleClient:
         http: httpx.AsyncClient | None = None,
         max_in_flight: int = 1,
         resubmit_after_s: float = 5.0,
+        chain: bytes | None = None,
     ):
+        """`chain`: the hash of the network's genesis (`metroledger genesis show`), which
+        every transaction's signature binds; if None, the journal's, else `start` asks a
+        node once (trust on first use: a device given it from the genesis file trusts no
+        node for it) and the journal keeps it."""
         if not node_urls:
             raise ValueError("OracleClient needs at least one node URL")
         if not 1 <= max_in_flight <= MAX_IN_FLIGHT:
@@ -71,6 +76,7 @@ class OracleClient:
         self._tasks: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
         self._next_seq = 0
+        self.chain = chain
 
     async def __aenter__(self) -> OracleClient:
         await self.start()
@@ -82,9 +88,14 @@ class OracleClient:
     async def start(self) -> None:
         """Resume journaled work and learn the ledger's sequence number (if a node answers)."""
         committed = 0
+        self.chain = self.chain or self.journal.chain()
         with contextlib.suppress(NoNodeReachable):
             body = await self._get_json(f"/v1/clients/{self.key.public_key.hex()}")
             committed = int(body["committed_high_seq"])
+            if self.chain is None:
+                self.chain = bytes.fromhex((await self._get_json("/v1/status"))["chain_hash"])
+        if self.chain is not None:
+            self.journal.set_chain(self.chain)  # a journal signs for one network
         self._next_seq = max(self.journal.high_seq(self.key.public_key), committed) + 1
         for entry in self.journal.unfinished(self.key.public_key):
             self._track(entry)
@@ -110,7 +121,10 @@ class OracleClient:
             return existing.tx_hash.hex()
         if not self._next_seq:
             raise RuntimeError("call start() (or use `async with`) before submit()")
-        tx = sign_payload(self.suite, self.key, self._next_seq, payload)
+        if self.chain is None:
+            raise NoNodeReachable("the chain hash is unknown: pass chain= (from the genesis file), "
+                                  "or start() once while a node answers")  # fmt: skip
+        tx = sign_payload(self.suite, self.key, self._next_seq, payload, self.chain)
         self._next_seq += 1
         tx_hash = compute_tx_hash(self.suite, tx)
         self.journal.add(tx, tx_hash)  # journaled before it can leave the device

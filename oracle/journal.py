@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS txs (
     PRIMARY KEY (sender, seq)
 );
 CREATE INDEX IF NOT EXISTS txs_payload ON txs (sender, payload_hash);
+CREATE TABLE IF NOT EXISTS chain (hash BLOB NOT NULL);
 """
 
 
@@ -58,6 +59,20 @@ class Journal:
 
     def close(self) -> None:
         self.db.close()
+
+    def chain(self) -> bytes | None:
+        """The chain this journal's transactions are signed for, once known."""
+        row = self.db.execute("SELECT hash FROM chain").fetchone()
+        return None if row is None else bytes(row[0])
+
+    def set_chain(self, chain_hash: bytes) -> None:
+        """Remember the chain; ValueError if the journal belongs to another one."""
+        known = self.chain()
+        if known is None:
+            self.db.execute("INSERT INTO chain (hash) VALUES (?)", (chain_hash,))
+        elif known != chain_hash:
+            raise ValueError(f"this journal signs for chain {known.hex()[:16]}..., not "
+                             f"{chain_hash.hex()[:16]}...: use a journal per network")  # fmt: skip
 
     def high_seq(self, sender: bytes) -> int:
         row = self.db.execute("SELECT MAX(seq) FROM txs WHERE sender = ?", (sender,)).fetchone()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 
+from consensus.config import ProtocolConfig
+from ledger.genesis import chain_tag
 from ledger.types import Transaction
 
 
@@ -37,9 +39,13 @@ def _mac(key: bytes, message: bytes) -> bytes:
     return hashlib.blake2b(message, key=key, digest_size=32).digest()
 
 
+SIM_CHAIN = ProtocolConfig.genesis_hash  # the simulated network's chain hash (its default)
+
+
 def client_signature(tx: Transaction) -> bytes:
-    """The sim's client 'signature': 64 bytes bound to the sender and the content."""
-    return hashlib.blake2b(tx.signing_bytes(), key=tx.sender[:32], digest_size=64).digest()
+    """The sim's client 'signature': 64 bytes bound to the sender, chain and content."""
+    data = tx.signing_bytes(SIM_CHAIN)
+    return hashlib.blake2b(data, key=tx.sender[:32], digest_size=64).digest()
 
 
 class MacTxVerifier:
@@ -49,5 +55,6 @@ class MacTxVerifier:
 
 def make_client_tx(client: int, seq: int, payload: bytes) -> Transaction:
     sender = hashlib.sha256(b"sim-client" + client.to_bytes(4, "big")).digest()
-    unsigned = Transaction(sender, seq, "sim", payload, b"")
-    return Transaction(sender, seq, "sim", payload, client_signature(unsigned))
+    tag = chain_tag(SIM_CHAIN)
+    unsigned = Transaction(sender, seq, "sim", payload, b"", tag)
+    return Transaction(sender, seq, "sim", payload, client_signature(unsigned), tag)

@@ -31,6 +31,7 @@ from ledger.types import (
 )
 
 SUITE = get_suite("ed25519")
+CHAIN = ProtocolConfig.genesis_hash  # the chain hash of protocol_config()'s networks
 
 
 def member_keys(n: int) -> list[KeyPair]:
@@ -47,12 +48,14 @@ def protocol_config(n: int = 4, **overrides: object) -> ProtocolConfig:
 def signers(n: int = 4) -> list[SuiteSigner]:
     keys = member_keys(n)
     members = tuple(k.public_key for k in keys)
-    return [SuiteSigner(SUITE, members, k.secret_key) for k in keys]
+    return [SuiteSigner(SUITE, members, k.secret_key, CHAIN) for k in keys]
 
 
-def client_tx(client: int = 0, seq: int = 1, payload: bytes = b"reading") -> Transaction:
+def client_tx(
+    client: int = 0, seq: int = 1, payload: bytes = b"reading", chain: bytes = CHAIN
+) -> Transaction:
     keys = SUITE.keypair_from_seed(f"client-{client}".encode())
-    return sign_transaction(SUITE, keys.secret_key, keys.public_key, seq, "test", payload)
+    return sign_transaction(SUITE, keys.secret_key, keys.public_key, seq, "test", payload, chain)
 
 
 def proposal_for(height: int, txs: tuple[Transaction, ...], proposer: int = 0) -> Proposal:
@@ -154,3 +157,25 @@ def check_valid_and_flipped(
     flipped[flip // 8] ^= 1 << (flip % 8)
     assert not agreed_verdict(ours, reference, keys.public_key, message, bytes(flipped))
     assert not agreed_verdict(ours, reference, keys.public_key, message + b"x", signature)
+
+
+def ceremony_genesis(
+    keys: list[KeyPair], chain_id: str = "test-chain", protocol: dict[str, int] | None = None
+) -> dict[str, object]:
+    """A genesis document made by the ceremony (cards, draft, every member's signature)."""
+    from ledger.genesis import assemble, finalize, make_card, sign_draft
+
+    cards = [
+        make_card(
+            "ed25519",
+            k,
+            f"org{i}",
+            "nmi",
+            f"peer{i}",
+            f"/ip4/10.0.0.{i + 1}/tcp/4001",
+            f"https://10.0.0.{i + 1}:8443",
+        )
+        for i, k in enumerate(keys)
+    ]
+    draft = assemble(cards, chain_id, protocol or {}, {})
+    return finalize(draft, [sign_draft(draft, k) for k in keys])

@@ -22,6 +22,7 @@ from ledger.readings import (
     sign_payload,
 )
 from ledger.types import Transaction
+from tests.factories import CHAIN
 
 T0_MS = 1_800_000_000_000
 
@@ -51,7 +52,7 @@ class World:
         if seq is None:
             seq = self.seqs.get(key.public_key, 0) + 1
         self.seqs[key.public_key] = max(seq, self.seqs.get(key.public_key, 0))
-        return sign_payload(self.suite, key, seq, payload)
+        return sign_payload(self.suite, key, seq, payload, CHAIN)
 
     def apply(self, key: KeyPair, payload: Payload, seq: int | None = None) -> str:
         """Apply in a new block; "" if accepted, else the reason."""

@@ -18,12 +18,12 @@ from consensus.reasons import Reason
 from consensus.replica import Replica
 from consensus.signer import SuiteTxVerifier
 from consensus.state import RestoredState
-from tests.factories import SUITE, protocol_config, signers
+from tests.factories import CHAIN, SUITE, protocol_config, signers
 
 
 def make_replica(me: int, restored: RestoredState | None = None, **overrides: object) -> Replica:
     return Replica(
-        protocol_config(4, **overrides), me, signers()[me], SuiteTxVerifier(SUITE), restored
+        protocol_config(4, **overrides), me, signers()[me], SuiteTxVerifier(SUITE, CHAIN), restored
     )
 
 

@@ -16,7 +16,7 @@ from consensus.reasons import Reason
 from consensus.state import ChainState, RestoredState
 from ledger.types import check_certificate, member_verifier
 from tests.consensus.harness import feed, make_replica, persisted, receive, rejections, sent
-from tests.factories import SUITE, client_tx, commit, member_keys, pre_prepare, prepare
+from tests.factories import CHAIN, SUITE, client_tx, commit, member_keys, pre_prepare, prepare
 
 
 def test_backup_persists_its_prepare_before_sending_it() -> None:
@@ -44,7 +44,7 @@ def test_prepared_then_committed_then_delivered_with_a_valid_certificate() -> No
     assert len(delivered) == 1 and delivered[0].block.txs == pp.txs
     members = tuple(k.public_key for k in member_keys(4))
     cert_check = check_certificate(
-        SUITE, 4, member_verifier(SUITE, members), delivered[0].certificate, pp.proposal
+        SUITE, 4, member_verifier(SUITE, members, CHAIN), delivered[0].certificate, pp.proposal
     )
     assert cert_check is None
     assert r.delivered_height == 1

@@ -45,7 +45,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Daemon]]:
         d.start()
     try:
         wait_ready(nodes)
-        submit_all([nodes[0].api], sample_txs(SUITE, 50), SUITE)
+        submit_all([nodes[0].api], sample_txs(SUITE, 50, chain=nodes[0].chain()), SUITE)
         yield nodes
     finally:
         for d in nodes:
@@ -84,7 +84,11 @@ def test_a_height_in_the_status_is_always_a_stored_block(network: list[Daemon]) 
     def load() -> None:
         first = 1000
         while not stop.is_set():
-            submit_all([network[0].api], sample_txs(SUITE, 20, start=first), SUITE)
+            submit_all(
+                [network[0].api],
+                sample_txs(SUITE, 20, start=first, chain=network[0].chain()),
+                SUITE,
+            )
             first += 20
 
     loader = threading.Thread(target=load, daemon=True)

@@ -62,7 +62,7 @@ def chain(node: Daemon) -> list[tuple[str, str]]:
 def test_commit_view_change_catch_up_and_full_restart(network: list[Daemon]) -> None:
     nodes = network
     apis = [d.api for d in nodes]
-    hashes = submit_all(apis, sample_txs(SUITE, 1000), SUITE)
+    hashes = submit_all(apis, sample_txs(SUITE, 1000, chain=nodes[0].chain()), SUITE)
     wait_until("1000 txs committed everywhere", lambda: settled(nodes, hashes))
     chains = [chain(d) for d in nodes]
     assert chains[0] and all(c == chains[0] for c in chains), "nodes hold different blocks"
@@ -71,7 +71,9 @@ def test_commit_view_change_catch_up_and_full_restart(network: list[Daemon]) -> 
     primary = int(nodes[0].get("/v1/status")["primary"])
     nodes[primary].kill()
     alive = [d for i, d in enumerate(nodes) if i != primary]
-    more = submit_all([d.api for d in alive], sample_txs(SUITE, 100, first_seq=51), SUITE)
+    more = submit_all(
+        [d.api for d in alive], sample_txs(SUITE, 100, first_seq=51, chain=nodes[0].chain()), SUITE
+    )
     wait_until("view change", lambda: all(int(s["view"]) > 0 for s in statuses(alive)))
     wait_until("new txs committed", lambda: settled(alive, more))
 
@@ -89,7 +91,9 @@ def test_commit_view_change_catch_up_and_full_restart(network: list[Daemon]) -> 
     for d in nodes:
         assert chain(d)[: len(before)] == before
     assert all(nodes[2].get(f"/v1/tx/{h}")["status"] == "committed" for h in (hashes + more)[::37])
-    after_restart = submit_all(apis, sample_txs(SUITE, 40, first_seq=61), SUITE)
+    after_restart = submit_all(
+        apis, sample_txs(SUITE, 40, first_seq=61, chain=nodes[0].chain()), SUITE
+    )
     wait_until("commits after a full restart", lambda: settled(nodes, after_restart))
     more += after_restart
 
@@ -104,7 +108,7 @@ def test_commit_view_change_catch_up_and_full_restart(network: list[Daemon]) -> 
 
 def test_bad_http_input_is_rejected_counted_and_changes_nothing(network: list[Daemon]) -> None:
     node = network[0]
-    first = submit_all([node.api], sample_txs(SUITE, 5), SUITE)
+    first = submit_all([node.api], sample_txs(SUITE, 5, chain=node.chain()), SUITE)
     wait_until("first txs committed", lambda: settled(network, first))
     before = node.get("/v1/status")
 
@@ -123,12 +127,12 @@ def test_bad_http_input_is_rejected_counted_and_changes_nothing(network: list[Da
     assert post(b"\xc1 not msgpack")[0] == 400
     assert post(b"x" * 200_000)[0] == 413
     assert post(b'{"tx": 5}', "application/json")[0] == 400
-    forged = client_tx(1, 1)
+    forged = client_tx(1, 1, chain=node.chain())
     import dataclasses
 
     status, body = post(dataclasses.replace(forged, signature=bytes(64)).encoded())
     assert (status, body["error"]) == (400, "bad_signature")
-    replay = sample_txs(SUITE, 1)[0]
+    replay = sample_txs(SUITE, 1, chain=node.chain())[0]
     assert post_tx(node.api, replay).status == 409
     assert post(encode([1, b"short", 1, "note", b"", b""]))[0] == 400
     batch = encode([replay.to_wire(), dataclasses.replace(forged, signature=bytes(64)).to_wire()])
@@ -168,7 +172,7 @@ def test_a_backup_that_cannot_reach_the_primary_gets_its_requests_committed_with
         assert refused.value.code == 404
         assert nodes[2].admin_post("/v1/admin/faults", {"drop_to": [9]})[0] == 400
         assert nodes[2].admin_post("/v1/admin/faults", {"drop_to": [0]}) == (200, {"ok": True})
-        txs = sample_txs(SUITE, 20)
+        txs = sample_txs(SUITE, 20, chain=nodes[0].chain())
         batch = urllib.request.Request(
             nodes[2].api + "/v1/txs", data=join_encoded([tx.encoded() for tx in txs]),
             method="POST", headers={"content-type": "application/octet-stream"},

@@ -125,7 +125,7 @@ def check_early_refusals(
         (vehicle, high, fresh, 422, "sequence_not_increasing"),
     ]
     for key, seq, payload, status, reason in cases:
-        refused = post_tx(live[0].api, sign_payload(suite_, key, seq, payload))
+        refused = post_tx(live[0].api, sign_payload(suite_, key, seq, payload, live[0].chain()))
         assert (refused.status, refused.body["error"]) == (status, reason)
 
     async def revoke() -> str:
@@ -139,7 +139,7 @@ def check_early_refusals(
         "revoked everywhere",
         lambda: all(d.get(f"/v1/devices/{last.vehicle_id}")["status"] == "revoked" for d in live),
     )
-    refused = post_tx(live[1].api, sign_payload(suite_, vehicle, high + 1, fresh))
+    refused = post_tx(live[1].api, sign_payload(suite_, vehicle, high + 1, fresh, live[1].chain()))
     assert (refused.status, refused.body["error"]) == (422, "device_revoked")
 
 

@@ -26,6 +26,7 @@ from consensus.messages import Prepare, encode_message
 from consensus.signer import SuiteSigner
 from ledger.crypto import get_suite
 from ledger.encoding import encode
+from ledger.genesis import chain_tag
 from node.config import load_genesis
 from node.keys import load_keys
 from node.load import sample_txs, submit_all
@@ -44,6 +45,7 @@ EXPECTED = {
     "oversize",
     "unknown_peer",
     "conflicting",
+    "wrong_chain",
 }
 
 
@@ -94,24 +96,27 @@ def hostile_frames(home: Path, view: int, height: int) -> list[bytes]:
     keys = load_keys(home / "keys" / "node_key.json")
     suite = get_suite(SUITE)
     members = [m.public_key for m in genesis.members]
-    signer = SuiteSigner(suite, members, keys.signing.secret_key)
+    signer = SuiteSigner(suite, members, keys.signing.secret_key, genesis.genesis_hash)
+    tag = chain_tag(genesis.genesis_hash)  # consensus frames start with it
     vote = Prepare(view, height + 1, b"\x11" * 32, 3)
     impersonating = dataclasses.replace(vote, sender=0)
-    committed_tx = sample_txs(SUITE, 1)[0]
+    committed_tx = sample_txs(SUITE, 1, chain=genesis.genesis_hash)[0]
     forged_tx = dataclasses.replace(committed_tx, payload=b"tampered after signing")
     return [
-        encode_frame(0, b"\xc1 not msgpack"),
-        encode_frame(0, encode_message(dataclasses.replace(vote, signature=b"\x00" * 64))),
-        encode_frame(0, encode_message(signer_sign(signer, impersonating))),
+        encode_frame(0, tag + b"\xc1 not msgpack"),
+        encode_frame(0, tag + encode_message(dataclasses.replace(vote, signature=b"\x00" * 64))),
+        encode_frame(0, tag + encode_message(signer_sign(signer, impersonating))),
         encode_frame(1, encode([forged_tx.to_wire()])),  # forwarded txs travel as a list
         encode_frame(1, encode([committed_tx.to_wire()])),
         encode_frame(7, b"no such channel"),
+        # a vote of another network (its own tag): named, not even decoded
+        encode_frame(0, b"another!" + encode_message(signer_sign(signer, vote))),
         # member 3 equivocates: two signed prepares for one slot with different digests
         encode_frame(
-            0, encode_message(signer_sign(signer, Prepare(view, height + 2, b"\x21" * 32, 3)))
+            0, tag + encode_message(signer_sign(signer, Prepare(view, height + 2, b"\x21" * 32, 3)))
         ),
         encode_frame(
-            0, encode_message(signer_sign(signer, Prepare(view, height + 2, b"\x22" * 32, 3)))
+            0, tag + encode_message(signer_sign(signer, Prepare(view, height + 2, b"\x22" * 32, 3)))
         ),
         struct.pack(">IB", 0xFFFF_FFF0, 0) + b"\x00" * 1024,
     ]
@@ -126,7 +131,7 @@ def test_hostile_peer_frames_are_refused_counted_and_change_nothing(
 ) -> None:
     nodes = three_of_four
     target = nodes[0]
-    first = submit_all([target.api], sample_txs(SUITE, 20), SUITE)
+    first = submit_all([target.api], sample_txs(SUITE, 20, chain=target.chain()), SUITE)
     wait_until("first txs committed", lambda: settled(nodes, first))
     before = target.get("/v1/status")
     chain_before = chain(target)
@@ -150,5 +155,5 @@ def test_hostile_peer_frames_are_refused_counted_and_change_nothing(
     assert (evidence["member"], evidence["kind"]) == (3, "Prepare")
     assert evidence["first"] != evidence["second"]
 
-    more = submit_all([target.api], sample_txs(SUITE, 20, first_seq=2), SUITE)
+    more = submit_all([target.api], sample_txs(SUITE, 20, first_seq=2, chain=target.chain()), SUITE)
     wait_until("the network still commits", lambda: settled(nodes, more))

@@ -18,17 +18,17 @@ from ledger.types import (
     is_valid_tx_signature,
     member_verifier,
 )
-from tests.factories import SUITE, client_tx, member_keys, sample_block
+from tests.factories import CHAIN, SUITE, client_tx, member_keys, sample_block
 
 MEMBERS = tuple(k.public_key for k in member_keys(4))
-VERIFY = member_verifier(SUITE, MEMBERS)
+VERIFY = member_verifier(SUITE, MEMBERS, CHAIN)
 
 
 def test_transaction_round_trip_and_signature() -> None:
     tx = client_tx(3, 7, b"payload")
     assert Transaction.from_wire(decode(tx.encoded())) == tx
-    assert is_valid_tx_signature(SUITE, tx)
-    assert not is_valid_tx_signature(SUITE, dataclasses.replace(tx, seq=8))
+    assert is_valid_tx_signature(SUITE, tx, CHAIN)
+    assert not is_valid_tx_signature(SUITE, dataclasses.replace(tx, seq=8), CHAIN)
 
 
 def test_block_and_certificate_round_trip() -> None:
@@ -78,7 +78,8 @@ def test_certificate_votes_must_be_sorted_and_unique() -> None:
 
 def test_transaction_fields_are_validated() -> None:
     wire = client_tx().to_wire()
-    for index, bad in [(1, b"short"), (2, -1), (2, True), (3, ""), (5, b"x" * 63)]:
+    bad_fields = [(1, b"7 bytes"), (2, b"short"), (3, -1), (3, True), (4, ""), (6, b"x" * 63)]
+    for index, bad in bad_fields:
         broken = list(wire)
         broken[index] = bad
         with pytest.raises(InvalidEncoding):
@@ -120,10 +121,10 @@ def test_decode_tx_list_on_arbitrary_bytes_only_raises_invalid_encoding(data: by
 
 def test_signing_bytes_are_the_canonical_encoding_and_misuse_still_raises() -> None:
     tx = client_tx(5, 300, b"\x01" * 40)
-    fields = ["metroledger/tx/v1", tx.sender, tx.seq, tx.kind, tx.payload]
-    assert tx.signing_bytes() == encode(fields)
+    fields = ["metroledger/tx/v2", tx.chain, tx.sender, tx.seq, tx.kind, tx.payload]
+    assert tx.signing_bytes(CHAIN) == CHAIN + encode(fields)
     with pytest.raises(TypeError):
-        dataclasses.replace(tx, seq=1.5).signing_bytes()  # type: ignore[arg-type]
+        dataclasses.replace(tx, seq=1.5).signing_bytes(CHAIN)  # type: ignore[arg-type]
 
 
 @given(
@@ -138,9 +139,9 @@ def test_signing_bytes_cut_from_the_encoding_equal_packed_ones(
 
     if len(kind.encode()) > 32 or len(payload) > 64 * 1024:
         return
-    tx = Transaction(b"\x07" * 32, seq, kind, payload, b"\x09" * 64)
-    fields = ["metroledger/tx/v1", tx.sender, tx.seq, tx.kind, tx.payload]
+    tx = Transaction(b"\x07" * 32, seq, kind, payload, b"\x09" * 64, CHAIN[:8])
+    fields = ["metroledger/tx/v2", tx.chain, tx.sender, tx.seq, tx.kind, tx.payload]
     assert "encoded_bytes" not in tx.__dict__
-    assert tx.signing_bytes() == encode(fields)  # packed: no encoding cached yet
+    assert tx.signing_bytes(CHAIN) == CHAIN + encode(fields)  # packed: no encoding cached yet
     decoded = tx_from_bytes(tx.encoded())
-    assert decoded.signing_bytes() == encode(fields)  # cut from the decoded bytes
+    assert decoded.signing_bytes(CHAIN) == CHAIN + encode(fields)  # cut from the decoded bytes

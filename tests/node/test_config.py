@@ -57,9 +57,28 @@ def test_a_bad_field_is_named(tmp_path: Path, text: str, field: str) -> None:
 
 @pytest.mark.parametrize("listen", ["127.0.0.1:9000", "[::1]:9000", "unix:/run/ml/admin.sock"])
 def test_the_admin_listener_is_loopback_or_a_unix_socket(tmp_path: Path, listen: str) -> None:
-    text = render_node_config("n", "/ip4/10.0.0.2/tcp/7000", 8000, "g.json", "10.0.0.2", listen)
+    text = render_node_config(
+        "n", "/ip4/10.0.0.2/tcp/7000", 8000, "g.json", "10.0.0.2", listen, tls=True
+    )
     cfg = _load(tmp_path, text)
     assert cfg.api_host == "10.0.0.2" and cfg.admin_listen == listen  # type: ignore[attr-defined]
+    assert cfg.api_tls == (tmp_path / "tls/api.crt", tmp_path / "tls/api.key")  # type: ignore[attr-defined]
+
+
+def test_plain_http_only_on_loopback_and_only_when_the_config_says_so(tmp_path: Path) -> None:
+    assert _load(tmp_path, GOOD).api_tls is None  # type: ignore[attr-defined]
+    implicit = GOOD.replace("plaintext = true\n", "")
+    with pytest.raises(ConfigError, match=r"api\.tls_cert: missing"):
+        _load(tmp_path, implicit)
+    public = GOOD.replace('host = "127.0.0.1"', 'host = "0.0.0.0"')
+    with pytest.raises(ConfigError, match=r"api\.plaintext: plain HTTP is for loopback only"):
+        _load(tmp_path, public)
+    both = GOOD.replace("plaintext = true\n", 'plaintext = true\ntls_cert = "c"\ntls_key = "k"\n')
+    with pytest.raises(ConfigError, match="either plaintext or"):
+        _load(tmp_path, both)
+    half = GOOD.replace("plaintext = true\n", 'tls_cert = "c"\n')
+    with pytest.raises(ConfigError, match="two paths"):
+        _load(tmp_path, half)
 
 
 @pytest.mark.parametrize(("suite", "batch_timeout_ms"), [("ed25519", 100), ("sm2", 200)])

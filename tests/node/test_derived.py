@@ -118,7 +118,7 @@ def test_a_database_from_before_the_batches_counts_as_applied(tmp_path: Path) ->
 def store_note_blocks(node: Node) -> tuple[Executor, list[Transaction]]:
     """Two blocks of notes (3 clients, seqs 1 and 2) stored as a node stores them, with
     no batch of derived rows written: what a kill -9 right after them leaves."""
-    txs = sample_txs("ed25519", 6, clients=3)
+    txs = sample_txs("ed25519", 6, clients=3, chain=node.genesis.genesis_hash)
     live = Executor(node.suite, node.genesis.registry())
     prev = node.genesis.protocol_config().genesis_hash
     for height, chunk in ((1, tuple(txs[:3])), (2, tuple(txs[3:]))):

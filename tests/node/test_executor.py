@@ -13,7 +13,7 @@ from ledger.types import Block, BlockHeader, CommitCertificate, Transaction
 from node.derived import DerivedBatch
 from node.executor import Executor
 from node.storage import Storage
-from tests.factories import SUITE, member_keys, proposal_for
+from tests.factories import CHAIN, SUITE, member_keys, proposal_for
 
 MEMBERS = member_keys(4)
 VEHICLE = SUITE.keypair_from_seed(b"car")
@@ -32,13 +32,14 @@ def blocks() -> list[Block]:
                 MEMBERS[0],
                 1,
                 RegisterDevice("car-1", "vehicle", VEHICLE.public_key, "m", "2"),
+                CHAIN,
             ),
         ),
         tuple(
-            sign_payload(SUITE, MEMBERS[i], 1, EndorseDevice("car-1", VEHICLE.public_key))
+            sign_payload(SUITE, MEMBERS[i], 1, EndorseDevice("car-1", VEHICLE.public_key), CHAIN)
             for i in (1, 2)
         ),
-        tuple(sign_payload(SUITE, VEHICLE, seq, reading) for seq in (1, 2, 2)),
+        tuple(sign_payload(SUITE, VEHICLE, seq, reading, CHAIN) for seq in (1, 2, 2)),
     ]
     return [
         Block(BlockHeader(b"\x00" * 32, proposal_for(h, txs)), txs)

@@ -4,6 +4,7 @@ Real daemons' Node objects on a real testnet folder, with a transport that recor
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,9 @@ def sent(node: Node) -> list[tuple[int, int, bytes]]:
 def admit(node: Node, count: int, now_ms: int = 0) -> None:
     node.core.replica.now_ms = now_ms
     for i in range(count):
-        actions = node.core.replica.handle(ClientRequest(client_tx(client=i, seq=1)))
+        actions = node.core.replica.handle(
+            ClientRequest(client_tx(client=i, seq=1, chain=node.genesis.genesis_hash))
+        )
         assert not [a for a in actions if isinstance(a, Rejected)]
     node.core.publish()
 
@@ -83,7 +86,7 @@ def test_a_backup_forwards_what_its_clients_give_it_to_the_primary_only(
     nodes: list[Node],
 ) -> None:
     backup = nodes[2]
-    txs = [client_tx(client=i, seq=1) for i in range(3)]
+    txs = [client_tx(client=i, seq=1, chain=nodes[0].genesis.genesis_hash) for i in range(3)]
     assert submit_through_the_core(backup, txs) == [[], [], []]
     assert [(member, channel) for member, channel, _ in sent(backup)] == [(0, CHANNEL_TX)]
     assert decode_tx_list(sent(backup)[0][2], 10) == tuple(txs)
@@ -92,7 +95,7 @@ def test_a_backup_forwards_what_its_clients_give_it_to_the_primary_only(
 
 def test_the_primary_forwards_its_clients_requests_to_every_backup(nodes: list[Node]) -> None:
     primary = nodes[0]
-    txs = [client_tx(client=i, seq=1) for i in range(2)]
+    txs = [client_tx(client=i, seq=1, chain=nodes[0].genesis.genesis_hash) for i in range(2)]
     assert submit_through_the_core(primary, txs) == [[], []]
     forwards = [(member, data) for member, channel, data in sent(primary) if channel == CHANNEL_TX]
     assert sorted(member for member, _ in forwards) == [1, 2, 3]
@@ -120,7 +123,9 @@ def test_a_node_that_suspects_the_primary_tells_everyone_even_as_the_next_primar
     admit(suspicious, 2)
     viewchange.start_view_change(suspicious.core.replica, 1, "requests pending without progress")
     # the next event's actions include what start_view_change emitted
-    actions = suspicious.core.replica.handle(ClientRequest(client_tx(client=99, seq=1)))
+    actions = suspicious.core.replica.handle(
+        ClientRequest(client_tx(client=99, seq=1, chain=suspicious.genesis.genesis_hash))
+    )
     assert suspicious.core.replica.primary == suspicious.me
     trio.run(suspicious.core._perform, [a for a in actions if isinstance(a, ViewChangeStarted)])
     assert sorted(member for member, _, _ in sent(suspicious)) == [0, 2, 3]
@@ -159,7 +164,7 @@ def test_a_stalled_node_shares_everything_waiting_with_every_member(nodes: list[
 
 def test_a_backup_relays_another_backups_share_to_the_primary(nodes: list[Node]) -> None:
     relay = nodes[3]
-    txs = [client_tx(client=i, seq=1) for i in range(2)]
+    txs = [client_tx(client=i, seq=1, chain=nodes[0].genesis.genesis_hash) for i in range(2)]
     shared = join_encoded([tx.encoded() for tx in txs])
     relay.intake.admit_forwarded(2, shared)  # from a backup: a share, the primary may lack it
     assert sent(relay) == [(0, CHANNEL_TX, shared)]
@@ -170,8 +175,8 @@ def test_a_backup_relays_another_backups_share_to_the_primary(nodes: list[Node])
 
 
 def test_a_relay_drops_what_does_not_verify(nodes: list[Node]) -> None:
-    good = client_tx(client=1, seq=1)
-    forged = Transaction(good.sender, good.seq + 1, good.kind, good.payload, good.signature)
+    good = client_tx(client=1, seq=1, chain=nodes[0].genesis.genesis_hash)
+    forged = dataclasses.replace(good, seq=good.seq + 1)
     nodes[3].intake.admit_forwarded(2, join_encoded([good.encoded(), forged.encoded()]))
     ((member, channel, relayed),) = sent(nodes[3])
     assert (member, channel) == (0, CHANNEL_TX)
@@ -192,7 +197,11 @@ def test_a_client_is_answered_only_once_its_requests_reached_another_members_soc
             nursery.start_soon(backup.core.run)
 
             async def submit() -> None:
-                answered.append(await backup.submit([client_tx(client=1, seq=1)]))
+                answered.append(
+                    await backup.submit(
+                        [client_tx(client=1, seq=1, chain=backup.core.replica.cfg.genesis_hash)]
+                    )
+                )
 
             nursery.start_soon(submit)
             await trio.testing.wait_all_tasks_blocked()
@@ -201,7 +210,11 @@ def test_a_client_is_answered_only_once_its_requests_reached_another_members_soc
             await trio.testing.wait_all_tasks_blocked()
             assert answered == [[[]]]
             recorder.links_up = False  # no link up: answer at once, the request waits here
-            answered.append(await backup.submit([client_tx(client=2, seq=1)]))
+            answered.append(
+                await backup.submit(
+                    [client_tx(client=2, seq=1, chain=backup.core.replica.cfg.genesis_hash)]
+                )
+            )
             nursery.cancel_scope.cancel()
 
     trio.run(submit_then_write)

@@ -18,6 +18,7 @@ from oracle.keys import load_signing_key, write_device_key
 from oracle.sim.fleet import Fleet, FleetConfig, MeterFleet
 
 SUITE = get_suite("ed25519")
+CHAIN = b"\x05" * 32  # a chain hash: these tests reach no node
 KEY = SUITE.keypair_from_seed(b"vehicle")
 READING = RefuelReading("veh-1", "d-1", "s-1", 30_000, 29_000, 10, 120, 5, 1_800_000_000_000)
 
@@ -25,7 +26,7 @@ READING = RefuelReading("veh-1", "d-1", "s-1", 30_000, 29_000, 10, 120, 5, 1_800
 def test_journal_survives_reopening_and_keeps_order(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
     journal = Journal(path)
-    txs = [sign_payload(SUITE, KEY, seq, READING) for seq in (1, 2, 3)]
+    txs = [sign_payload(SUITE, KEY, seq, READING, CHAIN) for seq in (1, 2, 3)]
     for tx in txs:
         journal.add(tx, compute_tx_hash(SUITE, tx))
     journal.settle(compute_tx_hash(SUITE, txs[0]), COMMITTED, height=4)
@@ -43,7 +44,7 @@ def test_client_signs_one_sequence_number_per_payload_across_restarts(tmp_path: 
     dead = ["http://127.0.0.1:9"]  # discard port: nothing answers
 
     async def session(readings: list[RefuelReading]) -> list[str]:
-        async with OracleClient(dead, KEY, journal=journal) as client:
+        async with OracleClient(dead, KEY, journal=journal, chain=CHAIN) as client:
             return [client.submit(r) for r in readings]
 
     second = RefuelReading(**{**vars(READING), "time_ms": READING.time_ms + 1})
@@ -55,7 +56,7 @@ def test_client_signs_one_sequence_number_per_payload_across_restarts(tmp_path: 
 
 
 def test_submit_before_start_is_refused() -> None:
-    client = OracleClient(["http://127.0.0.1:9"], KEY)
+    client = OracleClient(["http://127.0.0.1:9"], KEY, chain=CHAIN)
     with pytest.raises(RuntimeError, match="start"):
         client.submit(READING)
 
