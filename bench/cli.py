@@ -34,9 +34,9 @@ def add_bench_parsers(commands: Any) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from bench.netns import unavailable as netns_unavailable
     from bench.runner import execute
     from bench.scenario import ScenarioError, load_scenario
+    from node.netns import unavailable as netns_unavailable
 
     try:
         scenario = load_scenario(args.scenario)

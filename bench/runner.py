@@ -28,10 +28,10 @@ from bench.loadgen import (
     presign,
     tx_hashes,
 )
-from bench.netns import API_PORT, P2P_PORT, NetnsHosts, unavailable
 from bench.scenario import Fault, Scenario
 from ledger.crypto import get_suite
 from node.load import chain_of
+from node.netns import API_PORT, P2P_PORT, NetnsHosts, unavailable
 from node.testnet import UNREACHABLE, Daemon, daemons, init_testnet, wait_ready
 from node.tls import CA_CERT, client_context
 

@@ -39,8 +39,12 @@ def add_node_parsers(commands: Any) -> None:
         "--tls", action="store_true", help="APIs over TLS, certificates from a local CA (DIR/tls)"
     )
     init.set_defaults(run=run_testnet_init)
+    init.add_argument("--hosts", choices=["loopback", "netns"], default="loopback",
+                      help="netns: each node in its own network namespace (root)")  # fmt: skip
     up = testnet.add_parser("up", help="start every node of DIR; Ctrl-C stops them")
     up.add_argument("--dir", type=Path, required=True)
+    up.add_argument("--hosts", choices=["loopback", "netns"], default="loopback",
+                    help="netns: an empty DIR becomes 4 nodes on separate hosts first")  # fmt: skip
     up.set_defaults(run=run_testnet_up)
 
     add_genesis_parsers(commands)
@@ -102,12 +106,15 @@ def run_operator_token(args: argparse.Namespace) -> int:
 
 
 def run_testnet_init(args: argparse.Namespace) -> int:
-    from node.testnet import init_testnet
+    from node.testnet import init_netns_testnet, init_testnet
 
     try:
-        configs = init_testnet(
-            args.dir, args.nodes, args.suite, args.p2p_port, args.api_port, tls=args.tls
-        )
+        if args.hosts == "netns":
+            configs = init_netns_testnet(args.dir, args.nodes, args.suite)
+        else:
+            configs = init_testnet(
+                args.dir, args.nodes, args.suite, args.p2p_port, args.api_port, tls=args.tls
+            )
     except (ValueError, FileExistsError) as exc:
         print(f"metroledger testnet init: {exc}", file=sys.stderr)
         return 2
@@ -119,7 +126,7 @@ def run_testnet_up(args: argparse.Namespace) -> int:
     from node.testnet import up
 
     try:
-        return up(args.dir)
+        return up(args.dir, args.hosts)
     except ConfigError as exc:
         print(f"metroledger testnet up: {exc}", file=sys.stderr)
         return 2

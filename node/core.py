@@ -256,6 +256,7 @@ class Core:
 
     def _count_block(self, action: Deliver, txs: int) -> None:
         self.metrics.height.set(action.block.header.height)
+        self.metrics.last_commit.set_to_current_time()
         self.metrics.txs.inc(txs - len(action.replays))
         self.metrics.block_txs.observe(txs)
         self.metrics.mempool.set(len(self.replica.requests))

@@ -25,6 +25,7 @@ from consensus.reasons import Reason
 from consensus.replica import Replica
 from consensus.signer import SuiteSigner
 from ledger.crypto import SignatureSuite
+from ledger.quorum import quorum_size
 from ledger.types import Transaction
 from node.commits import Commits
 from node.config import ConfigError, Genesis, NodeConfig, load_genesis
@@ -147,6 +148,8 @@ def build_node(cfg: NodeConfig, transport: Transport | None = None) -> Node:
     replica = Replica(protocol, me, signer, sig_cache, restored)
     metrics = Metrics()
     metrics.height.set(restored.chain.height)
+    metrics.members.set(protocol.n)
+    metrics.quorum.set(quorum_size(protocol.n))
     commits = Commits(metrics)
     links = _Links(metrics)
     if transport is None:

@@ -42,6 +42,15 @@ class Metrics:
         self.mempool = Gauge(
             "metroledger_mempool_size", "Client requests not yet committed", registry=r
         )
+        self.members = Gauge("metroledger_members", "Members of the network (n)", registry=r)
+        self.quorum = Gauge(
+            "metroledger_quorum_size", "Votes a certificate needs (n - f)", registry=r
+        )
+        self.last_commit = Gauge(
+            "metroledger_last_commit_timestamp_seconds",
+            "Wall time of the last block this node committed (0: none since start)",
+            registry=r,
+        )
 
         self.gc_seconds = Counter(
             "metroledger_gc_seconds_total", "Time spent in Python's cyclic garbage collector",

@@ -28,6 +28,8 @@ from node.ceremony import (
     write_json,
 )
 from node.config import MAX_UNIX_PATH, load_genesis, load_node_config, render_node_config
+from node.netns import API_PORT, P2P_PORT, NetnsHosts
+from node.netns import unavailable as netns_unavailable
 from node.tls import CA_CERT, CA_KEY, client_context, make_ca, make_server_cert
 
 ADMIN_SOCKET = "admin.sock"  # in each node's home
@@ -281,8 +283,27 @@ def running(
             d.kill()
 
 
-def up(directory: Path) -> int:
-    """Start every node of DIR, wait until ready, and stop them all on Ctrl-C."""
+NETNS_FILE = "netns.json"  # a testnet on separate hosts: its namespaces' tag
+
+
+def init_netns_testnet(directory: Path, nodes: int, suite: str) -> list[Path]:
+    """A testnet whose node i will run in its own network namespace with its own
+    address (`up` creates them): the APIs serve TLS, as anything leaving a host does."""
+    if (reason := netns_unavailable()) is not None:
+        raise ValueError(reason)
+    hosts = NetnsHosts(nodes)
+    configs = init_testnet(directory, nodes, suite, P2P_PORT, API_PORT,
+                           hosts=[hosts.ip(i) for i in range(nodes)])  # fmt: skip
+    write_json(directory / NETNS_FILE, {"tag": hosts.tag, "nodes": nodes})
+    return configs
+
+
+def up(directory: Path, hosts_kind: str = "loopback") -> int:
+    """Start every node of DIR, wait until ready, and stop them all on Ctrl-C; with
+    `hosts_kind` "netns" an empty DIR is made a 4-node testnet on separate hosts first.
+    A testnet made for namespaces runs in them, which are removed at the end."""
+    if hosts_kind == "netns" and not (directory / "genesis.json").exists():
+        init_netns_testnet(directory, 4, "ed25519")
     nodes = daemons(directory)
     if not nodes:
         print(
@@ -291,14 +312,19 @@ def up(directory: Path) -> int:
         )
         return 2
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the network as Ctrl-C does
-    for d in nodes:
-        d.start()
+    hosts = start_hosts(directory, nodes)
     try:
+        for d in nodes:
+            d.start()
         wait_ready(nodes)
         for d in nodes:
             print(f"{d.config.parent.name}: {d.api}  (log: {d.config.parent / 'node.log'})")
         urls = ",".join(d.api for d in nodes)
-        print(f"try: metroledger oracle simulate --testnet {directory} --nodes {urls}")
+        if hosts is None:
+            print(f"try: metroledger oracle simulate --testnet {directory} --nodes {urls}")
+        else:
+            print(f"each node on its own host; try: curl --cacert {directory}/tls/ca.crt "
+                  f"{nodes[0].api}/v1/status")  # fmt: skip
         print("network up; Ctrl-C stops it", flush=True)
         while all(d.process and d.process.poll() is None for d in nodes):
             time.sleep(0.5)
@@ -309,7 +335,23 @@ def up(directory: Path) -> int:
     finally:
         for d in nodes:
             d.stop()
+        if hosts is not None:
+            hosts.destroy()
         print("network stopped")
+
+
+def start_hosts(directory: Path, nodes: list[Daemon]) -> NetnsHosts | None:
+    """For a testnet made for separate hosts, create its namespaces and run each node
+    in its own (None for a loopback testnet). The caller destroys them."""
+    path = directory / NETNS_FILE
+    if not path.exists():
+        return None
+    raw = json.loads(path.read_text())
+    hosts = NetnsHosts(int(raw["nodes"]), tag=int(raw["tag"]))
+    hosts.create()
+    for i, d in enumerate(nodes):
+        d.prefix = tuple(hosts.prefix(i))
+    return hosts
 
 
 def _interrupt(signum: int, frame: object) -> None:

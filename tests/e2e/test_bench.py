@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.netns import unavailable as netns_unavailable
 from bench.runner import execute
 from bench.scenario import load_scenario
+from node.netns import unavailable as netns_unavailable
 
 SCENARIO = """
 name = "tiny_partition"

@@ -143,7 +143,10 @@ def test_hostile_peer_frames_are_refused_counted_and_change_nothing(
     member3_identity = load_keys(member3_home / "keys" / "node_key.json").identity
     trio.run(send_raw, member3_identity, member0.peer_id, member0.address, frames)
     stranger = create_new_key_pair(b"s" * 32)
-    trio.run(send_raw, stranger, member0.peer_id, member0.address, [encode_frame(0, b"hi")])
+    try:  # the target refuses a stranger; it may reset the stream during negotiation
+        trio.run(send_raw, stranger, member0.peer_id, member0.address, [encode_frame(0, b"hi")])
+    except BaseExceptionGroup as refused:  # py-libp2p raises that out of the host's nursery
+        assert "protocol read failed" in repr(refused) or "reset" in repr(refused).lower()
 
     wait_until("every reason counted", lambda: set(rejected_counts(target)) >= EXPECTED, 30)
     assert target.is_ready() and target.process and target.process.poll() is None
