@@ -115,8 +115,8 @@ def load_scenario(path: Path) -> Scenario:
                       ("warmup_s", number), ("description", str), ("protocol", dict)):  # fmt: skip
         if key in raw:
             args[key] = _typed(raw, key, kind, path, "")
-    if args.get("nodes", 4) < 4 or args.get("suite", "ed25519") not in ("ed25519", "sm2"):
-        raise ScenarioError(path, "nodes/suite", "need nodes >= 4 and suite ed25519 or sm2")
+    if args.get("nodes", 4) < 1 or args.get("suite", "ed25519") not in ("ed25519", "sm2"):
+        raise ScenarioError(path, "nodes/suite", "need nodes >= 1 and suite ed25519 or sm2")
     if args.get("hosts", "loopback") not in ("loopback", "netns"):
         raise ScenarioError(path, "hosts", "loopback or netns")
     if args.get("transport", "libp2p") not in TRANSPORTS:

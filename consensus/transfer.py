@@ -108,6 +108,8 @@ def maybe_fetch(r: Replica, poll: bool = False) -> None:
     ahead = [p for p in peers if r.peer_checkpoint.get(p, 0) >= target]
     if poll or not ahead:
         ahead = peers
+    if not ahead:  # a network of one: nobody to ask
+        return
     peer = ahead[r.fetch_attempt % len(ahead)]
     r.fetch_attempt += 1
     lo = r.delivered_height + 1

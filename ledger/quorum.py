@@ -6,6 +6,11 @@ conflicting values can never both gather a quorum, and (b) a quorum can form
 from honest replicas alone, so f silent replicas cannot block progress.
 (b) needs q <= n - f; (a) needs 2q - n >= f + 1. With n = 3f + 1 both hold for
 q = 2f + 1 = n - f, and f + 1 replicas always include an honest one.
+
+Any n >= 1 is allowed, with f = floor((n - 1) / 3): q = n - f satisfies both for every
+n (2(n - f) - n = n - 2f >= f + 1 since n >= 3f + 1). Below 4 replicas f = 0: every
+member must vote, and one member down stops the network (the Tianjin specification's
+provincial chains have 3 nodes); the node warns at start.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ from __future__ import annotations
 
 def max_faulty(n: int) -> int:
     """Largest f with n >= 3f + 1."""
-    if n < 4:
-        raise ValueError(f"need at least 4 replicas to tolerate one fault, got n={n}")
+    if n < 1:
+        raise ValueError(f"need at least 1 replica, got n={n}")
     return (n - 1) // 3
 
 

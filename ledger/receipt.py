@@ -57,8 +57,8 @@ def load_trust_anchor(path: Path) -> TrustAnchor:
         if suite not in SUITES:
             raise ValueError(f"unknown suite {suite!r}")
         members = tuple(bytes.fromhex(m["public_key"]) for m in raw["members"])
-        if len(members) < 4:
-            raise ValueError("fewer than 4 members")
+        if not members:
+            raise ValueError("no members")
         return TrustAnchor(str(raw["chain_id"]), get_suite(suite), members, chain_hash)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: not a usable genesis file: {exc}") from None

@@ -99,6 +99,8 @@ class Node:
               config=self.cfg.describe(), chain_id=self.genesis.chain_id,
               suite=self.genesis.suite, n=len(self.genesis.members),
               f=self.genesis.protocol_config().f)  # fmt: skip
+        if self.genesis.protocol_config().f == 0:
+            log.warning("f = 0: %d members tolerate no faulty or stopped member", self.core.n)
         self.metrics.track_gc()
         gc.freeze()  # what startup built (genesis, state, registry) lives on: never rescan it
         gc.set_threshold(*GC_THRESHOLDS)

@@ -99,7 +99,7 @@ def make_plan(params: SimParams, rng: random.Random) -> FaultPlan:
         plan = replace(plan, loss=rng.choice((0.02, 0.1, 0.25)))
     if "duplicate" in on:
         plan = replace(plan, duplicate=rng.choice((0.05, 0.3)))
-    if "partition" in on:
+    if "partition" in on and n >= 2:  # one replica has no other side
         side = frozenset(rng.sample(range(n), rng.randint(1, n // 2)))
         start = rng.randrange(0, phase // 2)
         plan = replace(plan, partition=(side, start, rng.randrange(start + 100, phase)))

@@ -17,6 +17,17 @@ from sim.runner import run_one, summarise
 from sim.world import World
 
 
+@pytest.mark.parametrize("n, runs", [(3, 40), (2, 20), (1, 20)])
+def test_below_four_replicas_f_is_zero_and_every_seed_is_safe_and_live(n: int, runs: int) -> None:
+    """No Byzantine member can be tolerated; crashes, partitions, loss and delay still
+    end in commits once they heal (f = 0: every member's vote is needed)."""
+    base = SimParams(n=n, byzantine=0)
+    results = [run_one(dataclasses.replace(base, seed=1000 + k)) for k in range(runs)]
+    failed = [(r.seed, r.detail) for r in results if not (r.safety_ok and r.liveness_ok)]
+    assert failed == [], f"replay with: metroledger sim --seed S --n {n} --byzantine 0"
+    assert summarise(base, results)["committed_blocks"] > 0
+
+
 @pytest.mark.parametrize("n, byzantine, runs", [(4, 1, 150), (7, 2, 30)])
 def test_many_seeds_are_safe_and_live(n: int, byzantine: int, runs: int) -> None:
     base = SimParams(n=n, byzantine=byzantine)
