@@ -25,7 +25,7 @@ def test_the_seven_required_scenarios_ship_and_parse() -> None:
 @pytest.mark.parametrize(
     ("text", "field"),
     [
-        ("nodes = 3", "nodes"),
+        ("nodes = 0", "nodes"),
         ("speed = 5", "speed"),
         ("[load]\nmode = 'sideways'", "load.mode"),
         ("[load]\nrate = 5", "load.rate"),
