@@ -136,6 +136,10 @@ def analyse(
     result.update(cpu_per_tx(result))
     if log.client_commits:
         result["closed_loop"] = closed_loop_stats(log.client_commits, window)
+    if sc.trace_every:
+        from bench.trace import trace_report
+
+        result["trace"] = trace_report([d.config.parent / "node.log" for d in run.nodes])
     result.update(fault_recovery(timeline, run, views, t0))
     if sc.load.ramp_tps:
         result["saturation"] = saturation(timeline, sc)

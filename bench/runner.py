@@ -94,6 +94,12 @@ def start_network(run: Run) -> None:
         protocol=sc.protocol,
         hosts=[hosts.ip(i) for i in range(sc.nodes)] if hosts else None, tls=sc.tls,
     )  # fmt: skip
+    if sc.trace_every:  # every node traces the same sample of transactions
+        for config in directory.glob("node*/node.toml"):
+            text = config.read_text()
+            config.write_text(
+                text.replace("[node]\n", f"[node]\ntrace_every = {sc.trace_every}\n", 1)
+            )
     run.nodes = daemons(directory)
     for i, d in enumerate(run.nodes):
         d.prefix = tuple(run.hosts.prefix(i)) if run.hosts else ()

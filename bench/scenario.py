@@ -54,6 +54,7 @@ class Scenario:
     transport: str = "libp2p"
     hosts: str = "loopback"  # or "netns": each node in its own network namespace
     tls: bool = False  # the APIs over TLS (always with hosts = "netns")
+    trace_every: int = 0  # nodes trace 1 in N transactions' stages (node.trace)
     duration_s: float = 30.0
     warmup_s: float = 5.0
     description: str = ""
@@ -65,6 +66,7 @@ class Scenario:
         return {
             "name": self.name, "nodes": self.nodes, "suite": self.suite,
             "transport": self.transport, "hosts": self.hosts, "tls": self.tls,
+            "trace_every": self.trace_every,
             "duration_s": self.duration_s, "warmup_s": self.warmup_s,
             "description": self.description, "protocol": self.protocol,
             "load": vars(self.load), "faults": [vars(f) for f in self.faults],
@@ -100,6 +102,7 @@ def load_scenario(path: Path) -> Scenario:
         "transport",
         "hosts",
         "tls",
+        "trace_every",
         "duration_s",
         "warmup_s",
         "description",
@@ -123,6 +126,10 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(path, "transport", f"one of {TRANSPORTS}")
     if not 0 <= args.get("warmup_s", 5.0) < args.get("duration_s", 30.0):
         raise ScenarioError(path, "warmup_s", "must be within 0..duration_s")
+    if "trace_every" in raw:
+        if _typed(raw, "trace_every", int, path, "") < 0:
+            raise ScenarioError(path, "trace_every", "expected 0 (off) or N > 0 (1 in N)")
+        args["trace_every"] = raw["trace_every"]
     if "tls" in raw:
         if not isinstance(raw["tls"], bool):
             raise ScenarioError(path, "tls", "expected true or false")

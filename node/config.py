@@ -138,6 +138,7 @@ class NodeConfig:
     api_max_wait_s: int = 30  # the longest long-poll (`GET /v1/tx/{hash}?wait_s=`)
     api_tls: tuple[Path, Path] | None = None  # (certificate chain, key); None: plain HTTP
     api_rate_per_s: int = 5_000  # requests a second from one client address (0: no limit)
+    trace_every: int = 0  # trace 1 in N transactions' stages (`node.trace`); 0: off
 
     def describe(self) -> dict[str, Any]:
         """The effective configuration as JSON values (paths as strings)."""
@@ -183,6 +184,9 @@ def load_node_config(path: Path) -> NodeConfig:
     port = _get(api, "port", int, path, "api")
     if not 0 < port < 65536:
         raise ConfigError(path, "api.port", "expected 1..65535")
+    trace_every = _get(node, "trace_every", int, path, "node", 0)
+    if trace_every < 0:
+        raise ConfigError(path, "node.trace_every", "expected 0 (off) or N > 0 (1 in N)")
     rate = _get(api, "rate_per_s", int, path, "api", 5_000)
     if not 0 <= rate <= 1_000_000:
         raise ConfigError(path, "api.rate_per_s", "expected 0..1000000 (0: no limit)")
@@ -200,6 +204,7 @@ def load_node_config(path: Path) -> NodeConfig:
         api_max_wait_s=max_wait_s,
         api_tls=_api_tls(api, base, path),
         api_rate_per_s=rate,
+        trace_every=trace_every,
     )
 
 

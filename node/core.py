@@ -46,7 +46,7 @@ from consensus.signer import SuiteSigner
 from consensus.state import ClientWindow, RequestQueue
 from ledger.crypto import SignatureSuite
 from ledger.genesis import chain_tag
-from ledger.types import encode_tx_list
+from ledger.types import Transaction, compute_tx_hash, encode_tx_list
 from node.commits import Commits
 from node.derived import REPLAY_CHUNK, DerivedBatch, PendingDerived
 from node.executor import Executor
@@ -56,6 +56,7 @@ from node.metrics import Metrics
 from node.reads import Reads
 from node.snapshot import Snapshot
 from node.storage import Storage, StorageError
+from node.trace import Tracer
 from node.transport import CHANNEL_CONSENSUS, CHANNEL_TX, Transport
 
 log = logging.getLogger("metroledger.node")
@@ -86,6 +87,7 @@ class Core:
         # consensus frames start with the chain tag, so one from another network is
         # named as such (its signatures would not verify here anyway: they bind the hash)
         self.tag = chain_tag(replica.cfg.genesis_hash)
+        self.tracer = Tracer(0)  # set from the config by `build_node`
         self.pending = PendingDerived()
         self.reads = Reads(storage.reopen(), self.pending)
         self.send_channel, self.receive_channel = trio.open_memory_channel[Item](EVENT_QUEUE)
@@ -160,13 +162,25 @@ class Core:
         return max(self.replica.next_deadline_ms(), self.last_tick_ms + CLOCK_MS)
 
     async def _handle_group(self, group: list[Item]) -> None:
+        proposed_from = self.replica.next_seq
         handled = [handled for item in group for handled in self._handle(*item)]
+        if self.tracer.every and self.replica.next_seq > proposed_from:
+            self._trace_proposed(proposed_from)
         self._persist([a for actions, _ in handled for a in actions])
         for actions, reply in handled:
             # most client requests yield no action: no coroutine for those
             reasons = await self._perform(actions, persisted=True) if actions else []
             if reply is not None:
                 reply.send_nowait(reasons)
+
+    def _trace_proposed(self, first_seq: int) -> None:
+        for seq in range(first_seq, self.replica.next_seq):
+            slot = self.replica.slots.get(seq)
+            if slot is not None and slot.pre_prepare is not None:
+                self.tracer.mark("proposed", self._hashes(slot.pre_prepare.txs))
+
+    def _hashes(self, txs: tuple[Transaction, ...]) -> list[bytes]:
+        return [compute_tx_hash(self.storage.suite, tx) for tx in txs]
 
     def _handle(self, item: Event | Requests, reply: Any) -> list[tuple[list[Action], Any]]:
         """Run one queue item through the replica: (actions, reply) per event."""
@@ -230,6 +244,8 @@ class Core:
         """Execute, store (one fsync), then commit the state and tell the waiters: nobody
         hears of a block before it is on disk."""
         block = action.block
+        hashes = self._hashes(block.txs) if self.tracer.every else []
+        self.tracer.mark("delivered", hashes)
         result = self.executor.compute(block, action.replays)
         derived = self.pending.take() if self.pending.due() else None
         started = time.monotonic()
@@ -237,6 +253,7 @@ class Core:
             self.storage.append_block, block, action.certificate, result, derived
         )
         self.executor.commit(result)
+        self.tracer.mark("stored", hashes)
         self.stored_height = block.header.height
         if derived is not None:
             self.pending.written()

@@ -38,13 +38,8 @@ from node.reads import Reads
 from node.snapshot import Snapshot
 from node.storage import Storage, StorageError
 from node.tls import check_server_files
-from node.transport import (
-    CHANNEL_CONSENSUS,
-    CHANNEL_TX,
-    FaultRules,
-    Libp2pTransport,
-    Transport,
-)
+from node.trace import Tracer
+from node.transport import CHANNEL_CONSENSUS, CHANNEL_TX, FaultRules, Libp2pTransport, Transport
 
 log = logging.getLogger("metroledger.node")
 # The collector's generation thresholds (CPython's default is 700, 10, 10). Every
@@ -77,6 +72,10 @@ class Node:
     @property
     def reads(self) -> Reads:
         return self.core.reads
+
+    @property
+    def tracer(self) -> Tracer:
+        return self.core.tracer
 
     def peers_connected(self) -> int:
         return self.transport.connected()
@@ -159,6 +158,7 @@ def build_node(cfg: NodeConfig, transport: Transport | None = None) -> Node:
         transport = Libp2pTransport(me, keys.identity, cfg.listen, peers, links.on_frame,
                                     links.on_reject)  # fmt: skip
     core = Core(replica, executor, storage, transport, commits, metrics, signer)
+    core.tracer = Tracer(cfg.trace_every)
     intake = Intake(core, transport, commits, sig_cache, metrics)
     links.core, links.intake = core, intake
     return Node(cfg, genesis, me, suite, registry, metrics, transport, commits, core, intake)

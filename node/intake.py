@@ -125,11 +125,14 @@ class Intake:
                 Answer(batch, index).send_nowait([Reason.MEMPOOL_FULL.value])
         answers = await batch.wait()
         accepted = [tx for tx, reasons in zip(txs, answers, strict=True) if not reasons]
-        self.commits.admitted(compute_tx_hash(self.suite, tx) for tx in accepted)
+        hashes = [compute_tx_hash(self.suite, tx) for tx in accepted]
+        self.commits.admitted(hashes)
+        self.core.tracer.mark("admitted", hashes)
         if accepted:
             snapshot = self.core.snapshot
             is_primary = snapshot.primary == self.core.me
             await self._await_written(self._forward(encode_tx_list(accepted), is_primary))
+            self.core.tracer.mark("forward_written", hashes)
         return answers
 
     def _forward(self, data: bytes, everyone: bool) -> trio.Event | None:
@@ -182,6 +185,7 @@ class Intake:
             self.metrics.rejected.labels(Reason.INVALID_TX.value).inc(len(txs) - len(valid))
         if not valid:
             return
+        self.core.tracer.mark("forward_received", (compute_tx_hash(self.suite, tx) for tx in valid))
         if not self.core.enqueue_requests(Requests(valid, None)):
             self.metrics.rejected.labels("event_queue_full").inc(len(valid))
         primary = self.primary()

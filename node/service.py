@@ -13,6 +13,7 @@ from node.config import Genesis, NodeConfig
 from node.metrics import Metrics
 from node.reads import Reads
 from node.snapshot import Snapshot
+from node.trace import Tracer
 from node.transport import FaultRules
 
 
@@ -30,6 +31,9 @@ class Service(Protocol):
 
     @property
     def reads(self) -> Reads: ...
+
+    @property
+    def tracer(self) -> Tracer: ...
 
     def peers_connected(self) -> int: ...
 

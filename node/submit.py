@@ -171,6 +171,7 @@ def submit_routes(node: Service) -> list[Route]:
         except InvalidEncoding as exc:
             return error(400, Reason.MALFORMED.value, str(exc))
         tx_hash = compute_tx_hash(node.suite, tx)
+        node.tracer.mark("http_received", (tx_hash,))
         refused = refusal(node, tx, tx_hash, node.reads.committed([tx_hash]).get(tx_hash))
         if refused is not None:
             return error(*refused)
@@ -182,6 +183,7 @@ def submit_routes(node: Service) -> list[Route]:
         found = await wait_for_commit(node, tx_hash, wait_s) if wait_s else None
         if found is None:
             return json_response({"tx_hash": tx_hash.hex(), "status": "pending"}, 202)
+        node.tracer.mark("answered", (tx_hash,))
         return json_response(status_json(tx_hash, found))
 
     async def post_txs(request: Request) -> Response:

@@ -48,6 +48,8 @@ ADMIN = "\n[admin]\nlisten = "
         (GOOD + ADMIN + '"unix:/' + "d" * 120 + '"\n', "admin.listen"),  # over sun_path
         (GOOD.replace("[api]\n", "[api]\nmax_wait_s = 301\n"), "api.max_wait_s"),
         (GOOD.replace("[api]\n", "[api]\nmax_wait_s = true\n"), "api.max_wait_s"),
+        (GOOD.replace("[node]\n", "[node]\ntrace_every = -1\n"), "node.trace_every"),
+        (GOOD.replace("[api]\n", "[api]\nrate_per_s = -5\n"), "api.rate_per_s"),
     ],
 )
 def test_a_bad_field_is_named(tmp_path: Path, text: str, field: str) -> None:
