@@ -59,12 +59,19 @@ async def exchange(port: int, *requests: bytes, quiet_s: float = 1) -> bytes:
     stream = await trio.open_tcp_stream("127.0.0.1", port)
     for request in requests:
         await stream.send_all(request)
-    received = b""
+    received = bytearray()
     with trio.move_on_after(quiet_s):
-        while data := await stream.receive_some(65536):
-            received += data
+        await read_until_closed(stream, received)
     await stream.aclose()
-    return received
+    return bytes(received)
+
+
+async def read_until_closed(stream: trio.abc.ReceiveStream, into: bytearray) -> bytes:
+    """Append what arrives to `into` until the server closes; the caller bounds the time
+    (what arrived stays in `into` if that time runs out)."""
+    while data := await stream.receive_some(65536):
+        into += data
+    return bytes(into)
 
 
 def responses(raw: bytes) -> list[tuple[int, dict[str, str], bytes]]:
@@ -292,10 +299,8 @@ def test_an_idle_keep_alive_connection_is_closed(monkeypatch: pytest.MonkeyPatch
     async def check(port: int) -> None:
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         await stream.send_all(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
-        received = b""
         with trio.fail_after(5):  # answered, then closed by the server once idle
-            while data := await stream.receive_some(65536):
-                received += data
+            received = await read_until_closed(stream, bytearray())
         assert responses(received)[0][0] == 201
         await stream.aclose()
 
@@ -316,9 +321,7 @@ def test_a_head_that_never_ends_is_refused_across_many_reads() -> None:
                     await trio.sleep(0.01)
             except trio.BrokenResourceError:
                 pass  # refused, then closed while we were still sending
-            received = b""
-            while data := await stream.receive_some(65536):
-                received += data
+            received = await read_until_closed(stream, bytearray())
         assert responses(received)[0][0] == 431
         await stream.aclose()
 
@@ -335,10 +338,8 @@ def test_a_pipelined_head_after_a_large_body_in_one_read_is_not_refused() -> Non
         await stream.send_all(first + b"GET /b HTTP/1.1\r\nHo")
         await trio.sleep(0.1)
         await stream.send_all(b"st: a\r\nConnection: close\r\n\r\n")
-        received = b""
         with trio.fail_after(5):
-            while data := await stream.receive_some(65536):
-                received += data
+            received = await read_until_closed(stream, bytearray())
         assert [status for status, _, _ in responses(received)] == [201, 201]
         await stream.aclose()
 
