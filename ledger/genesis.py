@@ -8,7 +8,7 @@ is the draft plus every member's signature. Nothing here touches files or the ne
 the command line and the node read and write the JSON these functions take and give.
 
 The chain hash goes into every signature (transactions, votes, certificates), so
-nothing signed for one network counts on another; its first 8 bytes (`chain_tag`)
+nothing signed for one network counts on another; its first 8 bytes (`ledger.tx.chain_tag`)
 travel with transactions and consensus frames, so a node can say "signed for another
 chain" instead of only "bad signature".
 """
@@ -20,7 +20,6 @@ from typing import Any
 from ledger.crypto import SUITES, KeyPair, SignatureSuite, get_suite
 from ledger.encoding import encode
 from ledger.errors import InvalidEncoding
-from ledger.tx import CHAIN_TAG_BYTES
 
 CARD_DOMAIN = b"metroledger/member-card/v1"
 GENESIS_DOMAIN = b"metroledger/genesis/v1"
@@ -33,10 +32,6 @@ DRAFT_FIELDS = ("chain_id", "suite", "members", "protocol", "contracts")
 
 class GenesisError(ValueError):
     """A card, draft, signature or genesis file is unusable; the message says why."""
-
-
-def chain_tag(chain_hash: bytes) -> bytes:
-    return chain_hash[:CHAIN_TAG_BYTES]
 
 
 # ---- member cards -----------------------------------------------------------------------

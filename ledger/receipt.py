@@ -18,8 +18,9 @@ from typing import Any
 from ledger.crypto import SUITES, SignatureSuite, get_suite
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidEncoding
-from ledger.genesis import chain_tag, check_genesis
+from ledger.genesis import check_genesis
 from ledger.merkle import MerkleProof, compute_proof, is_valid_proof
+from ledger.tx import chain_tag
 from ledger.types import (
     Block,
     CommitCertificate,

@@ -35,7 +35,7 @@ TAG_TX = 1
 MAX_PAYLOAD_BYTES = 64 * 1024
 TX_DOMAIN = "metroledger/tx/v2"  # v2: chain-bound
 _SIGNING_HEAD = b"\x96" + msgpack.packb(TX_DOMAIN)  # a 6-item array, then the domain
-CHAIN_TAG_BYTES = 8  # ledger.genesis.chain_tag: the chain hash's first bytes
+CHAIN_TAG_BYTES = 8  # `chain_tag`: the chain hash's first bytes
 INTERN_SIZE = 50_000  # about 20 s of transactions at 2,500 tx/s
 T = TypeVar("T")
 
@@ -110,6 +110,11 @@ def _typed(tx: Transaction) -> bool:
     )
 
 
+def chain_tag(chain_hash: bytes) -> bytes:
+    """What a transaction or consensus frame carries of its chain's hash (its name)."""
+    return chain_hash[:CHAIN_TAG_BYTES]
+
+
 def sign_transaction(
     suite: SignatureSuite,
     secret_key: bytes,
@@ -120,7 +125,7 @@ def sign_transaction(
     chain_hash: bytes,
 ) -> Transaction:
     """A transaction signed for the chain whose hash is `chain_hash`."""
-    tag = chain_hash[:CHAIN_TAG_BYTES]
+    tag = chain_tag(chain_hash)
     unsigned = Transaction(public_key, seq, kind, payload, b"", tag)
     signature = suite.sign(secret_key, unsigned.signing_bytes(chain_hash))
     return Transaction(public_key, seq, kind, payload, signature, tag)
@@ -128,7 +133,7 @@ def sign_transaction(
 
 def is_valid_tx_signature(suite: SignatureSuite, tx: Transaction, chain_hash: bytes) -> bool:
     """Signed by its sender for this chain (a transaction of another chain is not)."""
-    if tx.chain != chain_hash[:CHAIN_TAG_BYTES]:
+    if tx.chain != chain_tag(chain_hash):
         return False
     return suite.verify(tx.sender, tx.signing_bytes(chain_hash), tx.signature)
 

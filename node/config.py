@@ -65,9 +65,9 @@ def load_genesis(path: Path) -> Genesis:
 
 def parse_genesis(raw: Any, path: Path | str) -> Genesis:
     """A genesis file's content, its member signatures verified."""
-    draft = parse_draft(raw, path)
+    draft = parse_draft(raw, path)  # floats refused there
     try:  # the chain's identity: the hash of everything but the members' signatures
-        genesis_hash = check_genesis(_without_floats(raw, path))
+        genesis_hash = check_genesis(raw)
     except GenesisError as exc:
         raise ConfigError(path, "signatures", str(exc)) from None
     return Genesis(draft.chain_id, draft.suite, draft.members, draft.protocol, draft.contracts,

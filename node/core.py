@@ -45,7 +45,7 @@ from consensus.replica import Replica
 from consensus.signer import SuiteSigner
 from consensus.state import ClientWindow, RequestQueue
 from ledger.crypto import SignatureSuite
-from ledger.genesis import chain_tag
+from ledger.tx import chain_tag
 from ledger.types import Transaction, compute_tx_hash, encode_tx_list
 from node.commits import Commits
 from node.derived import REPLAY_CHUNK, DerivedBatch, PendingDerived

@@ -93,12 +93,12 @@ class Node:
         from node.admin import serve_admin
         from node.api import serve_api
 
-        snapshot = self.core.snapshot
+        snapshot, f = self.core.snapshot, self.genesis.protocol_config().f
         event(log, "node_starting", member=self.me, height=snapshot.height, view=snapshot.view,
               config=self.cfg.describe(), chain_id=self.genesis.chain_id,
               suite=self.genesis.suite, n=len(self.genesis.members),
-              f=self.genesis.protocol_config().f)  # fmt: skip
-        if self.genesis.protocol_config().f == 0:
+              f=f)  # fmt: skip
+        if f == 0:
             log.warning("f = 0: %d members tolerate no faulty or stopped member", self.core.n)
         self.metrics.track_gc()
         gc.freeze()  # what startup built (genesis, state, registry) lives on: never rescan it
@@ -134,13 +134,11 @@ def build_node(cfg: NodeConfig, transport: Transport | None = None) -> Node:
     protocol = genesis.protocol_config()
     suite, registry = protocol.suite, genesis.registry()
     storage = Storage(cfg.data_dir / "ledger.sqlite3", suite)
-    try:  # blocks stored after the last batch of derived rows are executed again
-        executor, clients = restore(storage, suite, registry)
-    except StorageError as exc:
-        raise ConfigError(cfg.data_dir, "ledger.sqlite3", str(exc)) from None
     chain = genesis.genesis_hash
-    try:
+    try:  # another chain's blocks are refused before any is executed again
         storage.claim_chain(chain)
+        # blocks stored after the last batch of derived rows are executed again
+        executor, clients = restore(storage, suite, registry)
     except StorageError as exc:
         raise ConfigError(cfg.data_dir, "ledger.sqlite3", str(exc)) from None
     signer = SuiteSigner(suite, protocol.members, keys.signing.secret_key, chain)

@@ -71,8 +71,12 @@ class NetnsHosts:
             self.destroy()
             raise
 
+    def _veth(self, member: int) -> str:
+        """The root-namespace end of member's veth pair."""
+        return f"ml{self.tag}v{member}"
+
     def _create_host(self, member: int, name: str) -> None:
-        veth = f"ml{self.tag}v{member}"
+        veth = self._veth(member)
         _run("ip", "netns", "add", name)
         _run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", name)
         _run("ip", "link", "set", veth, "master", self.bridge, "up")
@@ -89,8 +93,8 @@ class NetnsHosts:
         for member, name in enumerate(self.names):
             # the veth first: deleting a namespace deletes its pair only later, in the
             # kernel's own time, and a next network with these names would meet it
-            veth = f"ml{self.tag}v{member}"
-            subprocess.run(["ip", "link", "del", veth], capture_output=True, check=False)
+            subprocess.run(["ip", "link", "del", self._veth(member)], capture_output=True,
+                           check=False)  # fmt: skip
             subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
 

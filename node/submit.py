@@ -14,8 +14,8 @@ from analysis.devices import DeviceRegistry
 from consensus.reasons import Reason
 from ledger.encoding import decode
 from ledger.errors import InvalidEncoding
-from ledger.genesis import chain_tag
 from ledger.readings import PAYLOAD_TYPES, InvalidReading, parse_payload
+from ledger.tx import chain_tag
 from ledger.types import Transaction, compute_tx_hash, decode_tx_list
 from node import schemas
 from node.derived import TxStatus

@@ -8,6 +8,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from http.client import HTTPException
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,8 @@ from node.ceremony import (
     sign_with_home,
     write_json,
 )
-from node.config import MAX_UNIX_PATH, load_genesis, load_node_config, render_node_config
+from node.config import MAX_UNIX_PATH, load_node_config, render_node_config
+from node.load import chain_of
 from node.netns import API_PORT, P2P_PORT, NetnsHosts
 from node.netns import unavailable as netns_unavailable
 from node.tls import CA_CERT, CA_KEY, client_context, make_ca, make_server_cert
@@ -202,10 +205,14 @@ class Daemon:
                 self.kill()
 
     def get(self, path: str, timeout_s: float = 2) -> Any:
-        context = client_context(self.ca) if self.api.startswith("https:") else None
-        request = urllib.request.Request(self.api + path)
-        with urllib.request.urlopen(request, timeout=timeout_s, context=context) as response:
+        with urllib.request.urlopen(self.api + path, timeout=timeout_s,
+                                    context=self._tls) as response:  # fmt: skip
             return json.loads(response.read())
+
+    @cached_property
+    def _tls(self) -> ssl.SSLContext | None:
+        """Built once: the nodes are polled many times a second in tests and runs."""
+        return client_context(self.ca) if self.api.startswith("https:") else None
 
     def admin_post(self, path: str, body: Any, timeout_s: float = 5) -> tuple[int, Any]:
         """POST JSON to this node's admin listener (its Unix socket)."""
@@ -220,7 +227,7 @@ class Daemon:
 
     def chain(self) -> bytes:
         """The chain hash of this node's network (what its transactions must be signed for)."""
-        return load_genesis(load_node_config(self.config).genesis_file).genesis_hash
+        return chain_of(load_node_config(self.config).genesis_file)
 
     def is_ready(self) -> bool:
         try:

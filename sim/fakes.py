@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 
 from consensus.config import ProtocolConfig
-from ledger.genesis import chain_tag
+from ledger.tx import chain_tag
 from ledger.types import Transaction
 
 

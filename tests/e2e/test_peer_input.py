@@ -26,7 +26,7 @@ from consensus.messages import Prepare, encode_message
 from consensus.signer import SuiteSigner
 from ledger.crypto import get_suite
 from ledger.encoding import encode
-from ledger.genesis import chain_tag
+from ledger.tx import chain_tag
 from node.config import load_genesis
 from node.keys import load_keys
 from node.load import sample_txs, submit_all
