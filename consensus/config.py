@@ -26,10 +26,23 @@ class ProtocolConfig:
     fetch_max_blocks: int = 64
     sync_interval_ms: int = 5_000  # ask a peer for newer blocks this often (anti-entropy)
     genesis_hash: bytes = b"\x00" * 32  # hash of 'block 0': the genesis file's hash
+    # The epoch (ledger.membership): `members` is the roster of every key ever admitted,
+    # `active` the indices voting now (empty: all), and the epoch starts after block
+    # `epoch_start`, whose hash serves as its stable checkpoint (no proof needed).
+    active: tuple[int, ...] = ()
+    epoch: int = 0
+    epoch_start: int = 0
+    epoch_start_hash: bytes = b""  # empty: the genesis hash
     suite: SignatureSuite = field(init=False, repr=False, compare=False)
+    active_set: frozenset[int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "suite", get_suite(self.suite_name))
+        if not self.active:
+            object.__setattr__(self, "active", tuple(range(len(self.members))))
+        if not self.epoch_start_hash:
+            object.__setattr__(self, "epoch_start_hash", self.genesis_hash)
+        object.__setattr__(self, "active_set", frozenset(self.active))
         self.validate()
 
     def validate(self) -> None:
@@ -38,6 +51,10 @@ class ProtocolConfig:
             raise ValueError("members: need at least one")
         if len(set(self.members)) != len(self.members):
             raise ValueError("members: public keys must be distinct")
+        if list(self.active) != sorted(self.active_set) or not self.active_set <= set(
+            range(len(self.members))
+        ):
+            raise ValueError("active: expected ascending indices into members")
         if self.watermark_window < 2 * self.checkpoint_interval:
             raise ValueError("watermark_window: must be at least 2 * checkpoint_interval")
         for name in (
@@ -54,7 +71,11 @@ class ProtocolConfig:
 
     @property
     def n(self) -> int:
-        return len(self.members)
+        """Members of the current epoch."""
+        return len(self.active)
+
+    def is_member(self, index: int) -> bool:
+        return index in self.active_set
 
     @property
     def f(self) -> int:
@@ -69,4 +90,4 @@ class ProtocolConfig:
         return weak_quorum_size(self.n)
 
     def primary(self, view: int) -> int:
-        return primary_of(view, self.n)
+        return self.active[primary_of(view, self.n)]

@@ -166,7 +166,28 @@ class ShareRequests:
     that if the primary is at fault the others hold them too and suspect it together."""
 
 
+@dataclass(frozen=True)
+class EpochScheduled:
+    """A membership change committed: epoch `epoch` starts after block `start_height`
+    with the members `active` (roster indices into `keys`). The shell learns new peers
+    now, so that a joining member can catch up before the epoch starts."""
+
+    epoch: int
+    start_height: int
+    active: tuple[int, ...]
+    keys: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class EpochStarted:
+    """From now on only `active` vote; the shell may drop links to the others."""
+
+    epoch: int
+    active: tuple[int, ...]
+    member: bool  # whether this replica is one of them
+
+
 Action = (
     Persist | Send | Broadcast | Deliver | ServeBlocks | Rejected | Evidence | ViewChanged
-    | ViewChangeStarted | ShareRequests
+    | ViewChangeStarted | ShareRequests | EpochScheduled | EpochStarted
 )  # fmt: skip

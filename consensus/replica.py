@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TypeVar
 
-from consensus import transfer, viewchange
+from consensus import epochs, transfer, viewchange
 from consensus.config import ProtocolConfig
 from consensus.errors import InvariantBroken
 from consensus.events import (
@@ -39,6 +39,7 @@ from consensus.events import (
 )
 from consensus.messages import (
     BlockRequest,
+    BlockResponse,
     Checkpoint,
     Commit,
     Message,
@@ -55,6 +56,7 @@ from consensus.signer import Signer, TxVerifier
 from consensus.state import RequestQueue, RestoredState, Slot
 from consensus.validate import check_new_batch
 from ledger.errors import InvalidEncoding
+from ledger.membership import bare_membership
 from ledger.types import (
     Block,
     BlockHeader,
@@ -78,11 +80,15 @@ class Replica:
         tx_verifier: TxVerifier,
         restored: RestoredState | None = None,
     ):
-        if not 0 <= me < cfg.n:
-            raise ValueError(f"replica index {me} outside 0..{cfg.n - 1}")
+        if me < 0:
+            raise ValueError(f"replica index {me} is negative")
         restored = restored or RestoredState()
         chain = restored.chain
+        self.membership = restored.membership or bare_membership(cfg.members)
+        start_hash = restored.epoch_start_hash or cfg.genesis_hash
+        cfg = epochs.config_for(cfg, self.membership, start_hash)
         self.cfg, self.me, self.signer, self.tx_verifier = cfg, me, signer, tx_verifier
+        signer.learn_members(cfg.members)
         self.now_ms = 0
         self.view = 0
         self.in_view_change = False
@@ -90,7 +96,7 @@ class Replica:
         self.last_block_hash = chain.last_hash if chain.height else cfg.genesis_hash
         self.delivered_digests: dict[int, bytes] = {}
         self.own_checkpoints: dict[int, bytes] = {}
-        self.stable_seq, self.stable_hash = 0, cfg.genesis_hash
+        self.stable_seq, self.stable_hash = cfg.epoch_start, cfg.epoch_start_hash
         self.stable_proof: tuple[Checkpoint, ...] = ()
         self.slots: dict[int, Slot] = {}
         self.committed: dict[int, tuple[Proposal, tuple[Transaction, ...], CommitCertificate]] = {}
@@ -146,12 +152,16 @@ class Replica:
         with its next event, instead of polling (the simulator ticks as it likes)."""
         if self.vc_needs_broadcast:
             return self.now_ms
+        if not self.is_member:  # an observer only follows the chain
+            return min(
+                [self.next_sync_ms] + [self.fetch_deadline_ms] * bool(self.fetch_deadline_ms)
+            )
         if self.in_view_change:  # rare and short: its timers are set by ticks, so poll
             return self.now_ms + VIEW_CHANGE_POLL_MS
         times = [self.next_sync_ms]
         if self.fetch_deadline_ms:
             times.append(self.fetch_deadline_ms)
-        oldest = self.requests.oldest_ms()
+        oldest = self._oldest_waiting_ms()
         if oldest is not None:  # the two-step request timers (`_check_request_timers`)
             stalled_since = max(oldest, self.last_progress_ms)
             timeout_ms = self._timeout_ms(self.cfg.request_timeout_ms)
@@ -162,11 +172,15 @@ class Replica:
             if self.shared_ms < stalled_since:
                 times.append(stalled_since + timeout_ms // 2)
         unproposed = self.requests.oldest_unproposed_ms()
-        in_window = self.next_seq <= self.stable_seq + self.cfg.watermark_window
-        if unproposed is not None and self.is_primary and in_window:  # `_maybe_propose`
-            full = len(self.requests.unproposed) >= self.cfg.batch_max_txs
-            idle = self.next_seq == self.delivered_height + 1
-            times.append(self.now_ms if full or idle else unproposed + self.cfg.batch_timeout_ms)
+        in_window = self.next_seq <= epochs.window_top(self)
+        idle = self.next_seq == self.delivered_height + 1
+        if self.is_primary and in_window:  # `_maybe_propose`
+            if unproposed is not None:
+                full = len(self.requests.unproposed) >= self.cfg.batch_max_txs
+                at = self.now_ms if full or idle else unproposed + self.cfg.batch_timeout_ms
+                times.append(at)
+            elif idle and epochs.epoch_end_pending(self):
+                times.append(self.now_ms)
         return min(times)
 
     @property
@@ -176,6 +190,11 @@ class Replica:
     @property
     def is_primary(self) -> bool:
         return self.primary == self.me
+
+    @property
+    def is_member(self) -> bool:
+        """A member of the current epoch (else an observer)."""
+        return self.cfg.is_member(self.me)
 
     # ---- restore ---------------------------------------------------------------
 
@@ -202,7 +221,7 @@ class Replica:
         )
         if any(v == self.view for (_, v, _) in self.votes):
             installed = self.view  # we voted in it, so we had entered it
-        if self.view > 0:
+        if self.view > 0 and self.is_member:
             # Announce where we are: peers in a later view answer with their NEW-VIEW
             # (help_straggler). A view we had installed resumes in normal operation: asking
             # for it again could not succeed if every replica restarted, since a view
@@ -257,7 +276,7 @@ class Replica:
         if seq <= self.stable_seq:
             self._reject(Reason.STALE, peer, f"seq {seq} <= stable {self.stable_seq}")
             return False
-        if seq > self.stable_seq + self.cfg.watermark_window:
+        if seq > epochs.window_top(self):
             self._reject(Reason.OUTSIDE_WINDOW, peer, f"seq {seq}")
             return False
         return True
@@ -271,13 +290,18 @@ class Replica:
     # ---- incoming messages: the ordered checks ---------------------------------------
 
     def _on_receive(self, peer: int, data: bytes) -> None:
-        if not 0 <= peer < self.cfg.n or peer == self.me:
+        if not 0 <= peer < len(self.membership.keys) or peer == self.me:
             self._reject(Reason.NOT_MEMBER, None, f"peer {peer}")
             return
         try:
             message = decode_message(data)
         except InvalidEncoding as exc:
             self._reject(Reason.MALFORMED, peer, str(exc))
+            return
+        if not self._may_send(peer, message):
+            self._reject(
+                Reason.NOT_MEMBER, peer, f"{type(message).__name__} in epoch {self.cfg.epoch}"
+            )
             return
         if message.sender != peer:
             self._reject(Reason.SENDER_MISMATCH, peer, f"claims {message.sender}")
@@ -286,6 +310,15 @@ class Replica:
             self._reject(Reason.BAD_SIGNATURE, peer, type(message).__name__)
             return
         self._dispatch(peer, message)
+
+    def _may_send(self, peer: int, message: Message) -> bool:
+        """Members of the epoch take part; anyone on the roster may fetch blocks (a joining
+        member catches up); an observer listens to block responses and checkpoints only."""
+        if isinstance(message, BlockRequest):
+            return True
+        if not self.cfg.is_member(peer):
+            return False
+        return self.is_member or isinstance(message, BlockResponse | Checkpoint)
 
     def _dispatch(self, peer: int, message: Message) -> None:
         """Route a message whose sender and signature are already checked."""
@@ -453,12 +486,16 @@ class Replica:
         if not self.in_view_change:
             self.backoff = 0
         self._emit(Deliver(Block(header, txs), cert, replays, windows))
-        if proposal.height % self.cfg.checkpoint_interval == 0:
+        if proposal.height % self.cfg.checkpoint_interval == 0 and self.is_member:
             transfer.send_checkpoint(self, proposal.height, self.last_block_hash)
+        epochs.on_delivered(self, proposal.height, txs, replays)
 
     # ---- client requests and batching ------------------------------------------------------
 
     def _on_request(self, tx: Transaction) -> None:
+        if not self.is_member:
+            self._reject(Reason.NOT_MEMBER, None, f"epoch {self.cfg.epoch}: not a member")
+            return
         reason = self.requests.admit(tx, len(tx.encoded()), self.now_ms)
         if reason is not None:
             self._reject(reason, None, f"client request seq {tx.seq}")
@@ -472,12 +509,15 @@ class Replica:
         if self.in_view_change or not self.is_primary:
             return
         cfg, requests = self.cfg, self.requests
-        while requests.unproposed and self.next_seq <= self.stable_seq + cfg.watermark_window:
+        while requests.unproposed and self.next_seq <= epochs.window_top(self):
             full = len(requests.unproposed) >= cfg.batch_max_txs
             idle = self.next_seq == self.delivered_height + 1
             if not (full or idle or self._oldest_waited(cfg.batch_timeout_ms)):
                 return
             self._propose(requests.take_batch(cfg.batch_max_txs, cfg.batch_max_bytes))
+        idle = self.next_seq == self.delivered_height + 1
+        if idle and not requests.unproposed and epochs.epoch_end_pending(self):
+            self._propose(())  # an empty block brings the epoch's boundary nearer
 
     def _oldest_waited(self, wait_ms: int) -> bool:
         oldest = self.requests.oldest_unproposed_ms()
@@ -505,7 +545,9 @@ class Replica:
         if self.vc_needs_broadcast:  # restarted: first tick
             self.vc_needs_broadcast = False
             viewchange.broadcast_view_change(self)
-        if self.in_view_change:
+        if not self.is_member:
+            pass
+        elif self.in_view_change:
             viewchange.tick_view_change(self)
         else:
             self._check_request_timers()
@@ -526,7 +568,7 @@ class Replica:
         the primary alone, so without the first step a forward that reached the primary
         late would make this backup suspect alone, and stay in a view change that the
         others, who never held its requests, would not join."""
-        oldest = self.requests.oldest_ms()
+        oldest = self._oldest_waiting_ms()
         if oldest is None:
             return
         stalled_since = max(oldest, self.last_progress_ms)
@@ -538,6 +580,14 @@ class Replica:
         elif self.now_ms - stalled_since >= timeout_ms // 2 and self.shared_ms < stalled_since:
             self.shared_ms = self.now_ms
             self._emit(ShareRequests())
+
+    def _oldest_waiting_ms(self) -> int | None:
+        """Since when something waits for a block: a client request, or a scheduled
+        epoch's boundary (the empty blocks that bring it must not stall either)."""
+        oldest = self.requests.oldest_ms()
+        if oldest is None and epochs.boundary_pending(self):
+            return self.last_progress_ms
+        return oldest
 
     def _on_executed(self, height: int, state_root: bytes) -> None:
         self.executed_roots[height] = state_root

@@ -15,6 +15,9 @@ class Signer(Protocol):
 
     def verify(self, member: int, message: bytes, signature: bytes) -> bool: ...
 
+    def learn_members(self, members: tuple[bytes, ...]) -> None:
+        """The roster grew (ledger.membership): `members[i]` is index i's key."""
+
 
 class TxVerifier(Protocol):
     """Checks a client transaction (signature, and in the node a cache by hash)."""
@@ -44,6 +47,11 @@ class SuiteSigner:
         if not 0 <= member < len(self._members):
             return False
         return self._suite.verify(self._members[member], self._chain + message, signature)
+
+    def learn_members(self, members: tuple[bytes, ...]) -> None:
+        if members[: len(self._members)] != self._members:
+            raise ValueError("the roster only grows: known indices keep their keys")
+        self._members = members
 
 
 class SuiteTxVerifier:

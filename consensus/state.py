@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from consensus.events import Record
 from consensus.messages import Commit, Prepare, PrePrepare
 from consensus.reasons import Reason
+from ledger.membership import Membership
 from ledger.types import Transaction
 
 
@@ -165,3 +166,7 @@ class RestoredState:
 
     chain: ChainState = field(default_factory=ChainState)
     records: tuple[Record, ...] = ()
+    # Membership after the chain's last block (None: the genesis members, all active),
+    # and the hash of the block its epoch starts after.
+    membership: Membership | None = None
+    epoch_start_hash: bytes = b""

@@ -157,7 +157,7 @@ def check_fetched(r: Replica, block: Block, cert: CommitCertificate) -> str | No
     if block.header.prev_hash != r.last_block_hash:
         return "prev_hash does not extend our chain"
     return check_block_body(r.cfg.suite, block) or check_certificate(
-        r.cfg.suite, r.cfg.n, r.signer.verify, cert, block.header.proposal
+        r.cfg.suite, r.cfg.active_set, r.signer.verify, cert, block.header.proposal
     )
 
 

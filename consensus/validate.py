@@ -42,14 +42,18 @@ def check_new_batch(cfg: ProtocolConfig, pp: PrePrepare, txs_valid: bool) -> str
 def check_checkpoint_proof(
     cfg: ProtocolConfig, signer: Signer, seq: int, block_hash: bytes, proof: tuple[Checkpoint, ...]
 ) -> str | None:
-    """2f+1 signed checkpoints from distinct members for (seq, block_hash)."""
-    if seq == 0:
-        return None if block_hash == cfg.genesis_hash and not proof else "bad genesis checkpoint"
+    """2f+1 signed checkpoints from distinct members for (seq, block_hash). The block
+    an epoch starts after is known to all its members and needs no proof."""
+    if seq < cfg.epoch_start:
+        return f"checkpoint {seq} is from before epoch {cfg.epoch} (starts after {cfg.epoch_start})"
+    if seq == cfg.epoch_start:
+        ok = block_hash == cfg.epoch_start_hash and not proof
+        return None if ok else "bad checkpoint at the epoch's start"
     senders = {c.sender for c in proof}
     if len(senders) != len(proof) or len(senders) < cfg.quorum:
         return "checkpoint proof needs 2f+1 distinct members"
     for c in proof:
-        if (c.seq, c.block_hash) != (seq, block_hash) or c.sender >= cfg.n:
+        if (c.seq, c.block_hash) != (seq, block_hash) or not cfg.is_member(c.sender):
             return "checkpoint proof does not match"
         if not signer.verify(c.sender, c.signing_bytes(), c.signature):
             return "checkpoint proof has a bad signature"
@@ -71,7 +75,7 @@ def check_prepared_cert(cfg: ProtocolConfig, signer: Signer, cert: PreparedCert)
     if len(senders) != len(cert.prepares) or len(senders) < 2 * cfg.f or primary in senders:
         return "prepared cert: needs 2f prepares from distinct backups"
     for p in cert.prepares:
-        if (p.view, p.seq, p.digest) != (pp.view, pp.seq, pp.digest) or p.sender >= cfg.n:
+        if (p.view, p.seq, p.digest) != (pp.view, pp.seq, pp.digest) or not cfg.is_member(p.sender):
             return "prepared cert: prepare does not match"
         if not signer.verify(p.sender, p.signing_bytes(), p.signature):
             return "prepared cert: bad prepare signature"
@@ -82,7 +86,7 @@ def check_view_change(
     cfg: ProtocolConfig, signer: Signer, vc: ViewChange, verify_signature: bool = True
 ) -> str | None:
     """Signature, checkpoint proof, and prepared certs inside the window (PBFT 4.4)."""
-    if vc.sender >= cfg.n:
+    if not cfg.is_member(vc.sender):
         return "view change from a non-member"
     if verify_signature and not signer.verify(vc.sender, vc.signing_bytes(), vc.signature):
         return "bad view-change signature"

@@ -132,7 +132,9 @@ def verify_receipt(receipt: Receipt, anchor: TrustAnchor) -> None:
             f"{proof.index} does not lead to the block's tx_root {proposal.tx_root.hex()[:16]}..."
         )
     verify = member_verifier(suite, anchor.members, anchor.chain_hash)
-    problem = check_certificate(suite, len(anchor.members), verify, receipt.certificate, proposal)
+    problem = check_certificate(
+        suite, range(len(anchor.members)), verify, receipt.certificate, proposal
+    )
     if problem is not None:
         raise ReceiptInvalid(f"commit certificate: {problem}")
 

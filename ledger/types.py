@@ -9,7 +9,7 @@ member signatures over (view, height, proposal digest).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,21 +188,22 @@ def member_verifier(
 
 def check_certificate(
     suite: SignatureSuite,
-    n_members: int,
+    members: Collection[int],
     verify: VerifyFn,
     cert: CommitCertificate,
     proposal: Proposal,
 ) -> str | None:
-    """None if `cert` proves `proposal` committed, else the reason it does not."""
+    """None if `cert` proves `proposal` committed by a quorum of `members` (the roster
+    indices of the block's epoch), else the reason it does not."""
     if cert.height != proposal.height:
         return "certificate height differs from the block's"
     if cert.proposal_digest != proposal.digest(suite):
         return "certificate digest differs from the block's proposal"
     signers = [member for member, _ in cert.votes]
-    if len(set(signers)) != len(signers) or any(m >= n_members for m in signers):
+    if len(set(signers)) != len(signers) or any(m not in members for m in signers):
         return "certificate names unknown or repeated members"
-    if len(signers) < quorum_size(n_members):
-        return f"certificate has {len(signers)} votes, needs {quorum_size(n_members)}"
+    if len(signers) < quorum_size(len(members)):
+        return f"certificate has {len(signers)} votes, needs {quorum_size(len(members))}"
     for member, sig in cert.votes:
         vote = commit_vote_bytes(cert.view, cert.height, cert.proposal_digest, member)
         if not verify(member, vote, sig):

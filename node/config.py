@@ -16,7 +16,8 @@ from consensus.config import ProtocolConfig
 from ledger.crypto import SUITES
 from ledger.genesis import GenesisError, check_genesis
 
-NOT_IN_GENESIS_PROTOCOL = ("members", "suite_name", "suite", "genesis_hash")
+NOT_IN_GENESIS_PROTOCOL = ("members", "suite_name", "suite", "genesis_hash", "active", "epoch",
+                           "epoch_start", "epoch_start_hash", "active_set")  # fmt: skip
 PROTOCOL_FIELDS = {f.name for f in fields(ProtocolConfig) if f.name not in NOT_IN_GENESIS_PROTOCOL}
 
 
@@ -51,7 +52,7 @@ class Genesis:
             members=tuple(m.public_key for m in self.members),
             suite_name=self.suite,
             genesis_hash=self.genesis_hash,
-            **self.protocol,
+            **self.protocol,  # type: ignore[arg-type]  # integers only (parse_genesis)
         )
 
     def registry(self) -> Registry:

@@ -33,6 +33,12 @@ def add_sim_parser(commands: Any) -> None:
         default=",".join(FAULT_KINDS),
         help=f"comma-separated fault kinds (default all): {','.join(FAULT_KINDS)}",
     )
+    p.add_argument(
+        "--reconfig",
+        action="store_true",
+        help="membership changes in every run: joins, removals (also of a Byzantine "
+        "member) and key replacements, each a quorum-signed transaction",
+    )
     p.add_argument("--requests", type=int, default=24, help="client requests per run")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
     p.add_argument("--json", metavar="PATH", help="also write the summary as JSON to PATH")
@@ -42,7 +48,8 @@ def add_sim_parser(commands: Any) -> None:
 def run_sim_command(args: argparse.Namespace) -> int:
     try:
         faults = frozenset(f.strip() for f in args.faults.split(",") if f.strip())
-        base = SimParams(n=args.n, byzantine=args.byzantine, faults=faults, requests=args.requests)
+        base = SimParams(n=args.n, byzantine=args.byzantine, faults=faults,
+                         requests=args.requests, reconfig=args.reconfig)  # fmt: skip
     except ValueError as exc:
         print(f"metroledger sim: {exc}", file=sys.stderr)
         return 2

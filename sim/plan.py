@@ -24,6 +24,7 @@ class SimParams:
     fault_phase_ms: int = 3_000
     max_time_ms: int = 90_000
     tick_ms: int = 10
+    reconfig: bool = False  # membership changes during the run (sim.reconfig)
 
     def __post_init__(self) -> None:
         unknown = self.faults - set(FAULT_KINDS)

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any, TextIO
 
 from sim.plan import FAULT_KINDS, SimParams
+from sim.reconfig import RECONFIG_KINDS
 from sim.world import RunResult, World
 
 
@@ -38,6 +39,7 @@ def summarise(base: SimParams, results: list[RunResult]) -> dict[str, Any]:
     return {
         "n": base.n,
         "byzantine": base.byzantine,
+        "reconfig": base.reconfig,
         "faults_enabled": sorted(base.faults),
         "runs": len(results),
         "safety_violations": sum(not r.safety_ok for r in results),
@@ -46,7 +48,8 @@ def summarise(base: SimParams, results: list[RunResult]) -> dict[str, Any]:
         "committed_txs": sum(r.committed_txs for r in results),
         "view_changes": sum(r.view_changes for r in results),
         "evidence": sum(r.evidence for r in results),
-        "faults_exercised": {k: exercised[k] for k in FAULT_KINDS if k in base.faults},
+        "faults_exercised": {k: exercised[k] for k in FAULT_KINDS if k in base.faults}
+        | ({k: exercised[k] for k in RECONFIG_KINDS} if base.reconfig else {}),
         "rejected": dict(sorted(rejected.items())),
         "failures": [r.as_dict() for r in failures[:20]],
     }

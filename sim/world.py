@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from consensus.config import ProtocolConfig
+from consensus.epochs import follow_stored_block
 from consensus.errors import InvariantBroken
 from consensus.events import (
     Action,
@@ -37,12 +38,13 @@ from consensus.events import (
 )
 from consensus.messages import BlockResponse, encode_message
 from consensus.replica import Replica
-from consensus.signer import Signer
 from consensus.state import FRESH_CLIENT, ChainState, ClientWindow, RestoredState, record_committed
+from ledger.membership import Membership, bare_membership
 from ledger.types import Block, CommitCertificate, Transaction
 from sim.byzantine import Adversary
 from sim.fakes import MacSigner, MacTxVerifier, make_client_tx, member_secret
 from sim.plan import FaultPlan, SimParams, make_plan
+from sim.reconfig import change_tx, draw_changes, final_members, member_card
 
 
 @dataclass
@@ -54,6 +56,8 @@ class Disk:
     clients: dict[bytes, ClientWindow] = field(default_factory=dict)
     state_root: bytes = b"\x00" * 32
     committed_keys: set[tuple[bytes, int]] = field(default_factory=set)
+    membership: Membership | None = None
+    epoch_start_hash: bytes = b""
 
 
 @dataclass
@@ -86,10 +90,20 @@ class World:
         self.rng = random.Random(params.seed)
         self.plan: FaultPlan = make_plan(params, self.rng)
         n = params.n
-        secrets = tuple(member_secret(params.seed, i) for i in range(n))
-        self.signers: list[Signer] = [MacSigner(secrets, i) for i in range(n)]
-        members = tuple(hashlib.sha256(s).digest() for s in secrets)
+        self.changes = (
+            draw_changes(n, set(self.plan.byzantine), random.Random(self.rng.random()))
+            if params.reconfig else ()
+        )  # fmt: skip
+        self.submitted: list[Transaction] = []
+        roster_size = n + sum(c.new_index >= 0 for c in self.changes)
+        secrets = tuple(member_secret(params.seed, i) for i in range(roster_size))
+        self.signers: list[MacSigner] = [MacSigner(secrets, i) for i in range(roster_size)]
+        members = tuple(hashlib.sha256(s).digest() for s in secrets[:n])
         self.cfg = cfg or params.protocol_config(members)
+        self.roster = list(members) + [
+            bytes.fromhex(member_card(params.seed, c.new_index)["card"]["public_key"])
+            for c in self.changes if c.new_index >= 0
+        ]  # fmt: skip
         self.disks = [Disk() for _ in range(n)]
         self.replicas: list[Replica | None] = [self._boot(i) for i in range(n)]
         self.adversaries = {
@@ -113,11 +127,11 @@ class World:
         disk = self.disks[i]
         last_hash = disk.blocks[-1][0].header.hash(self.cfg.suite) if disk.blocks else b"\x00" * 32
         chain = ChainState(len(disk.blocks), last_hash, dict(disk.clients))
-        restored = RestoredState(chain, tuple(disk.records))
+        restored = RestoredState(chain, tuple(disk.records), disk.membership, disk.epoch_start_hash)
         return Replica(self.cfg, i, self.signers[i], MacTxVerifier(), restored)
 
     def honest(self) -> list[int]:
-        return [i for i in range(self.params.n) if i not in self.plan.byzantine]
+        return [i for i in range(len(self.replicas)) if i not in self.plan.byzantine]
 
     def _push(self, time_ms: int, kind: str, payload: Any) -> None:
         self.counter += 1
@@ -146,6 +160,7 @@ class World:
         while self.queue and not self.violation:
             self.now_ms, _, kind, payload = heapq.heappop(self.queue)
             if kind == "tick":
+                self._maybe_submit_change()
                 self._tick_all()
                 if healed_at is not None and self._live():
                     break
@@ -169,7 +184,7 @@ class World:
         return self._result()
 
     def _tick_all(self) -> None:
-        for i in range(self.params.n):
+        for i in range(len(self.replicas)):
             self._feed(i, Tick(self.now_ms))
 
     def _feed(self, i: int, event: Event) -> None:
@@ -191,7 +206,7 @@ class World:
             elif isinstance(action, Send):
                 self._route(i, action.to, action.data)
             elif isinstance(action, Broadcast):
-                for j in range(self.params.n):
+                for j in range(len(self.replicas)):
                     if j != i:
                         self._route(i, j, action.data)
             elif isinstance(action, Deliver):
@@ -226,7 +241,7 @@ class World:
 
     def _client_send(self, client: int, tx: Transaction) -> None:
         """Clients keep one ordered connection per replica (FIFO, like TCP)."""
-        for i in range(self.params.n):
+        for i in range(len(self.replicas)):
             at = max(self.now_ms + self.plan.sample_delay_ms(self.rng),
                      self.client_fifo.get((client, i), 0))  # fmt: skip
             self.client_fifo[(client, i)] = at
@@ -253,6 +268,10 @@ class World:
             self.violation = f"replica {i} delivered height {block.header.height} out of order"
             return
         disk.blocks.append((block, action.certificate))
+        disk.membership, disk.epoch_start_hash = follow_stored_block(
+            disk.membership or bare_membership(self.cfg.members), disk.epoch_start_hash,
+            self.cfg, self.signers[0].verify, block, action.replays,
+        )  # fmt: skip
         for index, tx in enumerate(block.txs):
             if index not in action.replays:
                 window = disk.clients.get(tx.sender, FRESH_CLIENT)
@@ -269,7 +288,45 @@ class World:
 
     def _live(self) -> bool:
         keys = {tx.key for tx in self.requests}
-        return all(keys <= self.disks[i].committed_keys for i in self.honest())
+        judged = self._judged()
+        return judged is not None and all(keys <= self.disks[i].committed_keys for i in judged)
+
+    def _judged(self) -> list[int] | None:
+        """Whose progress liveness needs: the honest members of the last epoch, once
+        every planned change is in force at each of them (None: not yet)."""
+        if not self.changes:
+            return self.honest()
+        final = final_members(self.params.n, self.changes) - set(self.plan.byzantine)
+        ready = len(self.submitted) == len(self.changes) and all(
+            i < len(self.replicas) and (r := self.replicas[i]) is not None
+            and r.cfg.epoch == len(self.changes) for i in final
+        )  # fmt: skip
+        return sorted(final) if ready else None
+
+    def _exercised(self) -> frozenset[str]:
+        kinds = {f"reconfig_{c.kind}" for c in self.changes}
+        if any(c.kind == "remove" and c.target in self.plan.byzantine for c in self.changes):
+            kinds.add("reconfig_remove_byzantine")
+        return self.plan.kinds | kinds
+
+    def _maybe_submit_change(self) -> None:
+        k = len(self.submitted)
+        if k == len(self.changes) or self.now_ms < self.params.fault_phase_ms // 4:
+            return
+        epochs = [r.cfg for i in self.honest() if (r := self.replicas[i]) is not None]
+        cfg = next((c for c in epochs if c.epoch == k), None)
+        if cfg is None:
+            return
+        change = self.changes[k]
+        signers = dict(enumerate(self.signers))
+        tx = change_tx(k, change, self.roster, list(cfg.active), signers, set(self.honest()),
+                       self.params.seed)  # fmt: skip
+        self.submitted.append(tx)
+        self.requests.append(tx)
+        if change.new_index >= 0:
+            self.disks.append(Disk())
+            self.replicas.append(self._boot(change.new_index))
+        self._client_send(-1, tx)
 
     def _result(self) -> RunResult:
         honest = self.honest()
@@ -278,7 +335,9 @@ class World:
         if not live and not detail:
             missing = {i: len({tx.key for tx in self.requests} - self.disks[i].committed_keys)
                        for i in honest}  # fmt: skip
-            detail = f"requests still missing per honest replica: {missing}"
+            epochs = {i: r.cfg.epoch for i in honest if (r := self.replicas[i]) is not None}
+            detail = (f"requests still missing per honest replica: {missing}; epochs {epochs}, "
+                      f"{len(self.submitted)}/{len(self.changes)} changes submitted")  # fmt: skip
         return RunResult(
             seed=self.params.seed,
             safety_ok=not self.violation,
@@ -287,7 +346,7 @@ class World:
             committed_txs=len(self.requests) if live else 0,
             view_changes=self.view_changes,
             sim_time_ms=self.now_ms,
-            faults=self.plan.kinds,
+            faults=self._exercised(),
             rejected=self.rejected,
             evidence=self.evidence,
             detail=detail,

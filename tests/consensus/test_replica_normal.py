@@ -44,7 +44,11 @@ def test_prepared_then_committed_then_delivered_with_a_valid_certificate() -> No
     assert len(delivered) == 1 and delivered[0].block.txs == pp.txs
     members = tuple(k.public_key for k in member_keys(4))
     cert_check = check_certificate(
-        SUITE, 4, member_verifier(SUITE, members, CHAIN), delivered[0].certificate, pp.proposal
+        SUITE,
+        range(4),
+        member_verifier(SUITE, members, CHAIN),
+        delivered[0].certificate,
+        pp.proposal,
     )
     assert cert_check is None
     assert r.delivered_height == 1

@@ -39,28 +39,30 @@ def test_block_and_certificate_round_trip() -> None:
 
 def test_valid_certificate_passes() -> None:
     block, cert = sample_block()
-    assert check_certificate(SUITE, 4, VERIFY, cert, block.header.proposal) is None
+    assert check_certificate(SUITE, range(4), VERIFY, cert, block.header.proposal) is None
     assert check_block_body(SUITE, block) is None
 
 
 def test_certificate_with_too_few_votes_fails() -> None:
     block, cert = sample_block()
     short = dataclasses.replace(cert, votes=cert.votes[:2])
-    assert "needs 3" in (check_certificate(SUITE, 4, VERIFY, short, block.header.proposal) or "")
+    assert "needs 3" in (
+        check_certificate(SUITE, range(4), VERIFY, short, block.header.proposal) or ""
+    )
 
 
 def test_certificate_with_forged_vote_fails() -> None:
     block, cert = sample_block()
     member, _sig = cert.votes[1]
     forged = dataclasses.replace(cert, votes=(cert.votes[0], (member, bytes(64)), cert.votes[2]))
-    reason = check_certificate(SUITE, 4, VERIFY, forged, block.header.proposal)
+    reason = check_certificate(SUITE, range(4), VERIFY, forged, block.header.proposal)
     assert reason == f"signature of member {member} is invalid"
 
 
 def test_certificate_for_another_block_fails() -> None:
     _block, cert = sample_block()
     other, _ = sample_block(height=1, n_txs=2)
-    assert check_certificate(SUITE, 4, VERIFY, cert, other.header.proposal) is not None
+    assert check_certificate(SUITE, range(4), VERIFY, cert, other.header.proposal) is not None
 
 
 def test_block_body_that_lost_a_tx_fails() -> None:
