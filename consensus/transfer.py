@@ -103,7 +103,7 @@ def maybe_fetch(r: Replica, poll: bool = False) -> None:
         return
     if r.now_ms < r.fetch_deadline_ms and not poll:
         return
-    peers = [p for p in range(r.cfg.n) if p != r.me]
+    peers = [p for p in r.cfg.active if p != r.me]
     # A poll asks everyone in turn: a peer's old checkpoint claim says little of now.
     ahead = [p for p in peers if r.peer_checkpoint.get(p, 0) >= target]
     if poll or not ahead:
@@ -147,8 +147,9 @@ def on_block_response(r: Replica, peer: int, response: BlockResponse) -> None:
     r.next_seq = max(r.next_seq, r.delivered_height + 1)
     if r.delivered_height > start:  # progress: go on at once; else wait and ask another
         r.fetch_deadline_ms = 0
-        if lag_target(r) > r.delivered_height:
-            maybe_fetch(r)
+        full = len(response.blocks) >= r.cfg.fetch_max_blocks  # the peer may hold more
+        if full or lag_target(r) > r.delivered_height:
+            maybe_fetch(r, poll=full)
 
 
 def check_fetched(r: Replica, block: Block, cert: CommitCertificate) -> str | None:

@@ -16,6 +16,7 @@ from node.admin import build_operator_routes
 from node.auth import RateLimiter, rate_limited
 from node.http_server import serve_http
 from node.logs import jsonable
+from node.membership import members_json
 from node.routes import Route, Router, with_document
 from node.service import Service
 from node.submit import (
@@ -150,8 +151,15 @@ def build_routes(node: Service) -> list[Route]:
                 "chain_id": node.genesis.chain_id,
                 "chain_hash": node.genesis.genesis_hash.hex(),
                 "suite": node.genesis.suite,
+                "epoch": snap.epoch,
+                "members": list(snap.members),
+                "is_member": snap.is_member,
             }
         )
+
+    async def get_members(request: Request) -> Response:
+        snap = node.snapshot
+        return json_response(members_json(node.genesis, snap.view_of("membership"), snap.height))
 
     async def healthz(request: Request) -> Response:
         return json_response({"ok": True})
@@ -201,6 +209,9 @@ def build_routes(node: Service) -> list[Route]:
         Route("GET", "/v1/status", get_status,
               "The last published snapshot: stored height, view, primary, peers, mempool",
               {200: ("status", s.STATUS)}),
+        Route("GET", "/v1/members", get_members,
+              "Membership: the epoch, a scheduled change, the roster with cards, the changes",
+              {200: ("members", s.MEMBERS)}),
         Route("GET", "/healthz", healthz, "Liveness", {200: ("ok", s.OK)}),
         Route("GET", "/metrics", metrics, "Prometheus metrics",
               {200: ("text exposition format", None)}, content_type="text/plain"),

@@ -12,9 +12,11 @@ from typing import Any
 
 from analysis.build import build_registry
 from analysis.contracts import Registry
+from analysis.membership import MembershipContract
 from consensus.config import ProtocolConfig
 from ledger.crypto import SUITES
 from ledger.genesis import GenesisError, check_genesis
+from ledger.membership import Membership, genesis_membership
 
 NOT_IN_GENESIS_PROTOCOL = ("members", "suite_name", "suite", "genesis_hash", "active", "epoch",
                            "epoch_start", "epoch_start_hash", "active_set")  # fmt: skip
@@ -38,6 +40,12 @@ class Member:
     api: str = ""  # the member's public API, as its card gave it
 
 
+def member_card(m: Member, suite: str) -> dict[str, Any]:
+    """A member's card fields (ledger.genesis.CARD_FIELDS) as the roster keeps them."""
+    return {"name": m.name, "role": m.role, "suite": suite, "public_key": m.public_key.hex(),
+            "peer_id": m.peer_id, "address": m.address, "api": m.api}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Genesis:
     chain_id: str
@@ -56,7 +64,19 @@ class Genesis:
         )
 
     def registry(self) -> Registry:
-        return build_registry(self.suite, self.contracts, tuple(m.public_key for m in self.members))
+        registry = build_registry(
+            self.suite, self.contracts, tuple(m.public_key for m in self.members)
+        )
+        protocol = self.protocol_config()
+        registry.contracts.append(MembershipContract(
+            protocol.suite, self.suite, self.membership(), self.genesis_hash,
+            protocol.checkpoint_interval, protocol.watermark_window,
+        ))  # fmt: skip
+        return registry
+
+    def membership(self) -> Membership:
+        """Epoch 0: the genesis members, with their cards."""
+        return genesis_membership(member_card(m, self.suite) for m in self.members)
 
 
 def load_genesis(path: Path) -> Genesis:
@@ -140,6 +160,9 @@ class NodeConfig:
     api_tls: tuple[Path, Path] | None = None  # (certificate chain, key); None: plain HTTP
     api_rate_per_s: int = 5_000  # requests a second from one client address (0: no limit)
     trace_every: int = 0  # trace 1 in N transactions' stages (`node.trace`); 0: off
+    # A joining member's copy of a member's `GET /v1/members` (it finds its index there;
+    # what it then follows, it checks block by block from the genesis).
+    roster_file: Path | None = None
 
     def describe(self) -> dict[str, Any]:
         """The effective configuration as JSON values (paths as strings)."""
@@ -206,6 +229,7 @@ def load_node_config(path: Path) -> NodeConfig:
         api_tls=_api_tls(api, base, path),
         api_rate_per_s=rate,
         trace_every=trace_every,
+        roster_file=base / node["roster"] if isinstance(node.get("roster"), str) else None,
     )
 
 

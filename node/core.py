@@ -22,12 +22,13 @@ from typing import Any
 
 import trio
 
-from analysis.contracts import Registry
 from consensus.events import (
     Action,
     Broadcast,
     ClientRequest,
     Deliver,
+    EpochScheduled,
+    EpochStarted,
     Event,
     Evidence,
     Executed,
@@ -43,19 +44,18 @@ from consensus.events import (
 from consensus.messages import BlockResponse, encode_message
 from consensus.replica import Replica
 from consensus.signer import SuiteSigner
-from consensus.state import ClientWindow, RequestQueue
-from ledger.crypto import SignatureSuite
 from ledger.tx import chain_tag
 from ledger.types import Transaction, compute_tx_hash, encode_tx_list
 from node.commits import Commits
-from node.derived import REPLAY_CHUNK, DerivedBatch, PendingDerived
+from node.derived import PendingDerived
 from node.executor import Executor
 from node.intake import MAX_FORWARD, Answer, Requests
 from node.logs import event, jsonable
+from node.membership import peers_of
 from node.metrics import Metrics
 from node.reads import Reads
 from node.snapshot import Snapshot
-from node.storage import Storage, StorageError
+from node.storage import Storage
 from node.trace import Tracer
 from node.transport import CHANNEL_CONSENSUS, CHANNEL_TX, Transport
 
@@ -83,7 +83,8 @@ class Core:
         self.transport, self.commits, self.metrics, self.signer = (
             transport, commits, metrics, signer,
         )  # fmt: skip
-        self.me, self.n = replica.me, replica.cfg.n  # published: constant for a run
+        self.me = replica.me  # published: constant for a run
+        self._count_others()
         # consensus frames start with the chain tag, so one from another network is
         # named as such (its signatures would not verify here anyway: they bind the hash)
         self.tag = chain_tag(replica.cfg.genesis_hash)
@@ -232,7 +233,32 @@ class Core:
                 self.reforward(older_than_ms=0, everyone=True)
             elif isinstance(action, Evidence):
                 await self._keep_evidence(action)
+            elif isinstance(action, EpochScheduled | EpochStarted):
+                self._on_epoch(action)
         return reasons
+
+    @property
+    def n(self) -> int:
+        """Members of the current epoch (published: read by the intake and the daemon)."""
+        return self.replica.cfg.n
+
+    def _on_epoch(self, action: EpochScheduled | EpochStarted) -> None:
+        """Dial the members a change admits at once (a joiner catches up before its
+        epoch), and count the members of the epoch that starts."""
+        m = self.replica.membership
+        self._count_others()
+        if isinstance(action, EpochScheduled):
+            self.transport.add_members(peers_of(m))
+            event(log, "epoch_scheduled", epoch=action.epoch, start_after=action.start_height,
+                  members=list(action.active))  # fmt: skip
+            return
+        self.metrics.members.set(self.n)
+        self.metrics.quorum.set(self.replica.cfg.quorum)
+        event(log, "epoch_started", epoch=action.epoch, members=list(action.active),
+              height=self.replica.delivered_height, member=action.member)  # fmt: skip
+        if not action.member:
+            log.warning("not a member of epoch %d: this node now only follows the chain",
+                        action.epoch)  # fmt: skip
 
     async def _keep_evidence(self, action: Evidence) -> None:
         kind = type(action.first).__name__
@@ -294,6 +320,9 @@ class Core:
             primary=r.primary,
             in_view_change=r.in_view_change,
             stable_checkpoint=r.stable_seq,
+            epoch=r.cfg.epoch,
+            members=r.cfg.active,
+            is_member=r.is_member,
             mempool_size=len(r.requests),
             max_pending=r.requests.max_pending,
             views={c.name: executor.view(c.name) for c in executor.registry.contracts},
@@ -302,8 +331,13 @@ class Core:
     # ---- forwarding of waiting requests ------------------------------------------------
 
     def others(self) -> list[int]:
-        """Every member but this one."""
-        return [m for m in range(self.n) if m != self.me]
+        """Every member of the current epoch and of a scheduled one, but this node."""
+        return self._others
+
+    def _count_others(self) -> None:
+        r = self.replica
+        upcoming = r.membership.next.active if r.membership.next else ()
+        self._others = sorted(set(r.cfg.active).union(upcoming) - {self.me})
 
     def _on_reforward_timer(self, now_ms: int) -> None:
         self.next_reforward_ms = now_ms + REFORWARD_MS
@@ -348,39 +382,3 @@ class Core:
         if self.pending.current.blocks:
             self.storage.write_derived(self.pending.take())
         self.storage.close()
-
-
-def restore(
-    storage: Storage, suite: SignatureSuite, registry: Registry
-) -> tuple[Executor, dict[bytes, ClientWindow]]:
-    """The executor and the clients' windows after the last stored block: the state the
-    derived tables hold, then the stored blocks above their height re-executed (a node
-    stopped between two batches), with what those derive written."""
-    applied = storage.applied_height()
-    executor = Executor(suite, registry, storage.contract_state(), storage.state_root_at(applied))
-    return executor, _replay(storage, executor, storage.clients(), applied)
-
-
-def _replay(
-    storage: Storage, executor: Executor, clients: dict[bytes, ClientWindow], applied: int
-) -> dict[bytes, ClientWindow]:
-    started = time.monotonic()
-    queue = RequestQueue(max_pending=0, clients=clients)
-    batch = DerivedBatch(height=applied)
-    top = storage.height()
-    for first in range(batch.height + 1, top + 1, REPLAY_CHUNK):
-        for block, stored_root in storage.blocks_with_roots(first, first + REPLAY_CHUNK - 1):
-            replays, windows = queue.apply_committed(block.txs)
-            result = executor.apply(block, replays)
-            if result.state_root != stored_root:
-                raise StorageError(
-                    f"block {block.header.height}: re-executed state root "
-                    f"{result.state_root.hex()} differs from the stored "
-                    f"{stored_root.hex()} (the database or the contracts changed)"
-                )
-            batch.add(result, windows)
-    if batch.blocks:
-        storage.write_derived(batch)
-        event(log, "derived_replayed", height=top, blocks=batch.blocks, txs=len(batch.txs),
-              ms=round(1000 * (time.monotonic() - started), 1))  # fmt: skip
-    return queue.clients

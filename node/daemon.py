@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import trio
 
@@ -25,16 +25,18 @@ from consensus.reasons import Reason
 from consensus.replica import Replica
 from consensus.signer import SuiteSigner
 from ledger.crypto import SignatureSuite
-from ledger.quorum import quorum_size
+from ledger.quorum import max_faulty, quorum_size
 from ledger.types import Transaction
 from node.commits import Commits
 from node.config import ConfigError, Genesis, NodeConfig, load_genesis
-from node.core import Core, restore
+from node.core import Core
 from node.intake import Intake, SignatureCache
-from node.keys import load_keys, member_index
+from node.keys import load_keys
 from node.logs import event
+from node.membership import peers_of, resume
 from node.metrics import Metrics
 from node.reads import Reads
+from node.restore import membership_state, restore
 from node.snapshot import Snapshot
 from node.storage import Storage, StorageError
 from node.tls import check_server_files
@@ -93,10 +95,10 @@ class Node:
         from node.admin import serve_admin
         from node.api import serve_api
 
-        snapshot, f = self.core.snapshot, self.genesis.protocol_config().f
+        snapshot, f = self.core.snapshot, max_faulty(self.core.n)
         event(log, "node_starting", member=self.me, height=snapshot.height, view=snapshot.view,
               config=self.cfg.describe(), chain_id=self.genesis.chain_id,
-              suite=self.genesis.suite, n=len(self.genesis.members),
+              suite=self.genesis.suite, n=self.core.n, epoch=snapshot.epoch,
               f=f)  # fmt: skip
         if f == 0:
             log.warning("f = 0: %d members tolerate no faulty or stopped member", self.core.n)
@@ -129,7 +131,6 @@ def build_node(cfg: NodeConfig, transport: Transport | None = None) -> Node:
     py-libp2p (tests)."""
     genesis = load_genesis(cfg.genesis_file)
     keys = load_keys(cfg.key_file)
-    me = member_index(keys, genesis, cfg.key_file)
     check_server_files(cfg.api_tls, cfg.path)
     protocol = genesis.protocol_config()
     suite, registry = protocol.suite, genesis.registry()
@@ -141,18 +142,20 @@ def build_node(cfg: NodeConfig, transport: Transport | None = None) -> Node:
         executor, clients = restore(storage, suite, registry)
     except StorageError as exc:
         raise ConfigError(cfg.data_dir, "ledger.sqlite3", str(exc)) from None
-    signer = SuiteSigner(suite, protocol.members, keys.signing.secret_key, chain)
+    me, membership, start_hash = resume(cfg, genesis, keys, membership_state(executor), storage)
+    signer = SuiteSigner(suite, membership.keys, keys.signing.secret_key, chain)
     sig_cache = SignatureCache(genesis.suite, chain)
-    restored = storage.restored_state(protocol.genesis_hash, clients)
+    restored = replace(storage.restored_state(protocol.genesis_hash, clients),
+                       membership=membership, epoch_start_hash=start_hash)  # fmt: skip
     replica = Replica(protocol, me, signer, sig_cache, restored)
     metrics = Metrics()
     metrics.height.set(restored.chain.height)
-    metrics.members.set(protocol.n)
-    metrics.quorum.set(quorum_size(protocol.n))
+    metrics.members.set(len(membership.epoch.active))
+    metrics.quorum.set(quorum_size(len(membership.epoch.active)))
     commits = Commits(metrics)
     links = _Links(metrics)
     if transport is None:
-        peers = [(m.peer_id, m.address) for m in genesis.members]
+        peers = peers_of(membership)
         transport = Libp2pTransport(me, keys.identity, cfg.listen, peers, links.on_frame,
                                     links.on_reject)  # fmt: skip
     core = Core(replica, executor, storage, transport, commits, metrics, signer)

@@ -165,6 +165,23 @@ STATUS = obj(
         "chain_id": STR,
         "chain_hash": HEX_STR,
         "suite": STR,
+        "epoch": INT,
+        "members": {"type": "array", "items": INT},
+        "is_member": {"type": "boolean"},
+    }
+)
+EPOCH = obj({"epoch": INT, "start_after": INT, "members": {"type": "array", "items": INT}})
+ROSTER_ENTRY = obj({"index": INT, "name": STR, "role": STR, "suite": STR, "public_key": HEX_STR,
+                    "peer_id": STR, "address": STR, "api": STR})  # fmt: skip
+CHANGE = obj({"height": INT, "tx_hash": HEX_STR, "epoch": INT, "start_after": INT})
+MEMBERS = obj(
+    {
+        "epoch": INT,
+        "start_after": INT,
+        "members": {"type": "array", "items": INT},
+        "next": {"oneOf": [EPOCH, {"type": "null"}]},
+        "roster": {"type": "array", "items": ROSTER_ENTRY},
+        "history": {"type": "array", "items": CHANGE},
     }
 )
 OK = obj({"ok": {"type": "boolean"}})

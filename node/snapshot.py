@@ -23,6 +23,9 @@ class Snapshot:
     primary: int
     in_view_change: bool
     stable_checkpoint: int
+    epoch: int  # the membership epoch (ledger.membership)
+    members: tuple[int, ...]  # its members' roster indices
+    is_member: bool  # False: this node only follows the chain (joining, or removed)
     mempool_size: int  # client requests waiting in the replica
     max_pending: int  # what the replica's mempool holds at most
     views: Mapping[str, ContractState]  # each contract's state at `height`, read-only

@@ -112,7 +112,7 @@ def test_a_key_that_is_no_member_and_another_chains_data_are_refused(tmp_path: P
     (homes[0] / "keys" / "node_key.json").write_bytes(
         (stranger / "keys" / "node_key.json").read_bytes()
     )
-    with pytest.raises(ConfigError, match=r"is not a genesis member \(members: org0"):
+    with pytest.raises(ConfigError, match=r"is not a member \(members: org0"):
         build_node(load_node_config(homes[0] / "node.toml"), Recorder())
     # org1's data folder, started once on this chain, then given another network's genesis
     build_node(load_node_config(homes[1] / "node.toml"), Recorder()).core.storage.close()

@@ -15,9 +15,10 @@ from node.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNED = {"replica", "executor"}  # the core's state
-# the core itself, and the executor's own class; sim/ and bench.micro_consensus are other
-# shells of the pure replica and are not part of the daemon
-ALLOWED = {ROOT / "node" / "core.py", ROOT / "node" / "executor.py"}
+# the core itself, the executor's own class, and the restore that builds the executor the
+# core will own (before the core exists); sim/ and bench.micro_consensus are other shells
+# of the pure replica and are not part of the daemon
+ALLOWED = {ROOT / "node" / "core.py", ROOT / "node" / "executor.py", ROOT / "node" / "restore.py"}
 DAEMON = sorted([*(ROOT / "node").glob("*.py"), *(ROOT / "metroledger").glob("*.py")])
 
 

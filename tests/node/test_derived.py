@@ -12,11 +12,11 @@ import pytest
 from consensus.state import RequestQueue
 from ledger.types import Block, BlockHeader, CommitCertificate, Transaction, compute_tx_hash
 from node.config import ConfigError, load_node_config
-from node.core import restore
 from node.daemon import Node, build_node
 from node.derived import PendingDerived
 from node.executor import BlockResult, Executor
 from node.load import sample_txs
+from node.restore import restore
 from node.storage import Storage, StorageError
 from node.testnet import init_testnet
 from tests.factories import SUITE, proposal_for

@@ -49,6 +49,9 @@ class Recorder:
     def is_up(self, member: int) -> bool:
         return self.links_up
 
+    def add_members(self, members: list[tuple[str, str]]) -> None:
+        self.added = members
+
 
 @pytest.fixture
 def nodes(tmp_path: Path) -> list[Node]:
