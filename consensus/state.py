@@ -63,6 +63,8 @@ def is_replay(window: ClientWindow, seq: int) -> bool:
 
 def record_committed(window: ClientWindow, seq: int) -> ClientWindow:
     high, mask = window
+    if seq - high >= REPLAY_WINDOW:  # a far jump keeps nothing below: never shift by it
+        return seq, 1  # (a shift by 10**12 would need terabytes: one client could halt us)
     if seq > high:
         return seq, ((mask << (seq - high)) | 1) & ((1 << REPLAY_WINDOW) - 1)
     return high, mask | (1 << (high - seq))

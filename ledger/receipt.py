@@ -3,15 +3,17 @@
 A receipt holds the transaction, its Merkle path in the block, the block's
 proposal (the part of the header the members sign) and the block's commit
 certificate (2f+1 member signatures). Checking one needs only the genesis file:
-the member keys are the trust anchor. The header's `prev_hash` is not in a
-receipt because no member signs it directly; the certificate binds the
-proposal, whose tx_root binds the transaction.
+the member keys are the trust anchor, and for a block after membership changes, the
+receipts of those changes (`GET /v1/members` lists them), which the verifier follows
+from the genesis: each must itself verify with the members of its own block. The
+header's `prev_hash` is not in a receipt because no member signs it directly; the
+certificate binds the proposal, whose tx_root binds the transaction.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from ledger.crypto import SUITES, SignatureSuite, get_suite
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidEncoding
 from ledger.genesis import check_genesis
+from ledger.membership import Membership, apply_block, bare_membership
 from ledger.merkle import MerkleProof, compute_proof, is_valid_proof
 from ledger.tx import chain_tag
 from ledger.types import (
@@ -46,6 +49,14 @@ class TrustAnchor:
     suite: SignatureSuite
     members: tuple[bytes, ...]
     chain_hash: bytes  # what every member signed in the ceremony, and every signature binds
+    checkpoint_interval: int = 16  # the genesis protocol's K and L: where a change applies
+    watermark_window: int = 64
+    changes: tuple[Receipt, ...] = ()  # receipts of the membership changes, any order
+
+    def with_changes(self, docs: list[Any]) -> TrustAnchor:
+        """This anchor following the membership changes whose receipt files are `docs`."""
+        found = tuple(Receipt.decode(bytes.fromhex(doc["receipt"])) for doc in docs)
+        return replace(self, changes=found)
 
 
 def load_trust_anchor(path: Path) -> TrustAnchor:
@@ -60,7 +71,10 @@ def load_trust_anchor(path: Path) -> TrustAnchor:
         members = tuple(bytes.fromhex(m["public_key"]) for m in raw["members"])
         if not members:
             raise ValueError("no members")
-        return TrustAnchor(str(raw["chain_id"]), get_suite(suite), members, chain_hash)
+        protocol = raw.get("protocol", {})
+        return TrustAnchor(str(raw["chain_id"]), get_suite(suite), members, chain_hash,
+                           int(protocol.get("checkpoint_interval", 16)),
+                           int(protocol.get("watermark_window", 64)))  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: not a usable genesis file: {exc}") from None
 
@@ -112,6 +126,34 @@ class Receipt:
 
 def verify_receipt(receipt: Receipt, anchor: TrustAnchor) -> None:
     """Raise ReceiptInvalid naming the first check that fails."""
+    _verify_in(receipt, anchor, members_at(anchor, receipt.proposal.height))
+
+
+def members_at(anchor: TrustAnchor, height: int) -> Membership:
+    """The membership governing block `height`, following the anchor's changes that
+    were committed below it (each verified with the members of its own block)."""
+    m = bare_membership(anchor.members)
+    suite = anchor.suite
+    for change in sorted(anchor.changes, key=lambda r: (r.proposal.height, r.proof.index)):
+        at = change.proposal.height
+        if at >= height:
+            break
+        m = m.at_height(at)
+        try:
+            _verify_in(change, anchor, m)
+        except ReceiptInvalid as exc:
+            raise ReceiptInvalid(f"membership change in block {at}: {exc}") from None
+        verify = member_verifier(suite, m.keys, anchor.chain_hash)
+        m, outcomes = apply_block(m, at, [(change.tx.kind, change.tx.payload)],
+                                  anchor.checkpoint_interval, anchor.watermark_window, verify,
+                                  suite.name)  # fmt: skip
+        if not outcomes or outcomes[0] is not None:
+            refused = outcomes[0] if outcomes else "not a membership transaction"
+            raise ReceiptInvalid(f"membership change in block {at} did not apply: {refused}")
+    return m.at_height(height)
+
+
+def _verify_in(receipt: Receipt, anchor: TrustAnchor, m: Membership) -> None:
     suite = anchor.suite
     if receipt.tx.chain != chain_tag(anchor.chain_hash):
         raise ReceiptInvalid(
@@ -131,12 +173,10 @@ def verify_receipt(receipt: Receipt, anchor: TrustAnchor) -> None:
             f"the transaction is not in block {proposal.height}: its Merkle path at index "
             f"{proof.index} does not lead to the block's tx_root {proposal.tx_root.hex()[:16]}..."
         )
-    verify = member_verifier(suite, anchor.members, anchor.chain_hash)
-    problem = check_certificate(
-        suite, range(len(anchor.members)), verify, receipt.certificate, proposal
-    )
+    verify = member_verifier(suite, m.keys, anchor.chain_hash)
+    problem = check_certificate(suite, m.epoch.active, verify, receipt.certificate, proposal)
     if problem is not None:
-        raise ReceiptInvalid(f"commit certificate: {problem}")
+        raise ReceiptInvalid(f"commit certificate (epoch {m.epoch.number}): {problem}")
 
 
 def verify_receipt_json(doc: Any, anchor: TrustAnchor) -> Receipt:

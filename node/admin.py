@@ -33,7 +33,7 @@ def build_admin_routes(node: Service) -> list[Route]:
 def build_operator_routes(node: Service) -> list[Route]:
     """The operator's routes on the public API: each needs this node's operator token."""
     suite, chain = node.suite, node.genesis.genesis_hash
-    key = node.genesis.members[node.me].public_key
+    key = node.public_key
 
     def check(token: str) -> str | None:
         return check_token(suite, key, chain, node.me, token, time.time())

@@ -9,6 +9,7 @@ from typing import Any
 
 from node.config import ConfigError
 from node.genesis_cli import add_genesis_parsers
+from node.members_cli import add_members_parsers
 
 
 def add_node_parsers(commands: Any) -> None:
@@ -48,6 +49,7 @@ def add_node_parsers(commands: Any) -> None:
     up.set_defaults(run=run_testnet_up)
 
     add_genesis_parsers(commands)
+    add_members_parsers(commands)
     operator = commands.add_parser("operator", help="credentials for a node's operator")
     token = operator.add_subparsers(dest="operator_cmd", required=True).add_parser(
         "token", help="print a bearer token for /v1/operator/ on this node's public API"
@@ -88,7 +90,8 @@ def run_operator_token(args: argparse.Namespace) -> int:
     from ledger.crypto import get_suite
     from node.auth import MAX_TOKEN_TTL_S, make_token
     from node.config import load_genesis, load_node_config
-    from node.keys import load_keys, member_index
+    from node.keys import load_keys
+    from node.membership import find_member
 
     if not 0 < args.ttl_s <= MAX_TOKEN_TTL_S:
         print(f"metroledger operator token: --ttl-s: 1..{MAX_TOKEN_TTL_S}", file=sys.stderr)
@@ -96,7 +99,7 @@ def run_operator_token(args: argparse.Namespace) -> int:
     try:
         cfg = load_node_config(args.config)
         genesis, keys = load_genesis(cfg.genesis_file), load_keys(cfg.key_file)
-        me = member_index(keys, genesis, cfg.key_file)
+        me = find_member(keys, genesis.membership(), cfg.roster_file, cfg.key_file)
     except ConfigError as exc:
         print(f"metroledger operator token: {exc}", file=sys.stderr)
         return 2

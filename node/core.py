@@ -85,6 +85,8 @@ class Core:
         )  # fmt: skip
         self.me = replica.me  # published: constant for a run
         self._count_others()
+        metrics.members.set(self.n)
+        metrics.quorum.set(replica.cfg.quorum)
         # consensus frames start with the chain tag, so one from another network is
         # named as such (its signatures would not verify here anyway: they bind the hash)
         self.tag = chain_tag(replica.cfg.genesis_hash)

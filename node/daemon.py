@@ -25,7 +25,7 @@ from consensus.reasons import Reason
 from consensus.replica import Replica
 from consensus.signer import SuiteSigner
 from ledger.crypto import SignatureSuite
-from ledger.quorum import max_faulty, quorum_size
+from ledger.quorum import max_faulty
 from ledger.types import Transaction
 from node.commits import Commits
 from node.config import ConfigError, Genesis, NodeConfig, load_genesis
@@ -57,6 +57,7 @@ class Node:
     cfg: NodeConfig
     genesis: Genesis
     me: int
+    public_key: bytes
     suite: SignatureSuite
     registry: Registry
     metrics: Metrics
@@ -150,8 +151,6 @@ def build_node(cfg: NodeConfig, transport: Transport | None = None) -> Node:
     replica = Replica(protocol, me, signer, sig_cache, restored)
     metrics = Metrics()
     metrics.height.set(restored.chain.height)
-    metrics.members.set(len(membership.epoch.active))
-    metrics.quorum.set(quorum_size(len(membership.epoch.active)))
     commits = Commits(metrics)
     links = _Links(metrics)
     if transport is None:
@@ -162,7 +161,8 @@ def build_node(cfg: NodeConfig, transport: Transport | None = None) -> Node:
     core.tracer = Tracer(cfg.trace_every)
     intake = Intake(core, transport, commits, sig_cache, metrics)
     links.core, links.intake = core, intake
-    return Node(cfg, genesis, me, suite, registry, metrics, transport, commits, core, intake)
+    return Node(cfg, genesis, me, keys.signing.public_key, suite, registry, metrics, transport,
+                commits, core, intake)  # fmt: skip
 
 
 class _Links:

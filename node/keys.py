@@ -13,7 +13,7 @@ from libp2p.crypto.keys import KeyPair as P2PKeyPair
 from libp2p.peer.id import ID
 
 from ledger.crypto import KeyPair, get_suite
-from node.config import ConfigError, Genesis
+from node.config import ConfigError
 
 
 @dataclass(frozen=True)
@@ -67,20 +67,3 @@ def load_keys(path: Path) -> NodeKeys:
     if len(keys.signing_seed) != 32 or len(keys.identity_seed) != 32:
         raise ConfigError(path, "(keys)", "seeds must be 32 bytes")
     return keys
-
-
-def member_index(keys: NodeKeys, genesis: Genesis, key_file: Path) -> int:
-    """This node's index among the genesis members; ConfigError saying which key is not
-    a member, or which identity differs."""
-    if keys.suite != genesis.suite:
-        raise ConfigError(key_file, "suite", f"keys are {keys.suite}, genesis {genesis.suite}")
-    public = keys.signing.public_key
-    indices = [i for i, m in enumerate(genesis.members) if m.public_key == public]
-    if not indices:
-        names = ", ".join(f"{m.name} {m.public_key.hex()[:16]}..." for m in genesis.members)
-        raise ConfigError(key_file, "signing key", f"{public.hex()[:16]}... is not a genesis "
-                          f"member (members: {names})")  # fmt: skip
-    me = indices[0]
-    if genesis.members[me].peer_id != keys.peer_id:
-        raise ConfigError(key_file, "identity key", "peer id differs from genesis")
-    return me

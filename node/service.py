@@ -20,7 +20,8 @@ from node.transport import FaultRules
 class Service(Protocol):
     cfg: NodeConfig
     genesis: Genesis
-    me: int
+    me: int  # this node's roster index (ledger.membership)
+    public_key: bytes  # its consensus key (operator tokens are signed by it)
     suite: SignatureSuite
     registry: Registry
     metrics: Metrics

@@ -52,6 +52,8 @@ def add_oracle_parsers(commands: Any) -> None:
     verify = rsub.add_parser("verify", help="check a receipt file against a genesis file")
     verify.add_argument("file", type=Path)
     verify.add_argument("--genesis", type=Path, required=True)
+    changes_help = "JSON list of the membership changes' receipts (for later epochs)"
+    verify.add_argument("--changes", type=Path, help=changes_help)
     verify.set_defaults(run=run_receipt_verify)
 
 
@@ -133,6 +135,8 @@ def run_simulate(args: argparse.Namespace) -> int:
 def run_receipt_verify(args: argparse.Namespace) -> int:
     try:
         anchor = load_trust_anchor(args.genesis)
+        if args.changes:
+            anchor = anchor.with_changes(json.loads(args.changes.read_text(encoding="utf-8")))
         doc = json.loads(args.file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         print(f"metroledger receipt verify: {exc}", file=sys.stderr)
