@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from analysis.contracts import NoteContract, Registry
@@ -11,14 +12,20 @@ from analysis.surveillance import DispenserSurveillance, SurveillanceRules
 KNOWN_SECTIONS = ("devices", "surveillance")
 
 
-def build_registry(suite_name: str, config: dict[str, Any], members: tuple[bytes, ...]) -> Registry:
+def build_registry(
+    suite_name: str,
+    config: dict[str, Any],
+    members: tuple[bytes, ...],
+    window: tuple[int, int] = (16, 64),
+) -> Registry:
     """ValueError (naming the section) for an unknown section or a bad setting."""
     for section in config:
         if section not in KNOWN_SECTIONS:
             raise ValueError(f"unknown contract section {section!r}; known: {KNOWN_SECTIONS}")
     devices, surveillance = _section(config, "devices"), _section(config, "surveillance")
     try:
-        device_rules = DeviceRules.from_config(suite_name, devices, members)
+        rules = DeviceRules.from_config(suite_name, devices, members)
+        device_rules = replace(rules, checkpoint_interval=window[0], watermark_window=window[1])
     except ValueError as exc:
         raise ValueError(f"devices: {exc}") from None
     try:

@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.contracts import TxResult
+from analysis.device_lists import current_lists, observe_change
 from analysis.state import ContractState
 from ledger.crypto import get_suite
+from ledger.membership import KIND_MEMBERSHIP
 from ledger.readings import (
     KIND_ENDORSE,
     KIND_METER,
@@ -51,8 +53,10 @@ NOT_ACTIVE = 0
 class DeviceRules:
     suite_name: str
     endorsements_required: int
-    authorities: frozenset[bytes]
+    authorities: frozenset[bytes]  # at genesis: membership changes may change both lists
     manufacturers: frozenset[bytes]
+    checkpoint_interval: int = 16  # K and L of the protocol: when a list change applies
+    watermark_window: int = 64
 
     @classmethod
     def from_config(
@@ -85,9 +89,15 @@ class DeviceRegistry:
     kinds: tuple[str, ...] = field(
         default=(KIND_REGISTER, KIND_ENDORSE, KIND_REVOKE, KIND_ROTATE, KIND_REFUEL, KIND_METER)
     )
-    observes: tuple[str, ...] = ()
+    observes: tuple[str, ...] = (KIND_MEMBERSHIP,)
 
     def apply(self, state: ContractState, tx: Transaction, height: int) -> TxResult:
+        if tx.kind == KIND_MEMBERSHIP:  # accepted by the membership contract
+            r = self.rules
+            return TxResult(True, events=observe_change(
+                state, tx.payload, height, (r.authorities, r.manufacturers),
+                r.endorsements_required, r.checkpoint_interval, r.watermark_window,
+            ))  # fmt: skip
         try:
             payload = parse_payload(tx.kind, tx.payload)
         except InvalidReading as exc:
@@ -120,7 +130,7 @@ class DeviceRegistry:
     def _register(
         self, state: ContractState, tx: Transaction, p: RegisterDevice, h: int
     ) -> TxResult:
-        if tx.sender not in self.rules.manufacturers:
+        if tx.sender not in self._lists(state, h)[1]:
             return TxResult(False, "not_manufacturer")
         if device_key(p.device_id) in state:
             return TxResult(False, "device_exists")
@@ -140,7 +150,7 @@ class DeviceRegistry:
 
     def _endorse(self, state: ContractState, tx: Transaction, p: EndorseDevice, h: int) -> TxResult:
         device = state.get(device_key(p.device_id))
-        problem = self._authority_problem(device, tx)
+        problem = self._authority_problem(device, tx, self._lists(state, h)[0])
         if problem is None and device is not None and p.public_key != device["key"]:
             problem = "endorsed_key_mismatch"
         if problem is None and device is not None and tx.sender in device["endorsers"]:
@@ -169,7 +179,7 @@ class DeviceRegistry:
         effective = max(p.effective_height, h)
         if tx.sender == device["manufacturer"]:
             return self._revoked(state.edit(device_key(p.device_id)), p, h, effective, tx.sender)
-        problem = self._authority_problem(device, tx)
+        problem = self._authority_problem(device, tx, self._lists(state, h)[0])
         if problem is None and tx.sender.hex() in device["revokers"]:
             problem = "already_voted"
         if problem is not None:
@@ -219,8 +229,14 @@ class DeviceRegistry:
         device["history"].append([h, "key_rotated", tx.sender, p.new_public_key.hex()])
         return TxResult(True, events=(("device_key_rotated", {"device_id": p.device_id}),))
 
-    def _authority_problem(self, device: dict[str, Any] | None, tx: Transaction) -> str | None:
-        if tx.sender not in self.rules.authorities:
+    def _lists(self, state: ContractState, h: int) -> tuple[frozenset[bytes], frozenset[bytes]]:
+        """(authorities, manufacturers) at height h."""
+        return current_lists(state, self.rules.authorities, self.rules.manufacturers, h)
+
+    def _authority_problem(
+        self, device: dict[str, Any] | None, tx: Transaction, authorities: frozenset[bytes]
+    ) -> str | None:
+        if tx.sender not in authorities:
             return "not_authority"
         if device is None:
             return "unknown_device"

@@ -2,8 +2,9 @@
 
 A change is a transaction of kind `membership` whose payload holds operations (add a
 member from its self-signed card, remove a member, replace a member's key with a new
-card) and the signatures of a quorum of the current epoch's members over
-`chain hash ‖ [CHANGE_DOMAIN, epoch, ops]` (the epoch number stops a change from being
+card; change the device registry's authority and manufacturer lists, which
+`analysis.device_lists` applies) and the signatures of a quorum of the current epoch's
+members over `chain hash ‖ [CHANGE_DOMAIN, epoch, ops]` (the epoch number stops a change from being
 replayed later). One change per epoch: while one is scheduled, others are refused.
 
 Included at height h, a change takes effect after the checkpoint boundary
@@ -32,6 +33,9 @@ from ledger.quorum import quorum_size
 KIND_MEMBERSHIP = "membership"
 CHANGE_DOMAIN = "metroledger/membership/v1"
 OPS = ("add", "remove", "replace")
+# the device registry's lists (analysis.device_lists): no effect on who votes
+LIST_OPS = ("authority_add", "authority_remove", "manufacturer_add", "manufacturer_remove")
+MAX_KEY_BYTES = 128
 MAX_OPS = 16
 VerifyFn = Callable[[int, bytes, bytes], bool]  # (roster index, message, signature)
 
@@ -204,8 +208,12 @@ def _apply_op(
         old = _active_index(op[1], keys, active)
         _admit(op[2], keys, cards, active, suite_name)
         active.discard(old)
+    elif name in LIST_OPS and len(op) == 2:
+        if not isinstance(op[1], bytes) or not 0 < len(op[1]) <= MAX_KEY_BYTES:
+            raise MembershipError(f"ops: {name} needs a public key (bytes)")
     else:
-        raise MembershipError(f"ops: expected one of {OPS} with its arguments, got {op!r}")
+        raise MembershipError(f"ops: expected one of {OPS + LIST_OPS} with its arguments, "
+                              f"got {op!r}")  # fmt: skip
 
 
 def _admit(

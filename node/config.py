@@ -64,10 +64,10 @@ class Genesis:
         )
 
     def registry(self) -> Registry:
-        registry = build_registry(
-            self.suite, self.contracts, tuple(m.public_key for m in self.members)
-        )
         protocol = self.protocol_config()
+        keys = tuple(m.public_key for m in self.members)
+        window = (protocol.checkpoint_interval, protocol.watermark_window)
+        registry = build_registry(self.suite, self.contracts, keys, window)
         registry.contracts.append(MembershipContract(
             protocol.suite, self.suite, self.membership(), self.genesis_hash,
             protocol.checkpoint_interval, protocol.watermark_window,

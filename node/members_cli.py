@@ -2,7 +2,8 @@
 genesis: a draft passes between organisations, each member signs it with its own key,
 and one submits the draft with a quorum of approvals as a transaction.
 
-    members propose --epoch E (--add CARD | --remove KEY | --replace KEY --card CARD)
+    members propose --epoch E (--add CARD | --remove KEY | --replace KEY --card CARD |
+                               --authority-add KEY | --manufacturer-remove KEY | ...)
     members approve DRAFT --home H        (prints this member's approval)
     members submit DRAFT APPROVALS... --home H --api URL [--cacert CA]
 
@@ -23,7 +24,7 @@ from typing import Any
 
 from ledger.crypto import get_suite
 from ledger.genesis import GenesisError, check_card
-from ledger.membership import KIND_MEMBERSHIP, change_bytes, make_change
+from ledger.membership import KIND_MEMBERSHIP, LIST_OPS, change_bytes, make_change
 from ledger.types import Transaction, compute_tx_hash, sign_transaction
 from node.ceremony import KEY_FILE
 from node.config import ConfigError, load_node_config, read_json
@@ -43,6 +44,11 @@ def add_members_parsers(commands: Any) -> None:
     propose.add_argument("--remove", metavar="KEY", help="remove the member with this key (hex)")
     propose.add_argument("--replace", metavar="KEY", help="replace this key (hex) by --card's")
     propose.add_argument("--card", type=Path, help="the new card, with --replace")
+    for op in LIST_OPS:  # the device registry's lists
+        flag = "--" + op.replace("_", "-")  # --authority-add KEY ...
+        what = op.replace("_", " ")
+        propose.add_argument(flag, dest=op, action="append", default=[], metavar="KEY",
+                             help=f"{what} (hex public key; repeatable)")  # fmt: skip
     propose.add_argument("--out", type=Path)
     propose.set_defaults(run=run_propose)
     approve = members.add_parser("approve", help="sign a draft with this member's key")
@@ -104,6 +110,8 @@ def _ops_of(draft: dict[str, Any]) -> Ops:
             ops.append(("remove", _key(op[1])))
         elif isinstance(op, list) and len(op) == 3 and op[0] == "replace":
             ops.append(("replace", _key(op[1]), _card(op[2])))
+        elif isinstance(op, list) and len(op) == 2 and op[0] in LIST_OPS:
+            ops.append((op[0], _key(op[1])))
         else:
             raise GenesisError(f"ops: {op!r}: expected [add, CARD], [remove, KEY], "
                                "[replace, KEY, CARD]")  # fmt: skip
@@ -169,6 +177,7 @@ def run_propose(args: argparse.Namespace) -> int:
             if not args.card:
                 raise GenesisError("--replace needs --card (the new key's card)")
             ops.append(["replace", args.replace, read_json(args.card)])
+        ops += [[op, key] for op in LIST_OPS for key in getattr(args, op)]
         if not ops:
             raise GenesisError("nothing to change: give --add, --remove or --replace")
         return _emit(propose(args.epoch, ops), args.out)

@@ -78,7 +78,9 @@ def test_four_to_five_to_four_members_under_load(tmp_path: Path) -> None:
             wait_until("load committing", lambda: len(load.hashes) >= 80)
             early = load.hashes[0]
             card = tmp_path / "node4" / "card.json"
-            change(tmp_path, nodes[0].api, 0, ["--add", str(card)], [0, 1, 2])
+            maker = "ab" * 32  # a manufacturer admitted to the device registry with node4
+            change(tmp_path, nodes[0].api, 0, ["--add", str(card), "--manufacturer-add", maker],
+                   [0, 1, 2])  # fmt: skip
             (tmp_path / "node4" / "members.json").write_text(
                 json.dumps(nodes[0].get("/v1/members"))
             )
@@ -87,6 +89,8 @@ def test_four_to_five_to_four_members_under_load(tmp_path: Path) -> None:
             wait_until("epoch 1 with five members", lambda: all(
                 d.get("/v1/status")["epoch"] == 1 for d in everyone
             ) and fifth.get("/v1/status")["is_member"], timeout_s=120)  # fmt: skip
+            (scheduled,) = nodes[0].get("/v1/events?name=registry_lists_scheduled")["events"]
+            assert "manufacturers" in str(scheduled)
             removed = nodes[1].get("/v1/members")["roster"][1]["public_key"]
             change(tmp_path, nodes[0].api, 1, ["--remove", removed], [0, 2, 3, 4])
             members = [nodes[0], nodes[2], nodes[3], fifth]
