@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -31,6 +32,12 @@ def add_bench_parsers(commands: Any) -> None:
     cmp.add_argument("a", type=Path)
     cmp.add_argument("b", type=Path)
     cmp.set_defaults(run=run_compare)
+    proj = sub.add_parser("project", help="fit CPU costs to measured runs and project n = 4..31")
+    proj.add_argument("results", type=Path, nargs="+", help="result folders with blocks_committed")
+    proj.add_argument("--batch", type=int, default=24, help="transactions per block (24)")
+    proj.add_argument("--clients", type=int, default=50, help="closed-loop clients (50)")
+    proj.add_argument("--out", type=Path, help="write the projection as JSON")
+    proj.set_defaults(run=run_project)
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -65,6 +72,28 @@ def run_compare(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"metroledger bench compare: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def run_project(args: argparse.Namespace) -> int:
+    from bench.scaling import project_from
+
+    try:
+        doc = project_from(args.results, args.batch, args.clients)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"metroledger bench project: {exc}", file=sys.stderr)
+        return 2
+    print(f"fitted (us per block and node): {doc['costs']}")
+    for link, rows in doc["projection"].items():
+        print(f"one core per node, {link} links, blocks of {args.batch}, {args.clients} clients:")
+        for row in rows:
+            print(
+                f"  n={row['n']:2}  cpu {row['cpu_ms_per_block']:6.2f} ms/block  bound "
+                f"{row['cpu_bound_tps']:5} tx/s  closed loop {row['closed_loop_tps']:5} tx/s "
+                f"at {row['closed_loop_latency_ms']:6.1f} ms  messages {row['message_share']:.0%}"
+            )
+    if args.out:
+        args.out.write_text(json.dumps(doc, indent=2) + "\n")
     return 0
 
 

@@ -69,6 +69,7 @@ def analyse(
     cpu: dict[int, float],
     memory: dict[int, float],
     load_end: float,
+    blocks: int = 0,
 ) -> dict[str, Any]:
     sc = run.scenario
     steady = [i for i in range(len(run.nodes)) if i not in run.down | run.crashed]
@@ -128,6 +129,7 @@ def analyse(
         "cpu_seconds_per_node": cpu,
         "loadgen_cpu_seconds": round(log.cpu_seconds, 2),
         "peak_rss_mib_per_node": memory,
+        "blocks_committed": blocks,  # while the CPU seconds were counted: cost per block
         "safety_ok": safe,
         "safety_checked_height": safe_height,
         "timeline": timeline,

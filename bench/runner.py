@@ -271,6 +271,7 @@ def execute(sc: Scenario, out: Path) -> dict[str, Any]:
         hashes = tx_hashes(sc.suite, txs)
         pids = {i: d.process.pid for i, d in enumerate(run.nodes) if d.process}
         cpu_start = {i: cpu_seconds(pid) for i, pid in pids.items()}
+        height_start = (run.status() or {}).get("height", 0)
         log = LoadLog()
         run.started_wall = time.time()
         cpu_before = time.process_time()
@@ -288,8 +289,9 @@ def execute(sc: Scenario, out: Path) -> dict[str, Any]:
             for i, d in enumerate(run.nodes)
             if d.process and d.process.poll() is None
         }
+        blocks = (run.status() or {}).get("height", 0) - height_start  # while CPU was counted
         rates.append(verify_rate(sc.suite))  # the nodes are idle now
-        return analyse(run, log, rates, cpu, memory, load_end)
+        return analyse(run, log, rates, cpu, memory, load_end, blocks)
     finally:
         for d in run.nodes:
             d.stop()
