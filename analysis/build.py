@@ -8,8 +8,9 @@ from typing import Any
 from analysis.contracts import NoteContract, Registry
 from analysis.devices import DeviceRegistry, DeviceRules
 from analysis.surveillance import DispenserSurveillance, SurveillanceRules
+from analysis.verification import VerificationContract, VerificationRules
 
-KNOWN_SECTIONS = ("devices", "surveillance")
+KNOWN_SECTIONS = ("devices", "surveillance", "verification")
 
 
 def build_registry(
@@ -32,9 +33,13 @@ def build_registry(
         surveillance_rules = SurveillanceRules.from_config(surveillance)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"surveillance: {exc}") from None
-    return Registry(
-        [NoteContract(), DeviceRegistry(device_rules), DispenserSurveillance(surveillance_rules)]
-    )
+    try:
+        verification = VerificationRules.from_config(_section(config, "verification"), members)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"verification: {exc}") from None
+    return Registry([NoteContract(), DeviceRegistry(device_rules),
+                     DispenserSurveillance(surveillance_rules),
+                     VerificationContract(verification)])  # fmt: skip
 
 
 def _section(config: dict[str, Any], name: str) -> dict[str, Any]:

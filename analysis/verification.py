@@ -1,0 +1,200 @@
+"""The verification-supervision contract (Tianjin specification §4.2.1, §5, Appendix A.2).
+
+It keeps the registries of verification institutions (registered and revoked by a
+regulator) and of meter assets (registered by a utility), validates each verification
+record (Appendix A.2's Validity contract: every rule that fails is named with its field,
+and a refused record changes nothing), stores the valid ones, and applies the batch rule
+of §5.2: first verification and supervision sampling are compared per barcode, and more
+than `batch_disagreements_allowed` (2) disagreements in one arrival batch fail that
+batch's first verification, with a warning to each institution that first-verified a
+disagreeing meter (§5.1 anomaly handling).
+
+State (keys and values; integers, text and bytes):
+  institution/<id> = {name, key, registered_at, revoked_at}
+  ikey/<hex>       = institution id of a signing key
+  asset/<barcode>  = {asset_no, batch, manufacturer, meter_type, wiring, accuracy_class,
+                      owner_unit, status, registered_at, history[[height, event, detail]],
+                      first: [result, institution], sampling: result}
+  batch/<batch>    = {meters, disagreeing[[barcode, institution that first-verified]], status}
+  record/<barcode>/<task>/<kind> = {date, institution, items[[code, conclusion, value]],
+                                    result, height}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from analysis.contracts import TxResult
+from analysis.state import ContractState
+from ledger.types import Transaction
+from ledger.verification import (
+    ITEMS,
+    KIND_ASSET,
+    KIND_INSTITUTION,
+    KIND_RECORD,
+    NOT_QUALIFIED,
+    InstitutionChange,
+    InvalidRecord,
+    MeterAsset,
+    VerificationRecord,
+    parse_verification,
+)
+
+
+@dataclass(frozen=True)
+class VerificationRules:
+    regulators: frozenset[bytes]
+    utilities: frozenset[bytes]
+    batch_disagreements_allowed: int = 2  # §5.2: more than this fails the batch
+    required_items: tuple[str, ...] = tuple(ITEMS)  # every record names each ("-": n/a)
+
+    @classmethod
+    def from_config(cls, raw: dict[str, Any], members: tuple[bytes, ...]) -> VerificationRules:
+        def keys(name: str) -> frozenset[bytes]:
+            listed = raw.get(name)
+            if listed is None:
+                return frozenset(members)
+            if not isinstance(listed, list) or not all(isinstance(k, str) for k in listed):
+                raise ValueError(f"{name} must be a list of hex public keys")
+            return frozenset(bytes.fromhex(k) for k in listed)
+
+        allowed = raw.get("batch_disagreements_allowed", 2)
+        if type(allowed) is not int or allowed < 0:
+            raise ValueError("batch_disagreements_allowed must be a non-negative integer")
+        required = tuple(raw.get("required_items", list(ITEMS)))
+        unknown = [code for code in required if code not in ITEMS]
+        if unknown:
+            raise ValueError(f"required_items: unknown table codes {unknown}")
+        return cls(keys("regulators"), keys("utilities"), allowed, required)
+
+
+@dataclass
+class VerificationContract:
+    rules: VerificationRules
+    name: str = "verification"
+    kinds: tuple[str, ...] = field(default=(KIND_INSTITUTION, KIND_ASSET, KIND_RECORD))
+    observes: tuple[str, ...] = ()
+
+    def apply(self, state: ContractState, tx: Transaction, height: int) -> TxResult:
+        try:
+            payload = parse_verification(tx.kind, tx.payload)
+            if isinstance(payload, InstitutionChange):
+                return self._institution(state, tx, payload, height)
+            if isinstance(payload, MeterAsset):
+                return self._asset(state, tx, payload, height)
+            return self._record(state, tx, payload, height)
+        except InvalidRecord as exc:
+            return TxResult(False, f"invalid:{exc.rule}:{exc.field}")
+
+    # ---- registries -------------------------------------------------------------------
+
+    def _institution(
+        self, state: ContractState, tx: Transaction, p: InstitutionChange, h: int
+    ) -> TxResult:
+        if tx.sender not in self.rules.regulators:
+            return TxResult(False, "not_regulator")
+        key = f"institution/{p.institution_id}"
+        current = state.get(key)
+        if p.action == "register":
+            if current is not None or f"ikey/{p.public_key.hex()}" in state:
+                return TxResult(False, "institution_exists")
+            state.put(key, {"name": p.name, "key": p.public_key, "registered_at": h,
+                            "revoked_at": 0})  # fmt: skip
+            state.put(f"ikey/{p.public_key.hex()}", p.institution_id)
+            return TxResult(True, events=(("institution_registered", {"id": p.institution_id}),))
+        if current is None or current["revoked_at"]:
+            return TxResult(False, "unknown_institution" if current is None else "revoked")
+        state.edit(key)["revoked_at"] = h
+        return TxResult(True, events=(("institution_revoked", {"id": p.institution_id}),))
+
+    def _asset(self, state: ContractState, tx: Transaction, p: MeterAsset, h: int) -> TxResult:
+        if tx.sender not in self.rules.utilities:
+            return TxResult(False, "not_utility")
+        key = f"asset/{p.barcode}"
+        if key in state:
+            return TxResult(False, "asset_exists")
+        state.put(key, {"asset_no": p.asset_no, "batch": p.batch, "manufacturer": p.manufacturer,
+                        "meter_type": p.meter_type, "wiring": p.wiring,
+                        "accuracy_class": p.accuracy_class, "owner_unit": p.owner_unit,
+                        "status": "in_stock", "registered_at": h,
+                        "history": [[h, "registered", p.batch]]})  # fmt: skip
+        batch = state.edit(f"batch/{p.batch}") or _new_batch(state, p.batch)
+        batch["meters"] += 1
+        return TxResult(True)
+
+    # ---- records ----------------------------------------------------------------------
+
+    def _record(
+        self, state: ContractState, tx: Transaction, p: VerificationRecord, h: int
+    ) -> TxResult:
+        institution = state.get(f"ikey/{tx.sender.hex()}")
+        if institution is None:
+            return TxResult(False, "not_institution")
+        if state.get(f"institution/{institution}")["revoked_at"]:
+            return TxResult(False, "institution_revoked")
+        if p.institution_id != institution:
+            return TxResult(False, "invalid:signer:institution_id")
+        asset = state.get(f"asset/{p.barcode}")
+        if asset is None:
+            return TxResult(False, "unknown_asset")
+        problem = self._validity(p)
+        if problem:
+            return TxResult(False, problem)
+        key = f"record/{p.barcode}/{p.task_no}/{p.record_kind}"
+        if key in state:
+            return TxResult(False, "duplicate_record")
+        state.put(key, {"date": p.date, "institution": institution, "result": p.result,
+                        "items": [list(i) for i in p.items], "height": h})  # fmt: skip
+        events: list[tuple[str, Any]] = []
+        if p.record_kind in ("first", "sampling"):
+            events += self._compare(state, asset["batch"], p, institution)
+        return TxResult(True, events=tuple(events))
+
+    def _validity(self, p: VerificationRecord) -> str:
+        """Appendix A.2: the first rule that fails, as invalid:RULE:FIELD ('' if none)."""
+        codes = {code for code, _, _ in p.items}
+        missing = [code for code in self.rules.required_items if code not in codes]
+        if missing:
+            return f"invalid:required_item:{ITEMS[missing[0]][0]}"
+        failed = [code for code, conclusion, _ in p.items if conclusion == NOT_QUALIFIED]
+        if failed and p.result != NOT_QUALIFIED:
+            return f"invalid:result_consistency:{ITEMS[failed[0]][0]}"
+        return ""
+
+    def _compare(
+        self, state: ContractState, batch_id: str, p: VerificationRecord, institution: str
+    ) -> list[tuple[str, Any]]:
+        """§5.2: first verification against supervision sampling, per barcode (each
+        meter's results live on its asset, so a record copies no batch-sized value)."""
+        asset = state.edit(f"asset/{p.barcode}")
+        if p.record_kind == "first":
+            asset["first"] = [p.result, institution]
+        else:
+            asset["sampling"] = p.result
+        first, sampled = asset.get("first"), asset.get("sampling")
+        if first is None or sampled is None or first[0] == sampled:
+            return []
+        batch = state.edit(f"batch/{batch_id}")
+        if p.barcode not in [b for b, _ in batch["disagreeing"]]:
+            batch["disagreeing"].append([p.barcode, first[1]])
+        events: list[tuple[str, Any]] = [("verification_disagreement", {
+            "batch": batch_id, "barcode": p.barcode, "first": first[0], "sampling": sampled,
+            "institution": first[1]})]  # fmt: skip
+        allowed = self.rules.batch_disagreements_allowed
+        if batch["status"] == "open" and len(batch["disagreeing"]) > allowed:
+            batch["status"] = "first_verification_failed"
+            blamed = sorted({i for _, i in batch["disagreeing"]})
+            events.append(("batch_first_verification_failed", {
+                "batch": batch_id, "disagreements": len(batch["disagreeing"]),
+                "institutions": blamed}))  # fmt: skip
+            events += [("warning", {"to": i, "batch": batch_id, "reason": "first verification "
+                                    "disagrees with supervision sampling (§5.2)"})
+                       for i in blamed]  # fmt: skip
+        return events
+
+
+def _new_batch(state: ContractState, batch_id: str) -> dict[str, Any]:
+    state.put(f"batch/{batch_id}", {"meters": 0, "disagreeing": [], "status": "open"})
+    batch: dict[str, Any] = state.edit(f"batch/{batch_id}")
+    return batch

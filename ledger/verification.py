@@ -1,0 +1,187 @@
+"""Meter verification payloads (Tianjin specification §4.2.1, Tables 1-2, Appendix B).
+
+Three transaction kinds, each a tagged canonical-msgpack list like `ledger.readings`:
+
+- `meter.institution`: a regulator registers or revokes a verification institution and
+  its signing key;
+- `meter.asset`: a utility registers an electricity meter asset (barcode, asset number,
+  arrival batch, manufacturer, type, wiring mode, accuracy class, owning unit);
+- `meter.record`: a registered institution signs a verification record (JJG 596 items,
+  Appendix B's table codes) for one meter and task.
+
+Parsing checks structure and formats and raises `InvalidRecord(rule, field)`; whether a
+signer may submit it, and the cross-record rules, are the contract's
+(`analysis.verification`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ledger.encoding import decode, encode
+from ledger.errors import InvalidEncoding
+from ledger.wire import blob, expect_list, expect_tagged, text, u64
+
+KIND_INSTITUTION = "meter.institution"
+KIND_ASSET = "meter.asset"
+KIND_RECORD = "meter.record"
+RECORD_KINDS = ("first", "sampling", "physical_recheck", "user_calibration")
+QUALIFIED, NOT_QUALIFIED = "合格", "不合格"
+CONCLUSIONS = (QUALIFIED, NOT_QUALIFIED, "-", "--")  # "-": not applicable
+# Appendix B: tableCode -> (tableField, sort, tableName)
+ITEMS = {
+    "VOLT_Meter_CONC": ("VOLT_CONC_CODE", 1, "交流电压试验"),
+    "BASICERR_Meter_CONC": ("BASIC_ERROR_CONC_CODE", 2, "基本误差试验"),
+    "INTUIT_Meter_CONC": ("INTUIT_CONC_CODE", 3, "外观检查"),
+    "CONST_Meter_CONC": ("CONST_CONC_CODE", 5, "仪表常数实验"),
+    "DAYERR_Meter_CONC": ("DAYERR_CONC_CODE", 6, "日计时误差"),
+    "Deviation_Meter_Conc": ("DEVIATION_MET_CONC", 7, "标准偏差"),
+    "CREEPING_Meter_CONC": ("CREEPING_CONC_CODE", 8, "潜动试验"),
+    "Starting_Meter_Conc": ("STARTING_CONC_CODE", 9, "起动试验"),
+    "CLOCK_VALUE_Meter_CONC": ("CLOCK_VALUE_CONC_CODE", 11, "时钟示值误差"),
+}
+WIRING = {"01": "单相", "03": "三相四线"}  # Appendix B's wireModel -> wireModeName
+BARCODE = re.compile(r"[0-9]{22}")
+TASK_NO = re.compile(r"[0-9A-Za-z]{1,32}")
+NAME_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,31}")  # institutions, batches
+DAY = r"(20[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+DATE = re.compile(DAY + r" ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]")
+ACCURACY_CLASSES = ("0.2S", "0.5S", "1", "2", "A", "B", "C", "D")
+
+
+class InvalidRecord(ValueError):
+    """A verification payload breaks a rule; `rule` and `field` name which."""
+
+    def __init__(self, rule: str, field: str, detail: str = ""):
+        super().__init__(f"{rule}: {field}" + (f" ({detail})" if detail else ""))
+        self.rule, self.field, self.detail = rule, field, detail
+
+
+def _match(value: Any, pattern: re.Pattern[str], field: str, max_len: int = 64) -> str:
+    try:
+        raw = text(value, field, max_len)
+    except InvalidEncoding:
+        raise InvalidRecord("required", field, "text expected") from None
+    if not pattern.fullmatch(raw):
+        raise InvalidRecord("format", field, repr(raw))
+    return raw
+
+
+def _text(value: Any, field: str, max_len: int = 64) -> str:
+    try:
+        return text(value, field, max_len)
+    except InvalidEncoding:
+        raise InvalidRecord("required", field, f"text of 1..{max_len} characters") from None
+
+
+def _one_of(value: Any, allowed: tuple[str, ...] | dict[str, Any], field: str) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidRecord("allowed_values", field, f"one of {list(allowed)}")
+    return value
+
+
+class VerificationPayload:
+    TAG: ClassVar[int]
+    KIND: ClassVar[str]
+
+    def encode(self) -> bytes:
+        return encode([self.TAG, *_plain(vars(self).values())])
+
+
+def _plain(values: Any) -> list[Any]:
+    return [[list(v) for v in value] if isinstance(value, tuple) else value for value in values]
+
+
+@dataclass(frozen=True)
+class InstitutionChange(VerificationPayload):
+    TAG: ClassVar[int] = 50
+    KIND: ClassVar[str] = KIND_INSTITUTION
+    action: str  # register | revoke
+    institution_id: str
+    name: str
+    public_key: bytes
+
+    @classmethod
+    def from_wire(cls, value: Any) -> InstitutionChange:
+        action, iid, name, key = expect_tagged(value, cls.TAG, 4, "institution")
+        return cls(_one_of(action, ("register", "revoke"), "action"),
+                   _match(iid, NAME_ID, "institution_id"), _text(name, "name", 200),
+                   blob(key, "public_key", 32, 65))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MeterAsset(VerificationPayload):
+    TAG: ClassVar[int] = 51
+    KIND: ClassVar[str] = KIND_ASSET
+    barcode: str
+    asset_no: str
+    batch: str  # arrival batch number
+    manufacturer: str
+    meter_type: str
+    wiring: str  # "01" single phase, "03" three phase (Appendix B's wireModel)
+    accuracy_class: str
+    owner_unit: str
+
+    @classmethod
+    def from_wire(cls, value: Any) -> MeterAsset:
+        f = expect_tagged(value, cls.TAG, 8, "asset")
+        return cls(_match(f[0], BARCODE, "barCode"), _text(f[1], "asset_no"),
+                   _match(f[2], NAME_ID, "batch"), _text(f[3], "manufacturer", 200),
+                   _text(f[4], "meter_type"), _one_of(f[5], WIRING, "wireModel"),
+                   _one_of(f[6], ACCURACY_CLASSES, "accuracy_class"),
+                   _text(f[7], "owner_unit", 200))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class VerificationRecord(VerificationPayload):
+    TAG: ClassVar[int] = 52
+    KIND: ClassVar[str] = KIND_RECORD
+    task_no: str  # veriTaskNo
+    barcode: str
+    date: str  # veriDate, "YYYY-MM-DD hh:mm:ss"
+    institution_id: str
+    record_kind: str
+    items: tuple[tuple[str, str, int], ...]  # (tableCode, conclusion, value in its unit)
+    result: str  # veriResult
+
+    @classmethod
+    def from_wire(cls, value: Any) -> VerificationRecord:
+        task, barcode, date, iid, kind, items, result = expect_tagged(value, cls.TAG, 7, "record")
+        if not isinstance(items, list) or not 1 <= len(items) <= len(ITEMS):
+            raise InvalidRecord("required", "tableNames", f"1..{len(ITEMS)} items")
+        parsed = tuple(_item(item) for item in items)
+        codes = [code for code, _, _ in parsed]
+        if len(set(codes)) != len(codes):
+            raise InvalidRecord("duplicate", "tableCode")
+        return cls(_match(task, TASK_NO, "veriTaskNo"), _match(barcode, BARCODE, "barCode"),
+                   _match(date, DATE, "veriDate"), _match(iid, NAME_ID, "institution_id"),
+                   _one_of(kind, RECORD_KINDS, "kind"), parsed,
+                   _one_of(result, (QUALIFIED, NOT_QUALIFIED), "veriResult"))  # fmt: skip
+
+
+def _item(value: Any) -> tuple[str, str, int]:
+    try:
+        code, conclusion, measured = expect_list(value, 3, "item")
+        number = u64(measured, "value", 10**12)
+    except InvalidEncoding:
+        raise InvalidRecord("format", "tableNames", "[tableCode, conclusion, value]") from None
+    return (_one_of(code, ITEMS, "tableCode"), _one_of(conclusion, CONCLUSIONS, ITEMS[code][0]),
+            number)  # fmt: skip
+
+
+PAYLOADS: dict[str, Any] = {
+    KIND_INSTITUTION: InstitutionChange, KIND_ASSET: MeterAsset, KIND_RECORD: VerificationRecord
+}  # fmt: skip
+
+
+def parse_verification(kind: str, payload: bytes) -> Any:
+    """The typed payload, or InvalidRecord naming the rule and the field."""
+    cls = PAYLOADS.get(kind)
+    if cls is None:
+        raise InvalidRecord("unknown_kind", kind)
+    try:
+        return cls.from_wire(decode(payload))
+    except InvalidEncoding as exc:
+        raise InvalidRecord("malformed", kind, str(exc)) from None

@@ -1,0 +1,81 @@
+"""Meter verification queries: Appendix B's envelope, and plain JSON reads.
+
+`POST /v1/meter/query` takes Appendix B's payload `{barCode, tableCode, veriTaskNo}` and
+answers in its envelope `{"code", "data", "msg"}` with its field names, so an existing
+client of the specification works unchanged; its errors come in the same envelope (with
+the HTTP status matching `code`). An empty `tableCode` means every item.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from analysis.state import ContractState
+from ledger.verification import ITEMS, RECORD_KINDS, WIRING
+from node import schemas as s
+from node.routes import Param, Route
+from node.service import Service
+from node.web import Request, Response, json_response
+
+SUCCESS = "成功!"
+ENVELOPE = s.obj({"code": s.INT, "data": {"type": ["object", "null"]}, "msg": s.STR})
+QUERY = s.obj({"barCode": s.STR, "veriTaskNo": s.STR}, {"tableCode": s.STR})
+
+
+def appendix_b(view: ContractState, barcode: str, task: str, table_code: str) -> dict[str, Any]:
+    """The envelope for one meter's record of one task."""
+    asset = view.get(f"asset/{barcode}")
+    records = (view.get(f"record/{barcode}/{task}/{kind}") for kind in RECORD_KINDS)
+    found = next((r for r in records if r is not None), None)
+    if asset is None or found is None:
+        return {"code": 404, "data": None, "msg": f"no record of {barcode} in task {task}"}
+    if table_code and table_code not in ITEMS:
+        return {"code": 400, "data": None, "msg": f"unknown tableCode {table_code}"}
+    items = [i for i in found["items"] if not table_code or i[0] == table_code]
+    data: dict[str, Any] = {"faultResult": "--", "tableNames": []}
+    for code, conclusion, _ in sorted(items, key=lambda i: ITEMS[i[0]][1]):
+        field, sort, name = ITEMS[code]
+        data["tableNames"].append({"tableField": field, "tableCode": code, "sort": sort,
+                                   "subResultId": sort, "tableName": name})  # fmt: skip
+        data[field] = conclusion
+    data.update({"veriResult": found["result"], "veriDate": found["date"], "barCode": barcode,
+                 "wireModeName": WIRING[asset["wiring"]], "wireModel": asset["wiring"],
+                 "m": 1, "veriTaskNo": task})  # fmt: skip
+    return {"code": 200, "data": data, "msg": SUCCESS}
+
+
+def verification_routes(node: Service) -> list[Route]:
+    async def query(request: Request) -> Response:
+        try:
+            body = json.loads(request.body)
+            barcode, task = str(body["barCode"]), str(body["veriTaskNo"])
+            table_code = str(body.get("tableCode") or "")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            bad = {"code": 400, "data": None, "msg": "expected {barCode, tableCode, veriTaskNo}"}
+            return json_response(bad, 400)
+        answer = appendix_b(node.snapshot.view_of("verification"), barcode, task, table_code)
+        return json_response(answer, answer["code"])
+
+    async def batch(request: Request) -> Response:
+        batch_id = request.path_params["batch"]
+        found = node.snapshot.view_of("verification").get(f"batch/{batch_id}")
+        if found is None:
+            return json_response({"error": "unknown_batch", "detail": batch_id}, 404)
+        return json_response({"batch": batch_id, "meters": found["meters"],
+                              "status": found["status"],
+                              "disagreements": [{"barcode": b, "institution": i}
+                                                for b, i in found["disagreeing"]]})  # fmt: skip
+
+    return [
+        Route("POST", "/v1/meter/query", query,
+              "Appendix B: a meter's verification record of a task, in the spec's envelope",
+              {200: ("record", ENVELOPE), 400: ("bad query", ENVELOPE),
+               404: ("no such record", ENVELOPE)}, body={"application/json": QUERY}),
+        Route("GET", "/v1/meter/batches/{batch}", batch,
+              "An arrival batch: meters, first-verification status (§5.2), disagreements",
+              {200: ("batch", s.obj({"batch": s.STR, "meters": s.INT, "status": s.STR,
+                                     "disagreements": {"type": "array"}})),
+               404: ("unknown batch", None)},
+              (Param("batch", s.ID_PARAM, "path"),)),
+    ]  # fmt: skip
