@@ -1,0 +1,97 @@
+"""Meter verification supervision on four real daemons in the sm2 suite: registries,
+first verification by two institutions (one passes failing meters), supervision
+sampling, the batch rule and its warning, and the Appendix B query over HTTP."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from ledger.crypto import KeyPair, get_suite
+from ledger.readings import sign_payload
+from ledger.types import Transaction
+from ledger.verification import (
+    ITEMS,
+    NOT_QUALIFIED,
+    QUALIFIED,
+    InstitutionChange,
+    MeterAsset,
+    VerificationPayload,
+    VerificationRecord,
+)
+from node.keys import load_keys
+from node.load import submit_all
+from node.testnet import running
+from tests.e2e.test_network import settled, wait_until
+
+SUITE = "sm2"
+
+
+class Signer:
+    def __init__(self, chain: bytes):
+        self.chain = chain
+        self.seqs: dict[bytes, int] = {}
+
+    def tx(self, key: KeyPair, payload: VerificationPayload) -> Transaction:
+        seq = self.seqs[key.public_key] = self.seqs.get(key.public_key, 0) + 1
+        return sign_payload(get_suite(SUITE), key, seq, payload, self.chain)  # type: ignore[arg-type]
+
+
+def barcode(i: int) -> str:
+    return f"12300010081000{i:08d}"
+
+
+def record(i: int, kind: str, result: str, institution: str) -> VerificationRecord:
+    items = tuple((c, result if c == "BASICERR_Meter_CONC" else QUALIFIED, 1200) for c in ITEMS)
+    task = "1201202412300002" if kind == "first" else "5001202501150001"
+    return VerificationRecord(
+        task, barcode(i), "2024-12-31 13:57:19", institution, kind, items, result
+    )
+
+
+def post(api: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    request = urllib.request.Request(api + path, json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_the_batch_rule_catches_the_institution_that_passes_failing_meters(tmp_path: Path) -> None:
+    with running(tmp_path, 4, SUITE) as nodes:
+        suite, chain = get_suite(SUITE), nodes[0].chain()
+        regulator = load_keys(tmp_path / "node0" / "keys" / "node_key.json").signing
+        utility = load_keys(tmp_path / "node1" / "keys" / "node_key.json").signing
+        honest, lax, lab = (suite.keypair_from_seed(s) for s in (b"inst-a", b"inst-b", b"lab"))
+        s = Signer(chain)
+        txs = [s.tx(regulator, InstitutionChange("register", iid, iid, key.public_key))
+               for iid, key in (("INST-A", honest), ("INST-B", lax), ("REG-LAB", lab))]  # fmt: skip
+        assets = [MeterAsset(barcode(i), f"A{i}", "B1" if i < 10 else "B2", "Maker", "DDZY", "01",
+                             "2", "Tianjin") for i in range(20)]  # fmt: skip
+        txs += [s.tx(utility, asset) for asset in assets]
+        hashes = submit_all([d.api for d in nodes], txs, SUITE)
+        wait_until("registries committed", lambda: settled(nodes, hashes))
+        txs = [s.tx(lax, record(i, "first", QUALIFIED, "INST-B")) for i in range(10)]
+        txs += [s.tx(honest, record(i, "first", QUALIFIED, "INST-A")) for i in range(10, 20)]
+        txs += [s.tx(lab, record(i, "sampling", NOT_QUALIFIED, "REG-LAB")) for i in (1, 4, 7)]
+        txs += [s.tx(lab, record(i, "sampling", QUALIFIED, "REG-LAB")) for i in (11, 14, 17)]
+        hashes = submit_all([d.api for d in nodes], txs, SUITE)
+        wait_until("records committed", lambda: settled(nodes, hashes))
+        for d in nodes:
+            failed = d.get("/v1/meter/batches/B1")
+            assert failed["status"] == "first_verification_failed"
+            assert {x["institution"] for x in failed["disagreements"]} == {"INST-B"}
+            assert d.get("/v1/meter/batches/B2")["status"] == "open"
+        assert len({d.get("/v1/status")["state_root"] for d in nodes}) == 1
+        (warning,) = nodes[2].get("/v1/events?name=warning")["events"]
+        assert warning["data"]["to"] == "INST-B"
+        status, answer = post(nodes[3].api, "/v1/meter/query", {
+            "barCode": barcode(12), "tableCode": "", "veriTaskNo": "1201202412300002"})  # fmt: skip
+        assert status == 200 and answer["code"] == 200 and answer["msg"] == "成功!"
+        assert answer["data"]["barCode"] == barcode(12) and len(answer["data"]["tableNames"]) == 9
+        status, answer = post(nodes[3].api, "/v1/meter/query", {"barCode": "1", "veriTaskNo": "x"})
+        assert status == 404 and answer["code"] == 404 and answer["data"] is None
