@@ -14,9 +14,12 @@ from typing import Any
 
 
 class ContractState:
-    def __init__(self, committed: dict[str, Any]):
+    def __init__(self, committed: dict[str, Any], prev_hash: bytes = b""):
         self.committed = committed
         self.writes: dict[str, Any] = {}
+        # the hash of the block before the one being executed: a seed no transaction of
+        # this block could choose (the sampling draw uses it)
+        self.prev_hash = prev_hash
 
     def get(self, key: str, default: Any = None) -> Any:
         if key in self.writes:

@@ -26,17 +26,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.contracts import TxResult
+from analysis.rechecks import create_task, import_recheck
 from analysis.state import ContractState
 from ledger.types import Transaction
 from ledger.verification import (
     ITEMS,
     KIND_ASSET,
     KIND_INSTITUTION,
+    KIND_RECHECK,
     KIND_RECORD,
+    KIND_SAMPLING_TASK,
     NOT_QUALIFIED,
     InstitutionChange,
     InvalidRecord,
     MeterAsset,
+    SamplingTask,
     VerificationRecord,
     parse_verification,
 )
@@ -73,7 +77,9 @@ class VerificationRules:
 class VerificationContract:
     rules: VerificationRules
     name: str = "verification"
-    kinds: tuple[str, ...] = field(default=(KIND_INSTITUTION, KIND_ASSET, KIND_RECORD))
+    kinds: tuple[str, ...] = field(
+        default=(KIND_INSTITUTION, KIND_ASSET, KIND_RECORD, KIND_SAMPLING_TASK, KIND_RECHECK)
+    )
     observes: tuple[str, ...] = ()
 
     def apply(self, state: ContractState, tx: Transaction, height: int) -> TxResult:
@@ -83,7 +89,13 @@ class VerificationContract:
                 return self._institution(state, tx, payload, height)
             if isinstance(payload, MeterAsset):
                 return self._asset(state, tx, payload, height)
-            return self._record(state, tx, payload, height)
+            if isinstance(payload, VerificationRecord):
+                return self._record(state, tx, payload, height)
+            if tx.sender not in self.rules.regulators:
+                return TxResult(False, "not_regulator")
+            if isinstance(payload, SamplingTask):
+                return create_task(state, payload, height)
+            return import_recheck(state, payload, height)
         except InvalidRecord as exc:
             return TxResult(False, f"invalid:{exc.rule}:{exc.field}")
 
@@ -169,7 +181,8 @@ class VerificationContract:
         meter's results live on its asset, so a record copies no batch-sized value)."""
         asset = state.edit(f"asset/{p.barcode}")
         if p.record_kind == "first":
-            asset["first"] = [p.result, institution]
+            asset["first"], asset["first_task"] = [p.result, institution], p.task_no
+            state.edit(f"batch/{batch_id}").setdefault("verified", []).append(p.barcode)
         else:
             asset["sampling"] = p.result
         first, sampled = asset.get("first"), asset.get("sampling")

@@ -27,6 +27,10 @@ from ledger.wire import blob, expect_list, expect_tagged, text, u64
 KIND_INSTITUTION = "meter.institution"
 KIND_ASSET = "meter.asset"
 KIND_RECORD = "meter.record"
+KIND_SAMPLING_TASK = "meter.sampling_task"
+KIND_RECHECK = "meter.recheck"
+TASK_MODES = ("physical", "data_recheck")  # §6.3.2
+MAX_RECHECK = 2000  # the largest single sample of GB/T 2828.1 (letter R)
 RECORD_KINDS = ("first", "sampling", "physical_recheck", "user_calibration")
 QUALIFIED, NOT_QUALIFIED = "合格", "不合格"
 CONCLUSIONS = (QUALIFIED, NOT_QUALIFIED, "-", "--")  # "-": not applicable
@@ -171,8 +175,68 @@ def _item(value: Any) -> tuple[str, str, int]:
             number)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class SamplingTask(VerificationPayload):
+    """A regulator's re-check of an arrival batch (§6.3.2): the plan follows from the
+    batch's verified count, the level and the AQL; the contract draws the barcodes."""
+
+    TAG: ClassVar[int] = 53
+    KIND: ClassVar[str] = KIND_SAMPLING_TASK
+    task_no: str
+    batch: str
+    level: str  # S-1..S-4, I, II, III
+    aql: str  # a column of GB/T 2828.1, e.g. "1.0"
+    severity: str  # normal | tightened | reduced
+    mode: str  # physical | data_recheck (draws only meters not drawn before)
+
+    @classmethod
+    def from_wire(cls, value: Any) -> SamplingTask:
+        task, batch, level, aql, severity, mode = expect_tagged(value, cls.TAG, 6, "task")
+        return cls(_match(task, TASK_NO, "veriTaskNo"), _match(batch, NAME_ID, "batch"),
+                   _text(level, "level", 4), _text(aql, "aql", 6), _text(severity, "severity"),
+                   _one_of(mode, TASK_MODES, "mode"))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RecheckImport(VerificationPayload):
+    """The physical re-check results of a task (§6.3.3): per meter its overall result
+    and its item conclusions."""
+
+    TAG: ClassVar[int] = 54
+    KIND: ClassVar[str] = KIND_RECHECK
+    task_no: str
+    batch: str
+    results: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]
+
+    def encode(self) -> bytes:
+        rows = [[b, r, [list(i) for i in items]] for b, r, items in self.results]
+        return encode([self.TAG, self.task_no, self.batch, rows])
+
+    @classmethod
+    def from_wire(cls, value: Any) -> RecheckImport:
+        task, batch, rows = expect_tagged(value, cls.TAG, 3, "recheck")
+        if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_RECHECK:
+            raise InvalidRecord("required", "results", f"1..{MAX_RECHECK} meters")
+        return cls(_match(task, TASK_NO, "veriTaskNo"), _match(batch, NAME_ID, "batch"),
+                   tuple(_recheck_row(row) for row in rows))  # fmt: skip
+
+
+def _recheck_row(row: Any) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    if not (isinstance(row, list) and len(row) == 3 and isinstance(row[2], list)):
+        raise InvalidRecord("format", "results", "[barCode, veriResult, [[tableCode, conc]]]")
+    items = []
+    for item in row[2]:
+        if not (isinstance(item, list) and len(item) == 2):
+            raise InvalidRecord("format", "results", "[tableCode, conclusion]")
+        code = _one_of(item[0], ITEMS, "tableCode")
+        items.append((code, _one_of(item[1], CONCLUSIONS, ITEMS[code][0])))
+    return (_match(row[0], BARCODE, "barCode"),
+            _one_of(row[1], (QUALIFIED, NOT_QUALIFIED), "veriResult"), tuple(items))  # fmt: skip
+
+
 PAYLOADS: dict[str, Any] = {
-    KIND_INSTITUTION: InstitutionChange, KIND_ASSET: MeterAsset, KIND_RECORD: VerificationRecord
+    KIND_INSTITUTION: InstitutionChange, KIND_ASSET: MeterAsset, KIND_RECORD: VerificationRecord,
+    KIND_SAMPLING_TASK: SamplingTask, KIND_RECHECK: RecheckImport,
 }  # fmt: skip
 
 

@@ -60,7 +60,9 @@ class Executor:
         """Execute the block against the committed state, changing nothing: the node
         commits the result once the block is stored, so what queries read is always the
         state at the stored height."""
-        views = {c.name: ContractState(self.state.get(c.name, {})) for c in self.registry.contracts}
+        prev = block.header.prev_hash
+        views = {c.name: ContractState(self.state.get(c.name, {}), prev)
+                 for c in self.registry.contracts}  # fmt: skip
         results, events = [], []
         skipped, height, suite = set(replays), block.header.height, self.suite
         for index, tx in enumerate(block.txs):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -57,7 +58,7 @@ class Chain:
         self.height += 1
         self.seqs[key.public_key] = self.seqs.get(key.public_key, 0) + 1
         tx = sign_payload(SUITE, key, self.seqs[key.public_key], payload, CHAIN)  # type: ignore[arg-type]
-        view = ContractState(self.state)
+        view = ContractState(self.state, hashlib.sha256(b"block %d" % (self.height - 1)).digest())
         result = self.contract.apply(view, tx, self.height)
         if result.ok:
             self.state.update(view.writes)
