@@ -18,6 +18,9 @@ State (keys and values; integers, text and bytes):
   batch/<batch>    = {meters, disagreeing[[barcode, institution that first-verified]], status}
   record/<barcode>/<task>/<kind> = {date, institution, items[[code, conclusion, value]],
                                     result, height}
+  stats/institution/<id>, stats/batch/<id> = {full: [records, passed], sampling: [...]}
+  stats/items = {tableCode: records that failed it}
+  stats/index = {institution: [id], batch: [id]}
 """
 
 from __future__ import annotations
@@ -158,6 +161,7 @@ class VerificationContract:
             return TxResult(False, "duplicate_record")
         state.put(key, {"date": p.date, "institution": institution, "result": p.result,
                         "items": [list(i) for i in p.items], "height": h})  # fmt: skip
+        _count(state, institution, asset["batch"], p)
         events: list[tuple[str, Any]] = []
         if p.record_kind in ("first", "sampling"):
             events += self._compare(state, asset["batch"], p, institution)
@@ -205,6 +209,32 @@ class VerificationContract:
                                     "disagrees with supervision sampling (§5.2)"})
                        for i in blamed]  # fmt: skip
         return events
+
+
+def _count(state: ContractState, institution: str, batch: str, p: VerificationRecord) -> None:
+    """§6.3.1's overview: pass counts per institution and per batch, apart for full
+    inspection (first verification) and sampling, and failures per item."""
+    column = "full" if p.record_kind == "first" else "sampling"
+    passed = p.result != NOT_QUALIFIED
+    for group, name in (("institution", institution), ("batch", batch)):
+        key = f"stats/{group}/{name}"
+        stats = state.edit(key)
+        if stats is None:
+            state.put(key, {"full": [0, 0], "sampling": [0, 0]})
+            stats = state.edit(key)
+            index = state.edit("stats/index") or {"institution": [], "batch": []}
+            index[group].append(name)
+            state.put("stats/index", index)
+        stats[column][0] += 1
+        stats[column][1] += passed
+    failed = [code for code, conclusion, _ in p.items if conclusion == NOT_QUALIFIED]
+    if failed:
+        items = state.edit("stats/items")
+        if items is None:
+            state.put("stats/items", {})
+            items = state.edit("stats/items")
+        for code in failed:
+            items[code] = items.get(code, 0) + 1
 
 
 def _new_batch(state: ContractState, batch_id: str) -> dict[str, Any]:

@@ -45,6 +45,36 @@ def appendix_b(view: ContractState, barcode: str, task: str, table_code: str) ->
     return {"code": 200, "data": data, "msg": SUCCESS}
 
 
+def overview(view: ContractState) -> dict[str, Any]:
+    """§6.3.1: pass rates (parts per million) per institution and per batch, full
+    inspection and sampling apart, and the ten items failed most often."""
+    index = view.get("stats/index") or {"institution": [], "batch": []}
+
+    def rates(group: str) -> list[dict[str, Any]]:
+        out = []
+        for name in sorted(index[group]):
+            stats = view.get(f"stats/{group}/{name}")
+            row: dict[str, Any] = {"id": name}
+            for column in ("full", "sampling"):
+                total, passed = stats[column]
+                row[column] = {
+                    "records": total,
+                    "passed": passed,
+                    "pass_rate_ppm": passed * 1_000_000 // total if total else None,
+                }
+            out.append(row)
+        return out
+
+    failing = sorted((view.get("stats/items") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    top = [{"tableCode": code, "tableField": ITEMS[code][0], "tableName": ITEMS[code][2],
+            "failures": count} for code, count in failing[:10]]  # fmt: skip
+    return {
+        "institutions": rates("institution"),
+        "batches": rates("batch"),
+        "top_failing_items": top,
+    }
+
+
 def verification_routes(node: Service) -> list[Route]:
     async def query(request: Request) -> Response:
         try:
@@ -67,7 +97,15 @@ def verification_routes(node: Service) -> list[Route]:
                               "disagreements": [{"barcode": b, "institution": i}
                                                 for b, i in found["disagreeing"]]})  # fmt: skip
 
+    async def get_overview(request: Request) -> Response:
+        return json_response(overview(node.snapshot.view_of("verification")))
+
     return [
+        Route("GET", "/v1/meter/overview", get_overview,
+              "§6.3.1: pass rates per institution and batch (full, sampling), top 10 items",
+              {200: ("overview", s.obj({"institutions": {"type": "array"},
+                                        "batches": {"type": "array"},
+                                        "top_failing_items": {"type": "array"}}))}),
         Route("POST", "/v1/meter/query", query,
               "Appendix B: a meter's verification record of a task, in the spec's envelope",
               {200: ("record", ENVELOPE), 400: ("bad query", ENVELOPE),

@@ -217,3 +217,28 @@ def test_the_appendix_b_query_has_the_specs_fields_and_nesting(chain: Chain) -> 
     assert [t["tableCode"] for t in one["data"]["tableNames"]] == ["VOLT_Meter_CONC"]
     missing = appendix_b(ContractState(chain.state), barcode(3), "999", "")
     assert (missing["code"], missing["data"]) == (404, None)
+
+
+def test_the_overview_separates_full_inspection_and_sampling(chain: Chain) -> None:
+    from node.verification_api import overview
+
+    for i in range(5):
+        assert chain.submit(LAX, record(i, "first", QUALIFIED, "INST-B")) == ""
+    for i in (0, 1, 2):
+        assert (
+            chain.submit(REGULATOR_INSTITUTE, record(i, "sampling", NOT_QUALIFIED, "REG-LAB")) == ""
+        )
+    assert chain.submit(REGULATOR_INSTITUTE, record(3, "sampling", QUALIFIED, "REG-LAB")) == ""
+    view = overview(ContractState(chain.state))
+    by_id = {row["id"]: row for row in view["institutions"]}
+    assert by_id["INST-B"]["full"] == {"records": 5, "passed": 5, "pass_rate_ppm": 1_000_000}
+    assert by_id["REG-LAB"]["sampling"] == {"records": 4, "passed": 1, "pass_rate_ppm": 250_000}
+    (batch,) = view["batches"]
+    assert (batch["id"], batch["full"]["records"], batch["sampling"]["pass_rate_ppm"]) == (
+        "B1",
+        5,
+        250_000,
+    )
+    assert view["top_failing_items"] == [{"tableCode": "BASICERR_Meter_CONC", "tableField":
+                                          "BASIC_ERROR_CONC_CODE", "tableName": "基本误差试验",
+                                          "failures": 3}]  # fmt: skip
