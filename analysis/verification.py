@@ -159,8 +159,8 @@ class VerificationContract:
         key = f"record/{p.barcode}/{p.task_no}/{p.record_kind}"
         if key in state:
             return TxResult(False, "duplicate_record")
-        state.put(key, {"date": p.date, "institution": institution, "result": p.result,
-                        "items": [list(i) for i in p.items], "height": h})  # fmt: skip
+        state.put(key, {"date": p.date, "height": h, "institution": institution,  # sorted:
+                        "items": [list(i) for i in p.items], "result": p.result})  # fmt: skip
         _count(state, institution, asset["batch"], p)
         events: list[tuple[str, Any]] = []
         if p.record_kind in ("first", "sampling"):
@@ -186,7 +186,9 @@ class VerificationContract:
         asset = state.edit(f"asset/{p.barcode}")
         if p.record_kind == "first":
             asset["first"], asset["first_task"] = [p.result, institution], p.task_no
-            state.edit(f"batch/{batch_id}").setdefault("verified", []).append(p.barcode)
+            verified = state.edit(f"batch/{batch_id}").setdefault("verified", [])
+            if p.barcode not in verified:  # a meter verified again, in another task
+                verified.append(p.barcode)
         else:
             asset["sampling"] = p.result
         first, sampled = asset.get("first"), asset.get("sampling")

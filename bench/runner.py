@@ -216,6 +216,25 @@ async def drive(run: Run, txs: list[bytes], hashes: list[bytes], log: LoadLog) -
             raise RuntimeError(f"the fault schedule failed: {outcome!r}") from outcome
 
 
+def set_up_records(run: Run, count: int, chain: bytes) -> list[bytes]:
+    """Verification records as the load, once their institution and meters are committed."""
+    from bench.records import verification_load
+    from node.load import submit_all
+
+    setup, records = verification_load(run.scenario.suite, run.out / "net", count, chain)
+    hashes = submit_all(run.live_urls(), setup, run.scenario.suite, run.tls_context())
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            node = run.nodes[0]
+            if all(node.get(f"/v1/tx/{h}")["status"] == "committed" for h in hashes):
+                return records
+        except UNREACHABLE:  # not seen by that node yet (404), or busy
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("the set-up transactions of the verification load did not commit")
+
+
 def load_size(sc: Scenario) -> int:
     if sc.load.mode in ("closed", "closed_commit"):
         return int(sc.duration_s * 6_000)  # more than 4 daemons on 2 cores commit
@@ -267,7 +286,10 @@ def execute(sc: Scenario, out: Path) -> dict[str, Any]:
         count = load_size(sc)
         print(f"pre-signing {count} transactions", file=sys.stderr)
         chain = chain_of(run.out / "net" / "genesis.json")
-        txs = presign(sc.suite, count, chain, sc.load.payload_bytes, jobs=os.cpu_count() or 1)
+        if sc.load.tx_kind == "verification":
+            txs = set_up_records(run, count, chain)
+        else:
+            txs = presign(sc.suite, count, chain, sc.load.payload_bytes, jobs=os.cpu_count() or 1)
         hashes = tx_hashes(sc.suite, txs)
         pids = {i: d.process.pid for i, d in enumerate(run.nodes) if d.process}
         cpu_start = {i: cpu_seconds(pid) for i, pid in pids.items()}

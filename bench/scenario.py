@@ -38,6 +38,7 @@ class Load:
     clients: int = 8
     batch: int = 100  # transactions per request in closed loop
     payload_bytes: int = 120  # ~250-byte transactions
+    tx_kind: str = "note"  # or "verification": meter verification records (bench.records)
 
     def rate_at(self, t_s: float) -> float:
         if not self.ramp_tps:
@@ -148,6 +149,8 @@ def _load(raw: dict[str, Any], path: Path) -> Load:
     load = Load(**args)
     if load.mode not in ("open", "closed", "closed_commit"):
         raise ScenarioError(path, "load.mode", "open, closed or closed_commit")
+    if load.tx_kind not in ("note", "verification"):
+        raise ScenarioError(path, "load.tx_kind", "note or verification")
     if load.rate_tps <= 0 or load.clients < 1 or not 1 <= load.batch <= 5000:
         raise ScenarioError(path, "load", "rate_tps > 0, clients >= 1, 1 <= batch <= 5000")
     return load

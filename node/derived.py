@@ -25,6 +25,10 @@ from node.executor import BlockResult
 
 FLUSH_BLOCKS = 256  # derived rows written at least every this many blocks
 FLUSH_TXS = 20_000  # or once this many transactions wait (bounds replay at start)
+# or once this many contract keys wait: a batch of 15,000 rows (verification records, each
+# a new key) took 2.2 s to write at 1,000 records/s, long enough to stall the core into a
+# view change; 4,000 keep each write well under the request timeout
+FLUSH_KEYS = 4_000
 REPLAY_CHUNK = 16  # blocks read from SQLite at a time while replaying
 log = logging.getLogger("metroledger.node")
 
@@ -67,7 +71,8 @@ class PendingDerived:
 
     def due(self) -> bool:
         batch = self.current
-        return batch.blocks >= self.flush_blocks or len(batch.txs) >= self.flush_txs
+        return (batch.blocks >= self.flush_blocks or len(batch.txs) >= self.flush_txs
+                or len(batch.writes) >= FLUSH_KEYS)  # fmt: skip
 
     def take(self) -> DerivedBatch:
         """The batch to write; its rows stay readable until `written`."""

@@ -1,0 +1,60 @@
+"""Meter verification records as benchmark load (issue 17's throughput scenario).
+
+Before the timed phase: a regulator (member 0's key) registers one institution and a
+utility (member 1's key) registers one meter per ten records, in batches of 100 meters;
+these set-up transactions are committed first. The timed load is then first-verification
+records, ten tasks per meter, signed by the institution: each about 500 bytes with all
+nine Appendix B items.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ledger.crypto import KeyPair, get_suite
+from ledger.readings import sign_payload
+from ledger.types import Transaction
+from ledger.verification import (
+    ITEMS,
+    QUALIFIED,
+    InstitutionChange,
+    MeterAsset,
+    VerificationPayload,
+    VerificationRecord,
+)
+from node.keys import load_keys
+
+RECORDS_PER_METER = 10
+
+
+def barcode(meter: int) -> str:
+    return f"1230001008{meter:012d}"
+
+
+def verification_load(
+    suite_name: str, net: Path, count: int, chain: bytes
+) -> tuple[list[Transaction], list[bytes]]:
+    """(set-up transactions, `count` encoded record transactions) for the network in `net`."""
+    suite = get_suite(suite_name)
+    regulator = load_keys(net / "node0" / "keys" / "node_key.json").signing
+    utility = load_keys(net / "node1" / "keys" / "node_key.json").signing
+    institute = suite.keypair_from_seed(b"bench-institute")
+    seqs: dict[bytes, int] = {}
+
+    def sign(key: KeyPair, payload: VerificationPayload) -> Transaction:
+        seq = seqs[key.public_key] = seqs.get(key.public_key, 0) + 1
+        return sign_payload(suite, key, seq, payload, chain)  # type: ignore[arg-type]
+
+    meters = -(-count // RECORDS_PER_METER)
+    setup = [sign(regulator, InstitutionChange("register", "BENCH", "bench", institute.public_key))]
+    setup += [sign(utility, MeterAsset(barcode(m), f"A{m}", f"B{m // 100}", "Maker", "DDZY", "01",
+                                       "2", "Tianjin")) for m in range(meters)]  # fmt: skip
+    items = tuple((code, QUALIFIED, 1_200) for code in ITEMS)
+    date = "2024-12-31 13:57:19"
+    records = [
+        sign(institute, VerificationRecord(f"{k % RECORDS_PER_METER + 1:016d}",
+                                           barcode(k // RECORDS_PER_METER), date, "BENCH",
+                                           "first", items, QUALIFIED))
+        for k in range(count)
+    ]  # fmt: skip
+    return setup, [tx.encoded() for tx in records]
