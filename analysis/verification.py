@@ -38,11 +38,14 @@ from ledger.verification import (
     KIND_INSTITUTION,
     KIND_RECHECK,
     KIND_RECORD,
+    KIND_RECORD_DIGEST,
     KIND_SAMPLING_TASK,
     NOT_QUALIFIED,
+    RECORD_KINDS,
     InstitutionChange,
     InvalidRecord,
     MeterAsset,
+    RecordDigest,
     SamplingTask,
     VerificationRecord,
     parse_verification,
@@ -55,6 +58,7 @@ class VerificationRules:
     utilities: frozenset[bytes]
     batch_disagreements_allowed: int = 2  # §5.2: more than this fails the batch
     required_items: tuple[str, ...] = tuple(ITEMS)  # every record names each ("-": n/a)
+    public_kinds: tuple[str, ...] = RECORD_KINDS  # others enter only as digests (§4.3.3)
 
     @classmethod
     def from_config(cls, raw: dict[str, Any], members: tuple[bytes, ...]) -> VerificationRules:
@@ -73,7 +77,10 @@ class VerificationRules:
         unknown = [code for code in required if code not in ITEMS]
         if unknown:
             raise ValueError(f"required_items: unknown table codes {unknown}")
-        return cls(keys("regulators"), keys("utilities"), allowed, required)
+        public = tuple(raw.get("public_kinds", list(RECORD_KINDS)))
+        if not set(public) <= set(RECORD_KINDS):
+            raise ValueError(f"public_kinds: expected some of {list(RECORD_KINDS)}")
+        return cls(keys("regulators"), keys("utilities"), allowed, required, public)
 
 
 @dataclass
@@ -81,7 +88,14 @@ class VerificationContract:
     rules: VerificationRules
     name: str = "verification"
     kinds: tuple[str, ...] = field(
-        default=(KIND_INSTITUTION, KIND_ASSET, KIND_RECORD, KIND_SAMPLING_TASK, KIND_RECHECK)
+        default=(
+            KIND_INSTITUTION,
+            KIND_ASSET,
+            KIND_RECORD,
+            KIND_RECORD_DIGEST,
+            KIND_SAMPLING_TASK,
+            KIND_RECHECK,
+        )
     )
     observes: tuple[str, ...] = ()
 
@@ -92,7 +106,7 @@ class VerificationContract:
                 return self._institution(state, tx, payload, height)
             if isinstance(payload, MeterAsset):
                 return self._asset(state, tx, payload, height)
-            if isinstance(payload, VerificationRecord):
+            if isinstance(payload, VerificationRecord | RecordDigest):
                 return self._record(state, tx, payload, height)
             if tx.sender not in self.rules.regulators:
                 return TxResult(False, "not_regulator")
@@ -141,7 +155,7 @@ class VerificationContract:
     # ---- records ----------------------------------------------------------------------
 
     def _record(
-        self, state: ContractState, tx: Transaction, p: VerificationRecord, h: int
+        self, state: ContractState, tx: Transaction, p: VerificationRecord | RecordDigest, h: int
     ) -> TxResult:
         institution = state.get(f"ikey/{tx.sender.hex()}")
         if institution is None:
@@ -153,14 +167,22 @@ class VerificationContract:
         asset = state.get(f"asset/{p.barcode}")
         if asset is None:
             return TxResult(False, "unknown_asset")
-        problem = self._validity(p)
+        public = p.record_kind in self.rules.public_kinds
+        if isinstance(p, RecordDigest) == public:
+            rule = "public_kind" if public else "not_public"  # whole if public, else digest
+            return TxResult(False, f"invalid:{rule}:kind")
+        problem = self._validity(p) if isinstance(p, VerificationRecord) else ""
         if problem:
             return TxResult(False, problem)
         key = f"record/{p.barcode}/{p.task_no}/{p.record_kind}"
         if key in state:
             return TxResult(False, "duplicate_record")
-        state.put(key, {"date": p.date, "height": h, "institution": institution,  # sorted:
-                        "items": [list(i) for i in p.items], "result": p.result})  # fmt: skip
+        if isinstance(p, VerificationRecord):
+            state.put(key, {"date": p.date, "height": h, "institution": institution,  # sorted:
+                            "items": [list(i) for i in p.items], "result": p.result})  # fmt: skip
+        else:
+            state.put(key, {"date": p.date, "digest": p.digest, "height": h,
+                            "institution": institution, "result": p.result})  # fmt: skip
         _count(state, institution, asset["batch"], p)
         events: list[tuple[str, Any]] = []
         if p.record_kind in ("first", "sampling"):
@@ -179,8 +201,9 @@ class VerificationContract:
         return ""
 
     def _compare(
-        self, state: ContractState, batch_id: str, p: VerificationRecord, institution: str
-    ) -> list[tuple[str, Any]]:
+        self, state: ContractState, batch_id: str, p: VerificationRecord | RecordDigest,
+        institution: str,
+    ) -> list[tuple[str, Any]]:  # fmt: skip
         """§5.2: first verification against supervision sampling, per barcode (each
         meter's results live on its asset, so a record copies no batch-sized value)."""
         asset = state.edit(f"asset/{p.barcode}")
@@ -213,7 +236,9 @@ class VerificationContract:
         return events
 
 
-def _count(state: ContractState, institution: str, batch: str, p: VerificationRecord) -> None:
+def _count(
+    state: ContractState, institution: str, batch: str, p: VerificationRecord | RecordDigest
+) -> None:
     """§6.3.1's overview: pass counts per institution and per batch, apart for full
     inspection (first verification) and sampling, and failures per item."""
     column = "full" if p.record_kind == "first" else "sampling"
@@ -229,7 +254,8 @@ def _count(state: ContractState, institution: str, batch: str, p: VerificationRe
             state.put("stats/index", index)
         stats[column][0] += 1
         stats[column][1] += passed
-    failed = [code for code, conclusion, _ in p.items if conclusion == NOT_QUALIFIED]
+    items = p.items if isinstance(p, VerificationRecord) else ()  # a digest shows none
+    failed = [code for code, conclusion, _ in items if conclusion == NOT_QUALIFIED]
     if failed:
         items = state.edit("stats/items")
         if items is None:

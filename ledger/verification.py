@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ledger.crypto import get_suite
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidEncoding
 from ledger.wire import blob, expect_list, expect_tagged, text, u64
@@ -29,6 +30,7 @@ KIND_ASSET = "meter.asset"
 KIND_RECORD = "meter.record"
 KIND_SAMPLING_TASK = "meter.sampling_task"
 KIND_RECHECK = "meter.recheck"
+KIND_RECORD_DIGEST = "meter.record_digest"  # a non-public record: its SM3 digest, its index
 TASK_MODES = ("physical", "data_recheck")  # §6.3.2
 MAX_RECHECK = 2000  # the largest single sample of GB/T 2828.1 (letter R)
 RECORD_KINDS = ("first", "sampling", "physical_recheck", "user_calibration")
@@ -176,6 +178,41 @@ def _item(value: Any) -> tuple[str, str, int]:
 
 
 @dataclass(frozen=True)
+class RecordDigest(VerificationPayload):
+    """A non-public record (§4.3.3): only its indexing fields and the SM3 digest of the
+    full record's encoding enter the ledger; the record stays with its owner."""
+
+    TAG: ClassVar[int] = 55
+    KIND: ClassVar[str] = KIND_RECORD_DIGEST
+    task_no: str
+    barcode: str
+    date: str
+    institution_id: str
+    record_kind: str
+    result: str
+    digest: bytes  # SM3 of VerificationRecord.encode()
+
+    @classmethod
+    def of(cls, record: VerificationRecord) -> RecordDigest:
+        return cls(record.task_no, record.barcode, record.date, record.institution_id,
+                   record.record_kind, record.result, record_digest(record.encode()))  # fmt: skip
+
+    @classmethod
+    def from_wire(cls, value: Any) -> RecordDigest:
+        task, barcode, date, iid, kind, result, digest = expect_tagged(value, cls.TAG, 7, "digest")
+        return cls(_match(task, TASK_NO, "veriTaskNo"), _match(barcode, BARCODE, "barCode"),
+                   _match(date, DATE, "veriDate"), _match(iid, NAME_ID, "institution_id"),
+                   _one_of(kind, RECORD_KINDS, "kind"),
+                   _one_of(result, (QUALIFIED, NOT_QUALIFIED), "veriResult"),
+                   blob(digest, "digest", 32, 32))  # fmt: skip
+
+
+def record_digest(encoded_record: bytes) -> bytes:
+    """SM3 (GB/T 32905) of a record's canonical encoding, whatever the chain's suite."""
+    return get_suite("sm2").hash(encoded_record)
+
+
+@dataclass(frozen=True)
 class SamplingTask(VerificationPayload):
     """A regulator's re-check of an arrival batch (§6.3.2): the plan follows from the
     batch's verified count, the level and the AQL; the contract draws the barcodes."""
@@ -237,6 +274,7 @@ def _recheck_row(row: Any) -> tuple[str, str, tuple[tuple[str, str], ...]]:
 PAYLOADS: dict[str, Any] = {
     KIND_INSTITUTION: InstitutionChange, KIND_ASSET: MeterAsset, KIND_RECORD: VerificationRecord,
     KIND_SAMPLING_TASK: SamplingTask, KIND_RECHECK: RecheckImport,
+    KIND_RECORD_DIGEST: RecordDigest,
 }  # fmt: skip
 
 

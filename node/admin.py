@@ -30,8 +30,9 @@ def build_admin_routes(node: Service) -> list[Route]:
     return with_document([_faults_route(node, "/v1/admin/faults")], "metroledger admin API")
 
 
-def build_operator_routes(node: Service) -> list[Route]:
-    """The operator's routes on the public API: each needs this node's operator token."""
+def build_operator_routes(node: Service, extra: tuple[Route, ...] = ()) -> list[Route]:
+    """The operator's routes on the public API (and `extra` ones, such as private data):
+    each needs this node's operator token."""
     suite, chain = node.suite, node.genesis.genesis_hash
     key = node.public_key
 
@@ -45,7 +46,7 @@ def build_operator_routes(node: Service) -> list[Route]:
                    "This node's effective configuration (operator token required)",
                    {200: ("configuration", schemas.OPERATOR_CONFIG)})  # fmt: skip
     guarded = []
-    for route in (_faults_route(node, "/v1/operator/faults"), config):
+    for route in (_faults_route(node, "/v1/operator/faults"), config, *extra):
         responses = {**route.responses, 401: ("no operator token", None),
                      403: ("a token that does not authorise this node", None)}  # fmt: skip
         handler = require_operator(route.handler, check)

@@ -27,7 +27,7 @@ from node.submit import (
     wait_for_commit,
 )
 from node.tls import server_context
-from node.verification_api import verification_routes
+from node.verification_api import private_routes, verification_routes
 from node.web import Handler, Request, Response, error, json_response
 
 
@@ -217,7 +217,7 @@ def build_routes(node: Service) -> list[Route]:
         Route("GET", "/metrics", metrics, "Prometheus metrics",
               {200: ("text exposition format", None)}, content_type="text/plain"),
         *verification_routes(node),
-        *build_operator_routes(node),
+        *build_operator_routes(node, tuple(private_routes(node))),
     ]  # fmt: skip
     return with_document(routes, "metroledger node API")
 

@@ -11,12 +11,15 @@ import json
 from typing import Any
 
 from analysis.devices import DeviceRegistry
+from analysis.verification import VerificationContract
 from consensus.reasons import Reason
 from ledger.encoding import decode
 from ledger.errors import InvalidEncoding
 from ledger.readings import PAYLOAD_TYPES, InvalidReading, parse_payload
 from ledger.tx import chain_tag
 from ledger.types import Transaction, compute_tx_hash, decode_tx_list
+from ledger.verification import PAYLOADS as VERIFICATION_PAYLOADS
+from ledger.verification import InvalidRecord, VerificationRecord, parse_verification
 from node import schemas
 from node.derived import TxStatus
 from node.routes import Route
@@ -70,6 +73,8 @@ def precheck(node: Service, tx: Transaction) -> tuple[int, str] | None:
     """Refuse early what execution would refuse: malformed payloads (400), readings from
     devices that are unknown, inactive, revoked or replaying (422), against the state of
     the last published snapshot."""
+    if tx.kind in VERIFICATION_PAYLOADS:
+        return _precheck_verification(node, tx)
     if tx.kind not in PAYLOAD_TYPES:
         return None
     try:
@@ -82,6 +87,21 @@ def precheck(node: Service, tx: Transaction) -> tuple[int, str] | None:
     snapshot = node.snapshot
     reason = registry.precheck(snapshot.view_of("devices"), tx, snapshot.height)
     return None if reason is None else (422, reason)
+
+
+def _precheck_verification(node: Service, tx: Transaction) -> tuple[int, str] | None:
+    """A malformed verification payload, or a non-public record sent whole, is refused
+    before it can reach a block: on the ledger, even refused, its content would be public
+    for ever (§4.3.3); such a record goes as its digest (`meter.record_digest`)."""
+    try:
+        payload = parse_verification(tx.kind, tx.payload)
+    except InvalidRecord as exc:
+        return 400, f"invalid:{exc.rule}:{exc.field}"
+    contract = node.registry.named("verification")
+    whole = isinstance(payload, VerificationRecord) and isinstance(contract, VerificationContract)
+    if whole and payload.record_kind not in contract.rules.public_kinds:  # type: ignore[union-attr]
+        return 400, "invalid:not_public:kind"
+    return None
 
 
 def outcome(reasons: list[str]) -> tuple[int, str]:

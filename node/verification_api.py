@@ -12,8 +12,16 @@ import json
 from typing import Any
 
 from analysis.state import ContractState
-from ledger.verification import ITEMS, RECORD_KINDS, WIRING
+from ledger.verification import (
+    ITEMS,
+    RECORD_KINDS,
+    WIRING,
+    InvalidRecord,
+    parse_verification,
+    record_digest,
+)
 from node import schemas as s
+from node.private_store import PrivateStore
 from node.routes import Param, Route
 from node.service import Service
 from node.web import Request, Response, json_response
@@ -73,6 +81,62 @@ def overview(view: ContractState) -> dict[str, Any]:
         "batches": rates("batch"),
         "top_failing_items": top,
     }
+
+
+def show_private(view: ContractState, store: PrivateStore, barcode: str, task: str,
+                 kind: str) -> dict[str, Any] | None:  # fmt: skip
+    """A non-public record from this node's store, with whether it matches the chain."""
+    stored = store.get(barcode, task, kind)
+    if stored is None:
+        return None
+    anchored = view.get(f"record/{barcode}/{task}/{kind}")
+    digest = record_digest(stored)
+    on_chain = anchored.get("digest") if anchored else None
+    check = ("not on the chain" if on_chain is None
+             else "digest matches" if on_chain == digest else "digest does not match")  # fmt: skip
+    record = parse_verification("meter.record", stored) if on_chain == digest else None
+    return {"barCode": barcode, "veriTaskNo": task, "kind": kind, "check": check,
+            "digest": digest.hex(), "digest_on_chain": on_chain.hex() if on_chain else None,
+            "record": None if record is None else {
+                "veriDate": record.date, "veriResult": record.result,
+                "items": [list(i) for i in record.items]},
+            "stored_hex": stored.hex()}  # fmt: skip
+
+
+def private_routes(node: Service) -> list[Route]:
+    """Operator routes (the caller guards them with the operator token)."""
+    store = PrivateStore(node.cfg.data_dir / "private.sqlite3")
+
+    async def put_private(request: Request) -> Response:
+        try:
+            record = store.put(bytes.fromhex(json.loads(request.body)["record"]))
+        except InvalidRecord as exc:
+            return json_response(
+                {"error": f"invalid:{exc.rule}:{exc.field}", "detail": str(exc)}, 400
+            )
+        except (ValueError, KeyError, TypeError):
+            return json_response({"error": "bad_body", "detail": '{"record": HEX}'}, 400)
+        digest = record_digest(record.encode())
+        return json_response({"stored": True, "digest": digest.hex()})
+
+    async def get_private(request: Request) -> Response:
+        q = request.path_params
+        found = show_private(node.snapshot.view_of("verification"), store, q["barcode"],
+                             q["task"], request.query.get("kind", "first"))  # fmt: skip
+        if found is None:
+            return json_response({"error": "unknown_record", "detail": q["barcode"]}, 404)
+        return json_response(found)
+
+    return [
+        Route("POST", "/v1/operator/meter/private", put_private,
+              "Keep a non-public record in this node's store (its digest goes on the ledger)",
+              {200: ("stored", None), 400: ("not a record", None)},
+              body={"application/json": s.obj({"record": s.HEX_STR})}),
+        Route("GET", "/v1/operator/meter/private/{barcode}/{task}", get_private,
+              "A non-public record from this node's store, checked against the chain's digest",
+              {200: ("record and check", None), 404: ("not stored here", None)},
+              (Param("barcode", s.ID_PARAM, "path"), Param("task", s.ID_PARAM, "path"))),
+    ]  # fmt: skip
 
 
 def verification_routes(node: Service) -> list[Route]:

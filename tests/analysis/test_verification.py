@@ -242,3 +242,21 @@ def test_the_overview_separates_full_inspection_and_sampling(chain: Chain) -> No
     assert view["top_failing_items"] == [{"tableCode": "BASICERR_Meter_CONC", "tableField":
                                           "BASIC_ERROR_CONC_CODE", "tableName": "基本误差试验",
                                           "failures": 3}]  # fmt: skip
+
+
+def test_non_public_kinds_enter_as_digests_and_public_ones_whole(chain: Chain) -> None:
+    from dataclasses import replace
+
+    from ledger.verification import RecordDigest, record_digest
+
+    chain.contract.rules = replace(chain.contract.rules, public_kinds=("first", "sampling"))
+    private = record(1, "user_calibration", QUALIFIED, "INST-A")
+    assert chain.submit(HONEST, private) == "invalid:not_public:kind"
+    assert chain.submit(HONEST, RecordDigest.of(record(2, "first", QUALIFIED, "INST-A"))) == (
+        "invalid:public_kind:kind"
+    )
+    digest = RecordDigest.of(private)
+    assert digest.digest == record_digest(private.encode()) and len(digest.digest) == 32
+    assert chain.submit(HONEST, digest) == ""
+    stored = chain.state[f"record/{barcode(1)}/S1/user_calibration"]
+    assert stored["digest"] == digest.digest and "items" not in stored

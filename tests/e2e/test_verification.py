@@ -95,3 +95,56 @@ def test_the_batch_rule_catches_the_institution_that_passes_failing_meters(tmp_p
         assert answer["data"]["barCode"] == barcode(12) and len(answer["data"]["tableNames"]) == 9
         status, answer = post(nodes[3].api, "/v1/meter/query", {"barCode": "1", "veriTaskNo": "x"})
         assert status == 404 and answer["code"] == 404 and answer["data"] is None
+
+
+def test_a_non_public_record_enters_the_ledger_as_its_digest_only(tmp_path: Path) -> None:
+    import sqlite3
+    import subprocess
+    import sys
+
+    import httpx
+
+    from ledger.verification import RecordDigest
+
+    contracts = {"verification": {"public_kinds": ["first", "sampling", "physical_recheck"]}}
+    with running(tmp_path, 4, SUITE, contracts=contracts) as nodes:
+        suite, chain = get_suite(SUITE), nodes[0].chain()
+        regulator = load_keys(tmp_path / "node0" / "keys" / "node_key.json").signing
+        utility = load_keys(tmp_path / "node1" / "keys" / "node_key.json").signing
+        owner = suite.keypair_from_seed(b"inst-private")
+        s = Signer(chain)
+        meter = MeterAsset(barcode(1), "A1", "B1", "M", "T", "01", "2", "U")
+        setup = [s.tx(regulator, InstitutionChange("register", "INST-P", "P", owner.public_key)),
+                 s.tx(utility, meter)]  # fmt: skip
+        hashes = submit_all([d.api for d in nodes], setup, SUITE)
+        wait_until("set up", lambda: settled(nodes, hashes))
+        full = record(1, "user_calibration", NOT_QUALIFIED, "INST-P")
+        whole = s.tx(owner, full)  # sent whole by mistake: refused before any block
+        status, answer = post(nodes[2].api, "/v1/tx", {"tx": whole.encoded().hex()})
+        assert status == 400 and answer["error"] == "invalid:not_public:kind", answer
+        token = subprocess.run([sys.executable, "-m", "metroledger", "operator", "token",
+                                "--config", str(nodes[2].config)], capture_output=True,
+                               text=True, check=True, timeout=60).stdout.strip()  # fmt: skip
+        auth = {"authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=nodes[2].api, timeout=10) as http:
+            kept = http.post("/v1/operator/meter/private", json={"record": full.encode().hex()},
+                             headers=auth)  # fmt: skip
+            assert kept.status_code == 200
+            assert http.post("/v1/operator/meter/private", json={"record": "00"}).status_code == 401
+        hashes = submit_all([nodes[2].api], [s.tx(owner, RecordDigest.of(full))], SUITE)
+        wait_until("digest committed", lambda: settled(nodes, hashes))
+        for i in range(4):  # every block on every node: the digest, never the items
+            db = sqlite3.connect(tmp_path / f"node{i}" / "data" / "ledger.sqlite3")
+            blobs = b"".join(bytes(b) for (b,) in db.execute("SELECT block FROM blocks"))
+            assert RecordDigest.of(full).digest in blobs
+            assert b"BASICERR_Meter_CONC" not in blobs and full.encode() not in blobs
+        path = f"/v1/operator/meter/private/{barcode(1)}/{full.task_no}?kind=user_calibration"
+        with httpx.Client(base_url=nodes[2].api, timeout=10) as http:
+            shown = http.get(path, headers=auth).json()
+            assert shown["check"] == "digest matches" and shown["record"]["veriResult"] == "不合格"
+            store = sqlite3.connect(tmp_path / "node2" / "data" / "private.sqlite3")
+            changed = full.encode().replace("不合格".encode(), "合格合".encode(), 1)
+            store.execute("UPDATE private_records SET record = ?", (changed,))
+            store.commit()
+            tampered = http.get(path, headers=auth).json()
+            assert tampered["check"] == "digest does not match" and tampered["record"] is None
