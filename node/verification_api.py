@@ -164,7 +164,20 @@ def verification_routes(node: Service) -> list[Route]:
     async def get_overview(request: Request) -> Response:
         return json_response(overview(node.snapshot.view_of("verification")))
 
+    async def get_task(request: Request) -> Response:
+        task_no = request.path_params["task"]
+        found = node.snapshot.view_of("verification").get(f"task/{task_no}")
+        if found is None:
+            return json_response({"error": "unknown_task", "detail": task_no}, 404)
+        return json_response({"task": task_no, **{k: v.hex() if isinstance(v, bytes) else v
+                                                  for k, v in found.items()}})  # fmt: skip
+
     return [
+        Route("GET", "/v1/meter/tasks/{task}", get_task,
+              "A sampling task: its plan, the drawn barcodes, the seed, the re-check's result",
+              {200: ("task", s.obj({"task": s.STR, "plan": {"type": "object"},
+                                    "barcodes": {"type": "array"}, "seed": s.HEX_STR})),
+               404: ("unknown task", None)}, (Param("task", s.ID_PARAM, "path"),)),
         Route("GET", "/v1/meter/overview", get_overview,
               "§6.3.1: pass rates per institution and batch (full, sampling), top 10 items",
               {200: ("overview", s.obj({"institutions": {"type": "array"},
