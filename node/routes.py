@@ -146,8 +146,12 @@ def _operation(route: Route) -> dict[str, Any]:
 
 
 def _answer(route: Route, status: int, description: str, schema: Schema | None) -> dict[str, Any]:
-    if status >= 400:
-        return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
+    if status >= 400:  # the one error shape, unless a route answers in its own (Appendix B)
+        error_schema = ERROR_REF if schema is None else schema
+        return {
+            "description": description,
+            "content": {"application/json": {"schema": error_schema}},
+        }
     if schema is None:
         return {"description": description, "content": {route.content_type: {}}}
     return {"description": description, "content": {route.content_type: {"schema": schema}}}
