@@ -34,7 +34,10 @@ def build_registry(
     except (ValueError, TypeError) as exc:
         raise ValueError(f"surveillance: {exc}") from None
     try:
-        verification = VerificationRules.from_config(_section(config, "verification"), members)
+        verification = replace(
+            VerificationRules.from_config(_section(config, "verification"), members),
+            checkpoint_interval=window[0], watermark_window=window[1],
+        )  # fmt: skip
     except (ValueError, TypeError) as exc:
         raise ValueError(f"verification: {exc}") from None
     return Registry([NoteContract(), DeviceRegistry(device_rules),

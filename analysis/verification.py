@@ -31,9 +31,10 @@ from typing import Any
 from analysis.contracts import TxResult
 from analysis.rechecks import create_task, import_recheck
 from analysis.state import ContractState
+from analysis.validity import Result, check, current_rules, observe_change
+from ledger.membership import KIND_MEMBERSHIP
 from ledger.types import Transaction
 from ledger.verification import (
-    ITEMS,
     KIND_ASSET,
     KIND_INSTITUTION,
     KIND_RECHECK,
@@ -48,6 +49,7 @@ from ledger.verification import (
     RecordDigest,
     SamplingTask,
     VerificationRecord,
+    parse_rules,
     parse_verification,
 )
 
@@ -57,8 +59,10 @@ class VerificationRules:
     regulators: frozenset[bytes]
     utilities: frozenset[bytes]
     batch_disagreements_allowed: int = 2  # §5.2: more than this fails the batch
-    required_items: tuple[str, ...] = tuple(ITEMS)  # every record names each ("-": n/a)
+    validity: dict[str, Any] = field(default_factory=lambda: parse_rules({}))  # at genesis
     public_kinds: tuple[str, ...] = RECORD_KINDS  # others enter only as digests (§4.3.3)
+    checkpoint_interval: int = 16  # K and L: when quorum-approved rules apply
+    watermark_window: int = 64
 
     @classmethod
     def from_config(cls, raw: dict[str, Any], members: tuple[bytes, ...]) -> VerificationRules:
@@ -73,14 +77,11 @@ class VerificationRules:
         allowed = raw.get("batch_disagreements_allowed", 2)
         if type(allowed) is not int or allowed < 0:
             raise ValueError("batch_disagreements_allowed must be a non-negative integer")
-        required = tuple(raw.get("required_items", list(ITEMS)))
-        unknown = [code for code in required if code not in ITEMS]
-        if unknown:
-            raise ValueError(f"required_items: unknown table codes {unknown}")
+        validity = parse_rules({k: raw[k] for k in ("required_items", "ranges") if k in raw})
         public = tuple(raw.get("public_kinds", list(RECORD_KINDS)))
         if not set(public) <= set(RECORD_KINDS):
             raise ValueError(f"public_kinds: expected some of {list(RECORD_KINDS)}")
-        return cls(keys("regulators"), keys("utilities"), allowed, required, public)
+        return cls(keys("regulators"), keys("utilities"), allowed, validity, public)
 
 
 @dataclass
@@ -97,9 +98,14 @@ class VerificationContract:
             KIND_RECHECK,
         )
     )
-    observes: tuple[str, ...] = ()
+    observes: tuple[str, ...] = (KIND_MEMBERSHIP,)  # quorum-approved validity rules
 
     def apply(self, state: ContractState, tx: Transaction, height: int) -> TxResult:
+        if tx.kind == KIND_MEMBERSHIP:
+            r = self.rules
+            return TxResult(True, events=observe_change(
+                state, tx.payload, height, r.validity, r.checkpoint_interval, r.watermark_window
+            ))  # fmt: skip
         try:
             payload = parse_verification(tx.kind, tx.payload)
             if isinstance(payload, InstitutionChange):
@@ -171,15 +177,17 @@ class VerificationContract:
         if isinstance(p, RecordDigest) == public:
             rule = "public_kind" if public else "not_public"  # whole if public, else digest
             return TxResult(False, f"invalid:{rule}:kind")
-        problem = self._validity(p) if isinstance(p, VerificationRecord) else ""
-        if problem:
-            return TxResult(False, problem)
+        results = self._validity(state, p, asset, h) if isinstance(p, VerificationRecord) else []
+        failed = next(((rule, name) for rule, name, holds in results if not holds), None)
+        if failed:
+            return TxResult(False, f"invalid:{failed[0]}:{failed[1]}")
         key = f"record/{p.barcode}/{p.task_no}/{p.record_kind}"
         if key in state:
             return TxResult(False, "duplicate_record")
         if isinstance(p, VerificationRecord):
             state.put(key, {"date": p.date, "height": h, "institution": institution,  # sorted:
-                            "items": [list(i) for i in p.items], "result": p.result})  # fmt: skip
+                            "items": [list(i) for i in p.items], "result": p.result,
+                            "rules_checked": len(results)})  # fmt: skip
         else:
             state.put(key, {"date": p.date, "digest": p.digest, "height": h,
                             "institution": institution, "result": p.result})  # fmt: skip
@@ -189,16 +197,14 @@ class VerificationContract:
             events += self._compare(state, asset["batch"], p, institution)
         return TxResult(True, events=tuple(events))
 
-    def _validity(self, p: VerificationRecord) -> str:
-        """Appendix A.2: the first rule that fails, as invalid:RULE:FIELD ('' if none)."""
-        codes = {code for code, _, _ in p.items}
-        missing = [code for code in self.rules.required_items if code not in codes]
-        if missing:
-            return f"invalid:required_item:{ITEMS[missing[0]][0]}"
-        failed = [code for code, conclusion, _ in p.items if conclusion == NOT_QUALIFIED]
-        if failed and p.result != NOT_QUALIFIED:
-            return f"invalid:result_consistency:{ITEMS[failed[0]][0]}"
-        return ""
+    def _validity(
+        self, state: ContractState, p: VerificationRecord, asset: dict[str, Any], h: int
+    ) -> list[Result]:
+        """Appendix A.2: every rule's result for the record, under the rules in force."""
+        rules = current_rules(state, self.rules.validity, h)
+        first = asset.get("first_task")
+        found = state.get(f"record/{p.barcode}/{first}/first") if first else None
+        return check(rules, p, asset["wiring"], found["date"] if found else None)
 
     def _compare(
         self, state: ContractState, batch_id: str, p: VerificationRecord | RecordDigest,

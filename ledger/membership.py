@@ -29,12 +29,14 @@ from ledger.encoding import decode, encode
 from ledger.errors import InvalidEncoding
 from ledger.genesis import GenesisError, check_card
 from ledger.quorum import quorum_size
+from ledger.verification import InvalidRecord, parse_rules
 
 KIND_MEMBERSHIP = "membership"
 CHANGE_DOMAIN = "metroledger/membership/v1"
 OPS = ("add", "remove", "replace")
 # the device registry's lists (analysis.device_lists): no effect on who votes
 LIST_OPS = ("authority_add", "authority_remove", "manufacturer_add", "manufacturer_remove")
+RULES_OP = "verification_rules"  # the Validity contract's rules (analysis.verification)
 MAX_KEY_BYTES = 128
 MAX_OPS = 16
 VerifyFn = Callable[[int, bytes, bytes], bool]  # (roster index, message, signature)
@@ -208,11 +210,16 @@ def _apply_op(
         old = _active_index(op[1], keys, active)
         _admit(op[2], keys, cards, active, suite_name)
         active.discard(old)
+    elif name == RULES_OP and len(op) == 2:
+        try:
+            parse_rules(op[1])
+        except InvalidRecord as exc:
+            raise MembershipError(f"ops: {RULES_OP}: {exc}") from None
     elif name in LIST_OPS and len(op) == 2:
         if not isinstance(op[1], bytes) or not 0 < len(op[1]) <= MAX_KEY_BYTES:
             raise MembershipError(f"ops: {name} needs a public key (bytes)")
     else:
-        raise MembershipError(f"ops: expected one of {OPS + LIST_OPS} with its arguments, "
+        raise MembershipError(f"ops: expected one of {(*OPS, *LIST_OPS, RULES_OP)} with its args, "
                               f"got {op!r}")  # fmt: skip
 
 

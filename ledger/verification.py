@@ -271,6 +271,33 @@ def _recheck_row(row: Any) -> tuple[str, str, tuple[tuple[str, str], ...]]:
             _one_of(row[1], (QUALIFIED, NOT_QUALIFIED), "veriResult"), tuple(items))  # fmt: skip
 
 
+def parse_rules(raw: Any) -> dict[str, Any]:
+    """Validity rules (Appendix A.2) as the genesis or a quorum-approved change gives them:
+    `required_items` (a list of table codes, or per wiring model {"01": [...], "03": [...]})
+    and `ranges` ({tableCode: [low, high]} for the item's value, in its unit). Returns them
+    normalised (per wiring, sorted); InvalidRecord names what is wrong."""
+    if not isinstance(raw, dict) or not set(raw) <= {"required_items", "ranges"}:
+        raise InvalidRecord("format", "rules", "an object with required_items and/or ranges")
+    required = raw.get("required_items", list(ITEMS))
+    if isinstance(required, list):
+        required = {wiring: required for wiring in WIRING}
+    if not isinstance(required, dict) or set(required) - set(WIRING):
+        raise InvalidRecord("format", "rules.required_items", f"per wiring: {list(WIRING)}")
+    items: dict[str, list[str]] = {}
+    for wiring, codes in sorted(required.items()):
+        if not isinstance(codes, list) or not set(codes) <= set(ITEMS):
+            raise InvalidRecord("allowed_values", f"rules.required_items.{wiring}", "table codes")
+        items[wiring] = sorted(set(codes), key=lambda c: ITEMS[c][1])  # Appendix B's order
+    ranges: dict[str, list[int]] = {}
+    for code, bounds in sorted(raw.get("ranges", {}).items()):
+        pair = isinstance(bounds, list) and len(bounds) == 2 and all(type(b) is int for b in bounds)
+        ok = code in ITEMS and pair and 0 <= bounds[0] <= bounds[1] <= 10**12
+        if not ok:
+            raise InvalidRecord("format", f"rules.ranges.{code}", "[low, high] integers")
+        ranges[code] = list(bounds)
+    return {"required_items": items, "ranges": ranges}
+
+
 PAYLOADS: dict[str, Any] = {
     KIND_INSTITUTION: InstitutionChange, KIND_ASSET: MeterAsset, KIND_RECORD: VerificationRecord,
     KIND_SAMPLING_TASK: SamplingTask, KIND_RECHECK: RecheckImport,

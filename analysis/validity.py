@@ -1,0 +1,72 @@
+"""The Validity contract's rules (Appendix A.2), as ledger configuration.
+
+The genesis sets them (`contracts.verification.required_items`, `ranges`); a membership
+change approved by a quorum of the members may replace them (`verification_rules`
+operation), and they apply with that change's epoch, after its boundary block, like every
+other membership change. Each record is checked against every rule and gets its result
+set (each rule valid or not, with its field); it enters the state only if every rule
+holds, and the first failing one is its answer.
+
+Rules: the items its meter's wiring requires (the item set of a meter type), each item's
+value within its range, an overall conclusion consistent with the items, and the date
+order (a later check of a meter is not dated before its first verification).
+
+State: rules/validity = {current: RULES, next: {after: B, rules: RULES} | None}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analysis.state import ContractState
+from ledger.membership import RULES_OP, boundary, parse_change
+from ledger.verification import ITEMS, NOT_QUALIFIED, VerificationRecord
+
+RULES_KEY = "rules/validity"
+Result = tuple[str, str, bool]  # (rule, field, holds)
+
+
+def current_rules(state: ContractState, genesis: dict[str, Any], height: int) -> dict[str, Any]:
+    raw = state.get(RULES_KEY)
+    if raw is None:
+        return genesis
+    upcoming = raw["next"]
+    chosen: dict[str, Any] = (
+        upcoming["rules"] if upcoming and height > upcoming["after"] else raw["current"]
+    )
+    return chosen
+
+
+def observe_change(
+    state: ContractState, payload: bytes, height: int, genesis: dict[str, Any],
+    interval: int, window: int,
+) -> tuple[tuple[str, Any], ...]:  # fmt: skip
+    """Schedule the rules of an accepted membership change (checked by its contract)."""
+    from ledger.verification import parse_rules
+
+    ops = [op for op in parse_change(payload).ops if op[0] == RULES_OP]
+    if not ops:
+        return ()
+    after = boundary(height, interval, window)
+    now = current_rules(state, genesis, height)
+    state.put(
+        RULES_KEY, {"current": now, "next": {"after": after, "rules": parse_rules(ops[-1][1])}}
+    )
+    return (("validity_rules_scheduled", {"after": after}),)
+
+
+def check(rules: dict[str, Any], p: VerificationRecord, wiring: str, first_date: str | None
+          ) -> list[Result]:  # fmt: skip
+    """Every rule's result for one record."""
+    codes = {code for code, _, _ in p.items}
+    out: list[Result] = [("required_item", ITEMS[code][0], code in codes)
+                         for code in rules["required_items"].get(wiring, [])]  # fmt: skip
+    for code, _, value in p.items:
+        low, high = rules["ranges"].get(code, (0, 10**12))
+        out.append(("range", ITEMS[code][0], low <= value <= high))
+    for code, conclusion, _ in p.items:
+        consistent = conclusion != NOT_QUALIFIED or p.result == NOT_QUALIFIED
+        out.append(("result_consistency", ITEMS[code][0], consistent))
+    if p.record_kind != "first" and first_date is not None:
+        out.append(("date_order", "veriDate", p.date >= first_date))
+    return out
