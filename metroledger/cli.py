@@ -12,6 +12,7 @@ from metroledger.demo import add_demo_parser
 from node.commands import add_node_parsers
 from oracle.cli import add_oracle_parsers
 from oracle.device_cli import add_device_parsers
+from oracle.supervision_cli import add_meter_parser
 from sim.cli import add_sim_parser
 
 
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_node_parsers(commands)
     add_oracle_parsers(commands)
     add_device_parsers(commands)
+    add_meter_parser(commands)
     add_surveil_parser(commands)
     add_bench_parsers(commands)
     return parser
