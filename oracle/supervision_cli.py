@@ -16,6 +16,7 @@ from node.load import submit_all
 from node.testnet import daemons
 from node.tls import client_context
 from oracle.keys import load_signing_key
+from oracle.meter_submit import add_submit_parser
 from oracle.supervision import Supervision, SupervisionConfig
 
 
@@ -31,6 +32,7 @@ def add_meter_parser(commands: Any) -> None:
     sim.add_argument("--failure-pct", type=int, default=30, help="that batch's failing share")
     sim.add_argument("--seed", type=int, default=17)
     sim.set_defaults(run=run_simulate)
+    add_submit_parser(sub)
 
 
 def run_simulate(args: argparse.Namespace) -> int:

@@ -148,3 +148,43 @@ def test_a_non_public_record_enters_the_ledger_as_its_digest_only(tmp_path: Path
             store.commit()
             tampered = http.get(path, headers=auth).json()
             assert tampered["check"] == "digest does not match" and tampered["record"] is None
+
+
+def test_the_meter_submit_command_signs_and_submits_each_kind(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from oracle.keys import write_device_key
+
+    def cli(kind: str, doc: dict[str, Any], key: Path) -> subprocess.CompletedProcess[str]:
+        path = tmp_path / f"{kind}.json"
+        path.write_text(json.dumps(doc, ensure_ascii=False))
+        return subprocess.run([sys.executable, "-m", "metroledger", "meter", "submit", kind,
+                               "--json", str(path), "--config", str(nodes[0].config),
+                               "--key", str(key), "--api", nodes[0].api],
+                              capture_output=True, text=True, timeout=90)  # fmt: skip
+
+    with running(tmp_path, 4, "ed25519") as nodes:
+        regulator = tmp_path / "node0" / "keys" / "node_key.json"
+        utility = tmp_path / "node1" / "keys" / "node_key.json"
+        institute = write_device_key(tmp_path / "inst.json", "ed25519")
+        register = {"action": "register", "id": "INST-C", "name": "C",
+                    "public_key": institute.public_key.hex()}  # fmt: skip
+        done = cli("institution", register, regulator)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["status"] == "committed"
+        asset = {"barCode": barcode(5), "asset_no": "A5", "batch": "B5", "manufacturer": "M",
+                 "meter_type": "DDZY", "wireModel": "01", "accuracy_class": "2",
+                 "owner_unit": "U"}  # fmt: skip
+        assert cli("asset", asset, utility).returncode == 0
+        doc = {"veriTaskNo": "T9", "barCode": barcode(5), "veriDate": "2024-12-31 13:57:19",
+               "institution_id": "INST-C", "kind": "first", "veriResult": "合格",
+               "items": [[code, "合格", 0] for code in ITEMS]}  # fmt: skip
+        assert cli("record", doc, tmp_path / "inst.json").returncode == 0
+        again = cli("record", doc, tmp_path / "inst.json")  # the same record twice
+        assert again.returncode == 1 and "duplicate_record" in again.stdout
+        bad = cli("record", {**doc, "veriDate": "yesterday"}, tmp_path / "inst.json")
+        assert bad.returncode == 2 and "veriDate" in bad.stderr
+        query = {"barCode": barcode(5), "veriTaskNo": "T9", "tableCode": ""}
+        status, answer = post(nodes[1].api, "/v1/meter/query", query)
+        assert status == 200 and answer["data"]["veriResult"] == "合格"
