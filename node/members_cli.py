@@ -24,8 +24,9 @@ from typing import Any
 
 from ledger.crypto import get_suite
 from ledger.genesis import GenesisError, check_card
-from ledger.membership import KIND_MEMBERSHIP, LIST_OPS, change_bytes, make_change
+from ledger.membership import KIND_MEMBERSHIP, LIST_OPS, RULES_OP, change_bytes, make_change
 from ledger.types import Transaction, compute_tx_hash, sign_transaction
+from ledger.verification import InvalidRecord, parse_rules
 from node.ceremony import KEY_FILE
 from node.config import ConfigError, load_node_config, read_json
 from node.keys import load_keys
@@ -49,6 +50,8 @@ def add_members_parsers(commands: Any) -> None:
         what = op.replace("_", " ")
         propose.add_argument(flag, dest=op, action="append", default=[], metavar="KEY",
                              help=f"{what} (hex public key; repeatable)")  # fmt: skip
+    propose.add_argument("--verification-rules", type=Path, metavar="FILE",
+                         help="new Validity rules (JSON: required_items, ranges)")  # fmt: skip
     propose.add_argument("--out", type=Path)
     propose.set_defaults(run=run_propose)
     approve = members.add_parser("approve", help="sign a draft with this member's key")
@@ -112,6 +115,11 @@ def _ops_of(draft: dict[str, Any]) -> Ops:
             ops.append(("replace", _key(op[1]), _card(op[2])))
         elif isinstance(op, list) and len(op) == 2 and op[0] in LIST_OPS:
             ops.append((op[0], _key(op[1])))
+        elif isinstance(op, list) and len(op) == 2 and op[0] == RULES_OP:
+            try:
+                ops.append((RULES_OP, parse_rules(op[1])))
+            except InvalidRecord as exc:
+                raise GenesisError(f"{RULES_OP}: {exc}") from None
         else:
             raise GenesisError(f"ops: {op!r}: expected [add, CARD], [remove, KEY], "
                                "[replace, KEY, CARD]")  # fmt: skip
@@ -178,6 +186,8 @@ def run_propose(args: argparse.Namespace) -> int:
                 raise GenesisError("--replace needs --card (the new key's card)")
             ops.append(["replace", args.replace, read_json(args.card)])
         ops += [[op, key] for op in LIST_OPS for key in getattr(args, op)]
+        if args.verification_rules:
+            ops.append([RULES_OP, read_json(args.verification_rules)])
         if not ops:
             raise GenesisError("nothing to change: give --add, --remove or --replace")
         return _emit(propose(args.epoch, ops), args.out)
