@@ -12,14 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ledger.crypto import KeyPair, get_suite
-from ledger.readings import sign_payload
+from ledger.readings import Payload, sign_payload
 from ledger.types import Transaction
 from ledger.verification import (
     ITEMS,
     QUALIFIED,
     InstitutionChange,
     MeterAsset,
-    VerificationPayload,
     VerificationRecord,
 )
 from node.keys import load_keys
@@ -41,9 +40,9 @@ def verification_load(
     institute = suite.keypair_from_seed(b"bench-institute")
     seqs: dict[bytes, int] = {}
 
-    def sign(key: KeyPair, payload: VerificationPayload) -> Transaction:
+    def sign(key: KeyPair, payload: Payload) -> Transaction:
         seq = seqs[key.public_key] = seqs.get(key.public_key, 0) + 1
-        return sign_payload(suite, key, seq, payload, chain)  # type: ignore[arg-type]
+        return sign_payload(suite, key, seq, payload, chain)
 
     meters = -(-count // RECORDS_PER_METER)
     setup = [sign(regulator, InstitutionChange("register", "BENCH", "bench", institute.public_key))]

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ledger.crypto import get_suite
-from ledger.encoding import decode, encode
+from ledger.encoding import decode
 from ledger.errors import InvalidEncoding
+from ledger.readings import Payload
 from ledger.wire import blob, expect_list, expect_tagged, text, u64
 
 KIND_INSTITUTION = "meter.institution"
@@ -88,20 +89,8 @@ def _one_of(value: Any, allowed: tuple[str, ...] | dict[str, Any], field: str) -
     return value
 
 
-class VerificationPayload:
-    TAG: ClassVar[int]
-    KIND: ClassVar[str]
-
-    def encode(self) -> bytes:
-        return encode([self.TAG, *_plain(vars(self).values())])
-
-
-def _plain(values: Any) -> list[Any]:
-    return [[list(v) for v in value] if isinstance(value, tuple) else value for value in values]
-
-
 @dataclass(frozen=True)
-class InstitutionChange(VerificationPayload):
+class InstitutionChange(Payload):
     TAG: ClassVar[int] = 50
     KIND: ClassVar[str] = KIND_INSTITUTION
     action: str  # register | revoke
@@ -118,7 +107,7 @@ class InstitutionChange(VerificationPayload):
 
 
 @dataclass(frozen=True)
-class MeterAsset(VerificationPayload):
+class MeterAsset(Payload):
     TAG: ClassVar[int] = 51
     KIND: ClassVar[str] = KIND_ASSET
     barcode: str
@@ -141,7 +130,7 @@ class MeterAsset(VerificationPayload):
 
 
 @dataclass(frozen=True)
-class VerificationRecord(VerificationPayload):
+class VerificationRecord(Payload):
     TAG: ClassVar[int] = 52
     KIND: ClassVar[str] = KIND_RECORD
     task_no: str  # veriTaskNo
@@ -178,7 +167,7 @@ def _item(value: Any) -> tuple[str, str, int]:
 
 
 @dataclass(frozen=True)
-class RecordDigest(VerificationPayload):
+class RecordDigest(Payload):
     """A non-public record (§4.3.3): only its indexing fields and the SM3 digest of the
     full record's encoding enter the ledger; the record stays with its owner."""
 
@@ -213,7 +202,7 @@ def record_digest(encoded_record: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
-class SamplingTask(VerificationPayload):
+class SamplingTask(Payload):
     """A regulator's re-check of an arrival batch (§6.3.2): the plan follows from the
     batch's verified count, the level and the AQL; the contract draws the barcodes."""
 
@@ -235,7 +224,7 @@ class SamplingTask(VerificationPayload):
 
 
 @dataclass(frozen=True)
-class RecheckImport(VerificationPayload):
+class RecheckImport(Payload):
     """The physical re-check results of a task (§6.3.3): per meter its overall result
     and its item conclusions."""
 
@@ -244,10 +233,6 @@ class RecheckImport(VerificationPayload):
     task_no: str
     batch: str
     results: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]
-
-    def encode(self) -> bytes:
-        rows = [[b, r, [list(i) for i in items]] for b, r, items in self.results]
-        return encode([self.TAG, self.task_no, self.batch, rows])
 
     @classmethod
     def from_wire(cls, value: Any) -> RecheckImport:

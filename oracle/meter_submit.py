@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.crypto import get_suite
-from ledger.readings import sign_payload
+from ledger.readings import Payload, sign_payload
 from ledger.types import compute_tx_hash
 from ledger.verification import (
     InstitutionChange,
@@ -33,7 +33,6 @@ from ledger.verification import (
     RecheckImport,
     RecordDigest,
     SamplingTask,
-    VerificationPayload,
     VerificationRecord,
     parse_verification,
 )
@@ -54,7 +53,7 @@ def add_submit_parser(sub: Any) -> None:
     p.set_defaults(run=run_submit)
 
 
-def payload_of(kind: str, doc: dict[str, Any]) -> VerificationPayload:
+def payload_of(kind: str, doc: dict[str, Any]) -> Payload:
     """The typed payload of a JSON document (KeyError / InvalidRecord if malformed)."""
     if kind == "institution":
         return InstitutionChange(doc["action"], doc["id"], doc["name"],

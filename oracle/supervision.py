@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.crypto import KeyPair, get_suite
-from ledger.readings import sign_payload
+from ledger.readings import Payload, sign_payload
 from ledger.types import Transaction
 from ledger.verification import (
     ITEMS,
@@ -29,7 +29,6 @@ from ledger.verification import (
     MeterAsset,
     RecheckImport,
     SamplingTask,
-    VerificationPayload,
     VerificationRecord,
 )
 
@@ -163,6 +162,6 @@ class Supervision:
     ) -> VerificationRecord:
         return VerificationRecord(task, code, DATE, name, kind, self._items(result), result)
 
-    def _tx(self, key: KeyPair, payload: VerificationPayload) -> Transaction:
+    def _tx(self, key: KeyPair, payload: Payload) -> Transaction:
         seq = self.seqs[key.public_key] = self.seqs.get(key.public_key, 0) + 1
-        return sign_payload(self.suite, key, seq, payload, self.chain)  # type: ignore[arg-type]
+        return sign_payload(self.suite, key, seq, payload, self.chain)

@@ -10,7 +10,7 @@ import pytest
 from analysis.state import ContractState
 from analysis.verification import VerificationContract, VerificationRules
 from ledger.crypto import get_suite
-from ledger.readings import sign_payload
+from ledger.readings import Payload, sign_payload
 from ledger.verification import (
     ITEMS,
     NOT_QUALIFIED,
@@ -18,7 +18,6 @@ from ledger.verification import (
     InstitutionChange,
     InvalidRecord,
     MeterAsset,
-    VerificationPayload,
     VerificationRecord,
     parse_verification,
 )
@@ -54,10 +53,10 @@ class Chain:
         self.seqs: dict[bytes, int] = {}
         self.events: list[tuple[str, Any]] = []
 
-    def submit(self, key: Any, payload: VerificationPayload) -> str:
+    def submit(self, key: Any, payload: Payload) -> str:
         self.height += 1
         self.seqs[key.public_key] = self.seqs.get(key.public_key, 0) + 1
-        tx = sign_payload(SUITE, key, self.seqs[key.public_key], payload, CHAIN)  # type: ignore[arg-type]
+        tx = sign_payload(SUITE, key, self.seqs[key.public_key], payload, CHAIN)
         view = ContractState(self.state, hashlib.sha256(b"block %d" % (self.height - 1)).digest())
         result = self.contract.apply(view, tx, self.height)
         if result.ok:

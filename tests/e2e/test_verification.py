@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.crypto import KeyPair, get_suite
-from ledger.readings import sign_payload
+from ledger.readings import Payload, sign_payload
 from ledger.types import Transaction
 from ledger.verification import (
     ITEMS,
@@ -18,7 +18,6 @@ from ledger.verification import (
     QUALIFIED,
     InstitutionChange,
     MeterAsset,
-    VerificationPayload,
     VerificationRecord,
 )
 from node.keys import load_keys
@@ -34,9 +33,9 @@ class Signer:
         self.chain = chain
         self.seqs: dict[bytes, int] = {}
 
-    def tx(self, key: KeyPair, payload: VerificationPayload) -> Transaction:
+    def tx(self, key: KeyPair, payload: Payload) -> Transaction:
         seq = self.seqs[key.public_key] = self.seqs.get(key.public_key, 0) + 1
-        return sign_payload(get_suite(SUITE), key, seq, payload, self.chain)  # type: ignore[arg-type]
+        return sign_payload(get_suite(SUITE), key, seq, payload, self.chain)
 
 
 def barcode(i: int) -> str:
