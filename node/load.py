@@ -55,10 +55,16 @@ def sample_txs(
 
 
 def post_tx(
-    api: str, tx: Transaction, timeout_s: float = 5, context: ssl.SSLContext | None = None
+    api: str,
+    tx: Transaction,
+    timeout_s: float = 5,
+    context: ssl.SSLContext | None = None,
+    wait_s: int = 0,
 ) -> Submitted:
+    """POST one transaction; with `wait_s`, the node answers once it is committed (or
+    after wait_s with "pending"). A refusal comes back as its status and body."""
     request = urllib.request.Request(
-        api + "/v1/tx",
+        api + "/v1/tx" + (f"?wait_s={wait_s}" if wait_s else ""),
         data=tx.encoded(),
         method="POST",
         headers={"content-type": "application/octet-stream"},

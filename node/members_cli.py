@@ -30,7 +30,7 @@ from ledger.verification import InvalidRecord, parse_rules
 from node.ceremony import KEY_FILE
 from node.config import ConfigError, load_node_config, read_json
 from node.keys import load_keys
-from node.load import chain_of
+from node.load import chain_of, post_tx
 
 Ops = tuple[tuple[Any, ...], ...]
 
@@ -144,19 +144,6 @@ def _get_json(url: str, cacert: Path | None) -> Any:
         return json.loads(response.read())
 
 
-def _post_tx(api: str, tx: Transaction, cacert: Path | None) -> dict[str, Any]:
-    context = ssl.create_default_context(cafile=str(cacert)) if cacert else None
-    body = json.dumps({"tx": tx.encoded().hex()}).encode()
-    request = urllib.request.Request(f"{api}/v1/tx?wait_s=30", body,
-                                     {"Content-Type": "application/json"})  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=40, context=context) as response:
-            answer: dict[str, Any] = json.loads(response.read())
-            return answer
-    except urllib.error.HTTPError as exc:
-        raise GenesisError(f"the node refused the change: {exc.read().decode()}") from None
-
-
 def _emit(doc: Any, out: Path | None) -> str:
     text = json.dumps(doc, indent=2) + "\n"
     if out is not None:
@@ -206,9 +193,12 @@ def run_submit(args: argparse.Namespace) -> int:
         members = _get_json(f"{args.api}/v1/members", args.cacert)
         roster = [entry["public_key"] for entry in members["roster"]]
         tx = change_transaction(draft, approvals, roster, args.home)
-        answer = _post_tx(args.api, tx, args.cacert)
+        context = ssl.create_default_context(cafile=str(args.cacert)) if args.cacert else None
+        answer = post_tx(args.api, tx, timeout_s=40, context=context, wait_s=30)
+        if answer.status not in (200, 202):
+            raise GenesisError(f"the node refused the change: {json.dumps(answer.body)}")
         suite = get_suite(load_keys(args.home / KEY_FILE).suite)
         tx_hash = compute_tx_hash(suite, tx).hex()
-        return json.dumps({"tx_hash": tx_hash, **answer})
+        return json.dumps({"tx_hash": tx_hash, **answer.body})
 
     return _guarded("submit", work)

@@ -19,8 +19,6 @@ import argparse
 import json
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from ledger.verification import (
     parse_verification,
 )
 from node.config import ConfigError, load_genesis, load_node_config
+from node.load import post_tx
 from oracle.keys import load_signing_key
 
 KINDS = ("institution", "asset", "record", "digest", "task", "recheck")
@@ -87,17 +86,14 @@ def run_submit(args: argparse.Namespace) -> int:
     suite = get_suite(genesis.suite)
     seq = time.time_ns() // 1_000_000  # fresh for this signer
     tx = sign_payload(suite, key, seq, payload, genesis.genesis_hash)
-    body = json.dumps({"tx": tx.encoded().hex()}).encode()
-    request = urllib.request.Request(f"{args.api}/v1/tx?wait_s=30", body,
-                                     {"Content-Type": "application/json"})  # fmt: skip
     try:
-        with urllib.request.urlopen(request, timeout=40) as response:
-            answer = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        print(f"refused ({exc.code}): {exc.read().decode()}", file=sys.stderr)
-        return 1
+        submitted = post_tx(args.api, tx, timeout_s=40, wait_s=30)
     except OSError as exc:
         print(f"metroledger meter submit: {exc}", file=sys.stderr)
         return 2
+    if submitted.status not in (200, 202):
+        print(f"refused ({submitted.status}): {json.dumps(submitted.body)}", file=sys.stderr)
+        return 1
+    answer = submitted.body
     print(json.dumps({"tx_hash": compute_tx_hash(suite, tx).hex(), **answer}))
     return 0 if answer.get("status") == "committed" and not answer.get("reason") else 1
