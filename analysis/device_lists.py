@@ -9,15 +9,15 @@ refuse one: an operation that changes nothing is skipped, and so is the removal 
 authority that would leave fewer than `endorsements_required` (no device could become
 active); each skip is an event naming the key and the reason.
 
-State: rules/lists = {authorities: [key], manufacturers: [key],
-                      next: {after: B, authorities: [key], manufacturers: [key]} | None}
+State: rules/lists = {current: LISTS, next: {after: B, value: LISTS} | None}
+       (analysis.state.in_force), LISTS = {authorities: [key], manufacturers: [key]}
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from analysis.state import ContractState
+from analysis.state import ContractState, in_force, schedule
 from ledger.membership import LIST_OPS, boundary, parse_change
 
 LISTS_KEY = "rules/lists"
@@ -28,12 +28,9 @@ def current_lists(
     height: int,
 ) -> tuple[frozenset[bytes], frozenset[bytes]]:  # fmt: skip
     """The lists that govern block `height` (the genesis ones before any change)."""
-    raw = state.get(LISTS_KEY)
-    if raw is None:
-        return authorities, manufacturers
-    upcoming = raw["next"]
-    chosen = upcoming if upcoming is not None and height > upcoming["after"] else raw
-    return frozenset(chosen["authorities"]), frozenset(chosen["manufacturers"])
+    genesis = {"authorities": sorted(authorities), "manufacturers": sorted(manufacturers)}
+    lists = in_force(state, LISTS_KEY, genesis, height)
+    return frozenset(lists["authorities"]), frozenset(lists["manufacturers"])
 
 
 def observe_change(
@@ -63,12 +60,9 @@ def observe_change(
         else:
             target.discard(key)
     after = boundary(height, interval, window)
-    now = current_lists(state, *genesis_lists, height)
-    state.put(LISTS_KEY, {
-        "authorities": sorted(now[0]), "manufacturers": sorted(now[1]),
-        "next": {"after": after, "authorities": sorted(authorities),
-                 "manufacturers": sorted(manufacturers)},
-    })  # fmt: skip
+    genesis = {"authorities": sorted(genesis_lists[0]), "manufacturers": sorted(genesis_lists[1])}
+    value = {"authorities": sorted(authorities), "manufacturers": sorted(manufacturers)}
+    schedule(state, LISTS_KEY, genesis, height, value, after)
     events.append(("registry_lists_scheduled", {"after": after, "authorities": len(authorities),
                                                 "manufacturers": len(manufacturers)}))  # fmt: skip
     return tuple(events)

@@ -42,6 +42,24 @@ class ContractState:
         return key in self.writes or key in self.committed
 
 
+def in_force(state: ContractState, key: str, genesis: Any, height: int) -> Any:
+    """A value that a membership change replaces from its epoch on, stored under `key` as
+    {current, next: {after: B, value} | None}: the one governing block `height`."""
+    raw = state.get(key)
+    if raw is None:
+        return genesis
+    upcoming = raw["next"]
+    return upcoming["value"] if upcoming and height > upcoming["after"] else raw["current"]
+
+
+def schedule(
+    state: ContractState, key: str, genesis: Any, height: int, value: Any, after: int
+) -> None:
+    """`value` replaces what is in force at `height` once block `after` is passed."""
+    current = in_force(state, key, genesis, height)
+    state.put(key, {"current": current, "next": {"after": after, "value": value}})
+
+
 class DirectState(ContractState):
     """State changed in place, with no block boundaries: offline evaluation runs contracts
     over many readings without the copies a ledger needs for atomic blocks."""

@@ -11,30 +11,25 @@ Rules: the items its meter's wiring requires (the item set of a meter type), eac
 value within its range, an overall conclusion consistent with the items, and the date
 order (a later check of a meter is not dated before its first verification).
 
-State: rules/validity = {current: RULES, next: {after: B, rules: RULES} | None}
+State: rules/validity = {current: RULES, next: {after: B, value: RULES} | None}
+       (analysis.state.in_force)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from analysis.state import ContractState
+from analysis.state import ContractState, in_force, schedule
 from ledger.membership import RULES_OP, boundary, parse_change
-from ledger.verification import ITEMS, NOT_QUALIFIED, VerificationRecord
+from ledger.verification import ITEMS, NOT_QUALIFIED, VerificationRecord, parse_rules
 
 RULES_KEY = "rules/validity"
 Result = tuple[str, str, bool]  # (rule, field, holds)
 
 
 def current_rules(state: ContractState, genesis: dict[str, Any], height: int) -> dict[str, Any]:
-    raw = state.get(RULES_KEY)
-    if raw is None:
-        return genesis
-    upcoming = raw["next"]
-    chosen: dict[str, Any] = (
-        upcoming["rules"] if upcoming and height > upcoming["after"] else raw["current"]
-    )
-    return chosen
+    rules: dict[str, Any] = in_force(state, RULES_KEY, genesis, height)
+    return rules
 
 
 def observe_change(
@@ -42,16 +37,11 @@ def observe_change(
     interval: int, window: int,
 ) -> tuple[tuple[str, Any], ...]:  # fmt: skip
     """Schedule the rules of an accepted membership change (checked by its contract)."""
-    from ledger.verification import parse_rules
-
     ops = [op for op in parse_change(payload).ops if op[0] == RULES_OP]
     if not ops:
         return ()
     after = boundary(height, interval, window)
-    now = current_rules(state, genesis, height)
-    state.put(
-        RULES_KEY, {"current": now, "next": {"after": after, "rules": parse_rules(ops[-1][1])}}
-    )
+    schedule(state, RULES_KEY, genesis, height, parse_rules(ops[-1][1]), after)
     return (("validity_rules_scheduled", {"after": after}),)
 
 
