@@ -35,14 +35,18 @@ def resume(
     return find_member(keys, m, cfg.roster_file, cfg.key_file), m, start_hash
 
 
+def membership_after(genesis: Genesis, state: ContractState, height: int) -> Membership:
+    """The membership after block `height`, from the membership contract's state (the
+    epoch of a passed boundary entered, as the replica enters it on delivery)."""
+    return load_membership(state.get("membership"), genesis.membership()).at_height(height + 1)
+
+
 def resumed_membership(
     genesis: Genesis, state: ContractState, storage: Storage
 ) -> tuple[Membership, bytes]:
     """The membership after the stored chain, and the hash of the block its epoch
     starts after (the epoch's stable checkpoint)."""
-    raw = state.get("membership")
-    height = storage.height()
-    m = load_membership(raw, genesis.membership()).at_height(height + 1)
+    m = membership_after(genesis, state, storage.height())
     start = m.epoch.start_height
     if start == 0:
         return m, genesis.genesis_hash
@@ -92,7 +96,7 @@ def peers_of(m: Membership) -> list[tuple[str, str]]:
 def members_json(genesis: Genesis, view: ContractState, height: int) -> dict[str, Any]:
     """`GET /v1/members`: the epoch at the stored height, a scheduled one, the roster
     with every card, and where each accepted change is (its receipt verifies offline)."""
-    m = load_membership(view.get("membership"), genesis.membership()).at_height(height + 1)
+    m = membership_after(genesis, view, height)
     upcoming = None
     if m.next is not None:
         upcoming = {"epoch": m.next.number, "start_after": m.next.start_height,
