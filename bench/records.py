@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ledger.crypto import KeyPair, get_suite
-from ledger.readings import Payload, sign_payload
+from ledger.crypto import get_suite
+from ledger.readings import SequencedSigner
 from ledger.types import Transaction
 from ledger.verification import (
     ITEMS,
@@ -38,12 +38,7 @@ def verification_load(
     regulator = load_keys(net / "node0" / "keys" / "node_key.json").signing
     utility = load_keys(net / "node1" / "keys" / "node_key.json").signing
     institute = suite.keypair_from_seed(b"bench-institute")
-    seqs: dict[bytes, int] = {}
-
-    def sign(key: KeyPair, payload: Payload) -> Transaction:
-        seq = seqs[key.public_key] = seqs.get(key.public_key, 0) + 1
-        return sign_payload(suite, key, seq, payload, chain)
-
+    sign = SequencedSigner(suite, chain).sign
     meters = -(-count // RECORDS_PER_METER)
     setup = [sign(regulator, InstitutionChange("register", "BENCH", "bench", institute.public_key))]
     setup += [sign(utility, MeterAsset(barcode(m), f"A{m}", f"B{m // 100}", "Maker", "DDZY", "01",

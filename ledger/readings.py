@@ -247,3 +247,19 @@ def sign_payload(
     return sign_transaction(
         suite, key.secret_key, key.public_key, seq, payload.KIND, payload.encode(), chain_hash
     )
+
+
+class SequencedSigner:
+    """Signs payloads for one chain, each key's sequence numbers counting up from the
+    highest it has used (`resume` with what the chain has already committed)."""
+
+    def __init__(self, suite: SignatureSuite, chain_hash: bytes):
+        self.suite, self.chain_hash = suite, chain_hash
+        self.seqs: dict[bytes, int] = {}
+
+    def resume(self, public_key: bytes, committed_high_seq: int) -> None:
+        self.seqs[public_key] = max(self.seqs.get(public_key, 0), committed_high_seq)
+
+    def sign(self, key: KeyPair, payload: Payload) -> Transaction:
+        seq = self.seqs[key.public_key] = self.seqs.get(key.public_key, 0) + 1
+        return sign_payload(self.suite, key, seq, payload, self.chain_hash)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.crypto import KeyPair, get_suite
-from ledger.readings import Payload, sign_payload
+from ledger.readings import SequencedSigner
 from ledger.types import Transaction
 from ledger.verification import (
     ITEMS,
@@ -67,7 +67,8 @@ class Supervision:
         derive = self.suite.keypair_from_seed
         names = ("INST-A", "INST-B", "REG-LAB")
         self.keys = {name: derive(f"{cfg.seed}-{name}".encode()) for name in names}
-        self.seqs: dict[bytes, int] = {}
+        self.signer = SequencedSigner(self.suite, chain)
+        self.sign = self.signer.sign
         rng = random.Random(cfg.seed)
         self.failing = {
             self.barcode(b, i)
@@ -88,7 +89,7 @@ class Supervision:
     def run(self, submit: Submit, get: Get) -> list[Outcome]:
         for key in (self.regulator, self.utility, *self.keys.values()):  # they may have signed
             high = get(f"/v1/clients/{key.public_key.hex()}")["committed_high_seq"]
-            self.seqs[key.public_key] = max(self.seqs.get(key.public_key, 0), high)
+            self.signer.resume(key.public_key, high)
         submit(self.registries())
         submit(self.first_verification())
         submit(self.tasks())
@@ -98,10 +99,12 @@ class Supervision:
     # ---- the phases -------------------------------------------------------------------
 
     def registries(self) -> list[Transaction]:
-        txs = [self._tx(self.regulator, InstitutionChange("register", name, name, key.public_key))
-               for name, key in self.keys.items()]  # fmt: skip
+        txs = [
+            self.sign(self.regulator, InstitutionChange("register", name, name, key.public_key))
+            for name, key in self.keys.items()
+        ]
         for b in range(self.cfg.batches):
-            txs += [self._tx(self.utility, MeterAsset(self.barcode(b, i), f"{b}-{i}",
+            txs += [self.sign(self.utility, MeterAsset(self.barcode(b, i), f"{b}-{i}",
                                                       self.batch_id(b), f"Maker-{b}", "DDZY",
                                                       "01", "2", "Tianjin"))
                     for i in range(self.cfg.meters)]  # fmt: skip
@@ -115,12 +118,12 @@ class Supervision:
             for i in range(self.cfg.meters):
                 code = self.barcode(b, i)
                 result = QUALIFIED if name == "INST-B" else self.truth(code)
-                txs.append(self._tx(self.keys[name], self._record(f"F{b}", code, name, "first",
-                                                                  result)))  # fmt: skip
+                record = self._record(f"F{b}", code, name, "first", result)
+                txs.append(self.sign(self.keys[name], record))
         return txs
 
     def tasks(self) -> list[Transaction]:
-        return [self._tx(self.regulator, SamplingTask(f"R{self.cfg.seed}x{b}", self.batch_id(b),
+        return [self.sign(self.regulator, SamplingTask(f"R{self.cfg.seed}x{b}", self.batch_id(b),
                                                       self.cfg.level, self.cfg.aql, "normal",
                                                       "physical"))
                 for b in range(self.cfg.batches)]  # fmt: skip
@@ -129,10 +132,10 @@ class Supervision:
         """The laboratory's sampling records of the drawn meters, and the re-check import."""
         drawn = get(f"/v1/meter/tasks/R{self.cfg.seed}x{b}")["barcodes"]
         lab = self.keys["REG-LAB"]
-        txs = [self._tx(lab, self._record(f"S{b}", c, "REG-LAB", "sampling", self.truth(c)))
+        txs = [self.sign(lab, self._record(f"S{b}", c, "REG-LAB", "sampling", self.truth(c)))
                for c in drawn]  # fmt: skip
         rows = tuple((c, self.truth(c), self._conclusions(self.truth(c))) for c in drawn)
-        txs.append(self._tx(self.regulator, RecheckImport(f"R{self.cfg.seed}x{b}",
+        txs.append(self.sign(self.regulator, RecheckImport(f"R{self.cfg.seed}x{b}",
                                                           self.batch_id(b), rows)))  # fmt: skip
         return txs
 
@@ -161,7 +164,3 @@ class Supervision:
         self, task: str, code: str, name: str, kind: str, result: str
     ) -> VerificationRecord:
         return VerificationRecord(task, code, DATE, name, kind, self._items(result), result)
-
-    def _tx(self, key: KeyPair, payload: Payload) -> Transaction:
-        seq = self.seqs[key.public_key] = self.seqs.get(key.public_key, 0) + 1
-        return sign_payload(self.suite, key, seq, payload, self.chain)

@@ -9,9 +9,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ledger.crypto import KeyPair, get_suite
-from ledger.readings import Payload, sign_payload
-from ledger.types import Transaction
+from ledger.crypto import get_suite
+from ledger.readings import SequencedSigner
 from ledger.verification import (
     ITEMS,
     NOT_QUALIFIED,
@@ -26,16 +25,6 @@ from node.testnet import running
 from tests.e2e.test_network import settled, wait_until
 
 SUITE = "sm2"
-
-
-class Signer:
-    def __init__(self, chain: bytes):
-        self.chain = chain
-        self.seqs: dict[bytes, int] = {}
-
-    def tx(self, key: KeyPair, payload: Payload) -> Transaction:
-        seq = self.seqs[key.public_key] = self.seqs.get(key.public_key, 0) + 1
-        return sign_payload(get_suite(SUITE), key, seq, payload, self.chain)
 
 
 def barcode(i: int) -> str:
@@ -66,18 +55,18 @@ def test_the_batch_rule_catches_the_institution_that_passes_failing_meters(tmp_p
         regulator = load_keys(tmp_path / "node0" / "keys" / "node_key.json").signing
         utility = load_keys(tmp_path / "node1" / "keys" / "node_key.json").signing
         honest, lax, lab = (suite.keypair_from_seed(s) for s in (b"inst-a", b"inst-b", b"lab"))
-        s = Signer(chain)
-        txs = [s.tx(regulator, InstitutionChange("register", iid, iid, key.public_key))
+        s = SequencedSigner(get_suite(SUITE), chain)
+        txs = [s.sign(regulator, InstitutionChange("register", iid, iid, key.public_key))
                for iid, key in (("INST-A", honest), ("INST-B", lax), ("REG-LAB", lab))]  # fmt: skip
         assets = [MeterAsset(barcode(i), f"A{i}", "B1" if i < 10 else "B2", "Maker", "DDZY", "01",
                              "2", "Tianjin") for i in range(20)]  # fmt: skip
-        txs += [s.tx(utility, asset) for asset in assets]
+        txs += [s.sign(utility, asset) for asset in assets]
         hashes = submit_all([d.api for d in nodes], txs, SUITE)
         wait_until("registries committed", lambda: settled(nodes, hashes))
-        txs = [s.tx(lax, record(i, "first", QUALIFIED, "INST-B")) for i in range(10)]
-        txs += [s.tx(honest, record(i, "first", QUALIFIED, "INST-A")) for i in range(10, 20)]
-        txs += [s.tx(lab, record(i, "sampling", NOT_QUALIFIED, "REG-LAB")) for i in (1, 4, 7)]
-        txs += [s.tx(lab, record(i, "sampling", QUALIFIED, "REG-LAB")) for i in (11, 14, 17)]
+        txs = [s.sign(lax, record(i, "first", QUALIFIED, "INST-B")) for i in range(10)]
+        txs += [s.sign(honest, record(i, "first", QUALIFIED, "INST-A")) for i in range(10, 20)]
+        txs += [s.sign(lab, record(i, "sampling", NOT_QUALIFIED, "REG-LAB")) for i in (1, 4, 7)]
+        txs += [s.sign(lab, record(i, "sampling", QUALIFIED, "REG-LAB")) for i in (11, 14, 17)]
         hashes = submit_all([d.api for d in nodes], txs, SUITE)
         wait_until("records committed", lambda: settled(nodes, hashes))
         for d in nodes:
@@ -111,14 +100,14 @@ def test_a_non_public_record_enters_the_ledger_as_its_digest_only(tmp_path: Path
         regulator = load_keys(tmp_path / "node0" / "keys" / "node_key.json").signing
         utility = load_keys(tmp_path / "node1" / "keys" / "node_key.json").signing
         owner = suite.keypair_from_seed(b"inst-private")
-        s = Signer(chain)
+        s = SequencedSigner(get_suite(SUITE), chain)
         meter = MeterAsset(barcode(1), "A1", "B1", "M", "T", "01", "2", "U")
-        setup = [s.tx(regulator, InstitutionChange("register", "INST-P", "P", owner.public_key)),
-                 s.tx(utility, meter)]  # fmt: skip
+        setup = [s.sign(regulator, InstitutionChange("register", "INST-P", "P", owner.public_key)),
+                 s.sign(utility, meter)]  # fmt: skip
         hashes = submit_all([d.api for d in nodes], setup, SUITE)
         wait_until("set up", lambda: settled(nodes, hashes))
         full = record(1, "user_calibration", NOT_QUALIFIED, "INST-P")
-        whole = s.tx(owner, full)  # sent whole by mistake: refused before any block
+        whole = s.sign(owner, full)  # sent whole by mistake: refused before any block
         status, answer = post(nodes[2].api, "/v1/tx", {"tx": whole.encoded().hex()})
         assert status == 400 and answer["error"] == "invalid:not_public:kind", answer
         token = subprocess.run([sys.executable, "-m", "metroledger", "operator", "token",
@@ -130,7 +119,7 @@ def test_a_non_public_record_enters_the_ledger_as_its_digest_only(tmp_path: Path
                              headers=auth)  # fmt: skip
             assert kept.status_code == 200
             assert http.post("/v1/operator/meter/private", json={"record": "00"}).status_code == 401
-        hashes = submit_all([nodes[2].api], [s.tx(owner, RecordDigest.of(full))], SUITE)
+        hashes = submit_all([nodes[2].api], [s.sign(owner, RecordDigest.of(full))], SUITE)
         wait_until("digest committed", lambda: settled(nodes, hashes))
         for i in range(4):  # every block on every node: the digest, never the items
             db = sqlite3.connect(tmp_path / f"node{i}" / "data" / "ledger.sqlite3")
