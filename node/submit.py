@@ -127,7 +127,7 @@ def full(node: Service) -> Response | None:
     if snapshot.primary == node.me:
         waiting, limit = snapshot.mempool_size, half
     else:
-        waiting, limit = node.commits.pending_count(), half // max(1, len(node.genesis.members) - 1)
+        waiting, limit = node.commits.pending_count(), half // max(1, len(snapshot.members) - 1)
     if waiting < limit:
         return None
     _count(node, Reason.MEMPOOL_FULL.value)
