@@ -38,6 +38,13 @@ class ContractState:
     def put(self, key: str, value: Any) -> None:
         self.writes[key] = value
 
+    def forget_since(self, mark: int) -> None:
+        """Drop the keys first written after `mark` (= len(writes) then): a refused
+        transaction's. A contract must not change an already written value before it
+        refuses; its tests check that a refusal leaves the writes as they were."""
+        while len(self.writes) > mark:
+            self.writes.popitem()  # the last inserted first
+
     def __contains__(self, key: str) -> bool:
         return key in self.writes or key in self.committed
 

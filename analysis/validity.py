@@ -8,8 +8,10 @@ set (each rule valid or not, with its field); it enters the state only if every 
 holds, and the first failing one is its answer.
 
 Rules: the items its meter's wiring requires (the item set of a meter type), each item's
-value within its range, an overall conclusion consistent with the items, and the date
-order (a later check of a meter is not dated before its first verification).
+value within its range, an overall conclusion consistent with the items, a basic error
+found 合格 only with every load point's error inside the meter's accuracy class
+(`ERROR_LIMIT_PPM`), and the date order (a later check of a meter is not dated before its
+first verification).
 
 State: rules/validity = {current: RULES, next: {after: B, value: RULES} | None}
        (analysis.state.in_force)
@@ -21,7 +23,16 @@ from typing import Any
 
 from analysis.state import ContractState, in_force, schedule
 from ledger.membership import RULES_OP, boundary, parse_change
-from ledger.verification import ITEMS, NOT_QUALIFIED, VerificationRecord, parse_rules
+from ledger.verification import (
+    ERROR_LIMIT_PPM,
+    ITEMS,
+    NOT_QUALIFIED,
+    QUALIFIED,
+    VerificationRecord,
+    parse_rules,
+)
+
+BASIC_ERROR = "BASICERR_Meter_CONC"
 
 RULES_KEY = "rules/validity"
 Result = tuple[str, str, bool]  # (rule, field, holds)
@@ -45,9 +56,10 @@ def observe_change(
     return (("validity_rules_scheduled", {"after": after}),)
 
 
-def check(rules: dict[str, Any], p: VerificationRecord, wiring: str, first_date: str | None
-          ) -> list[Result]:  # fmt: skip
-    """Every rule's result for one record."""
+def check(rules: dict[str, Any], p: VerificationRecord, asset: dict[str, Any],
+          first_date: str | None) -> list[Result]:  # fmt: skip
+    """Every rule's result for one record of the meter `asset`."""
+    wiring = asset["wiring"]
     codes = {code for code, _, _ in p.items}
     out: list[Result] = [("required_item", ITEMS[code][0], code in codes)
                          for code in rules["required_items"].get(wiring, [])]  # fmt: skip
@@ -57,6 +69,11 @@ def check(rules: dict[str, Any], p: VerificationRecord, wiring: str, first_date:
     for code, conclusion, _ in p.items:
         consistent = conclusion != NOT_QUALIFIED or p.result == NOT_QUALIFIED
         out.append(("result_consistency", ITEMS[code][0], consistent))
+    basic_error = next((c for code, c, _ in p.items if code == BASIC_ERROR), None)
+    if basic_error == QUALIFIED:  # each load point within the meter's class
+        limit = ERROR_LIMIT_PPM[asset["accuracy_class"]]
+        out += [("point_consistency", f"points.{name}", -limit <= ppm <= limit)
+                for name, ppm in p.points]  # fmt: skip
     if p.record_kind != "first" and first_date is not None:
         out.append(("date_order", "veriDate", p.date >= first_date))
     return out

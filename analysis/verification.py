@@ -14,10 +14,12 @@ State (keys and values; integers, text and bytes):
   ikey/<hex>       = institution id of a signing key
   asset/<barcode>  = {asset_no, batch, manufacturer, meter_type, wiring, accuracy_class,
                       owner_unit, status, registered_at, history[[height, event, detail]],
-                      first: [result, institution], sampling: result}
+                      first: [result, institution], sampling: result,
+                      records: [[task, kind]]}  status: in_stock | running | removed
   batch/<batch>    = {meters, disagreeing[[barcode, institution that first-verified]], status}
-  record/<barcode>/<task>/<kind> = {date, institution, items[[code, conclusion, value]],
-                                    result, height}
+  record/<barcode>/<task>/<kind> = {certificate_no, date, height, institution,
+                                    items[[code, conclusion, value]], points[[name, ppm]],
+                                    result, validity[[rule, field, holds]]}
   stats/institution/<id>, stats/batch/<id> = {full: [records, passed], sampling: [...]}
   stats/items = {tableCode: records that failed it}
   stats/index = {institution: [id], batch: [id]}
@@ -35,7 +37,9 @@ from analysis.validity import Result, check, current_rules, observe_change
 from ledger.membership import KIND_MEMBERSHIP
 from ledger.types import Transaction
 from ledger.verification import (
+    ASSET_MOVES,
     KIND_ASSET,
+    KIND_ASSET_STATUS,
     KIND_INSTITUTION,
     KIND_RECHECK,
     KIND_RECORD,
@@ -43,6 +47,7 @@ from ledger.verification import (
     KIND_SAMPLING_TASK,
     NOT_QUALIFIED,
     RECORD_KINDS,
+    AssetStatus,
     InstitutionChange,
     InvalidRecord,
     MeterAsset,
@@ -92,6 +97,7 @@ class VerificationContract:
         default=(
             KIND_INSTITUTION,
             KIND_ASSET,
+            KIND_ASSET_STATUS,
             KIND_RECORD,
             KIND_RECORD_DIGEST,
             KIND_SAMPLING_TASK,
@@ -112,6 +118,8 @@ class VerificationContract:
                 return self._institution(state, tx, payload, height)
             if isinstance(payload, MeterAsset):
                 return self._asset(state, tx, payload, height)
+            if isinstance(payload, AssetStatus):
+                return self._move(state, tx, payload, height)
             if isinstance(payload, VerificationRecord | RecordDigest):
                 return self._record(state, tx, payload, height)
             if tx.sender not in self.rules.regulators:
@@ -158,6 +166,20 @@ class VerificationContract:
         batch["meters"] += 1
         return TxResult(True)
 
+    def _move(self, state: ContractState, tx: Transaction, p: AssetStatus, h: int) -> TxResult:
+        if tx.sender not in self.rules.utilities:
+            return TxResult(False, "not_utility")
+        asset = state.get(f"asset/{p.barcode}")
+        if asset is None:
+            return TxResult(False, "unknown_asset")
+        if p.status not in ASSET_MOVES[asset["status"]]:
+            return TxResult(False, f"invalid:status_move:{asset['status']}->{p.status}")
+        asset = state.edit(f"asset/{p.barcode}")
+        asset["status"] = p.status
+        asset["history"].append([h, p.status, p.detail])
+        return TxResult(True, events=(("asset_status", {"barcode": p.barcode,
+                                                        "status": p.status}),))  # fmt: skip
+
     # ---- records ----------------------------------------------------------------------
 
     def _record(
@@ -185,12 +207,17 @@ class VerificationContract:
         if key in state:
             return TxResult(False, "duplicate_record")
         if isinstance(p, VerificationRecord):
-            state.put(key, {"date": p.date, "height": h, "institution": institution,  # sorted:
-                            "items": [list(i) for i in p.items], "result": p.result,
-                            "rules_checked": len(results)})  # fmt: skip
+            state.put(key, {"certificate_no": p.certificate_no, "date": p.date,  # sorted:
+                            "height": h, "institution": institution,
+                            "items": [list(i) for i in p.items],
+                            "points": [list(x) for x in p.points], "result": p.result,
+                            "validity": [list(r) for r in results]})  # fmt: skip
         else:
             state.put(key, {"date": p.date, "digest": p.digest, "height": h,
                             "institution": institution, "result": p.result})  # fmt: skip
+        state.edit(f"asset/{p.barcode}").setdefault("records", []).append(
+            [p.task_no, p.record_kind]
+        )
         _count(state, institution, asset["batch"], p)
         events: list[tuple[str, Any]] = []
         if p.record_kind in ("first", "sampling"):
@@ -204,7 +231,7 @@ class VerificationContract:
         rules = current_rules(state, self.rules.validity, h)
         first = asset.get("first_task")
         found = state.get(f"record/{p.barcode}/{first}/first") if first else None
-        return check(rules, p, asset["wiring"], found["date"] if found else None)
+        return check(rules, p, asset, found["date"] if found else None)
 
     def _compare(
         self, state: ContractState, batch_id: str, p: VerificationRecord | RecordDigest,

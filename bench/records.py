@@ -3,8 +3,9 @@
 Before the timed phase: a regulator (member 0's key) registers one institution and a
 utility (member 1's key) registers one meter per ten records, in batches of 100 meters;
 these set-up transactions are committed first. The timed load is then first-verification
-records, ten tasks per meter, signed by the institution: each about 500 bytes with all
-nine Appendix B items.
+records, ten tasks per meter, signed by the institution, of three-phase meters: each
+about 1 KB with all nine Appendix B items, the certificate's data and the basic error at
+28 load points (`oracle.records`).
 """
 
 from __future__ import annotations
@@ -14,14 +15,9 @@ from pathlib import Path
 from ledger.crypto import get_suite
 from ledger.readings import SequencedSigner
 from ledger.types import Transaction
-from ledger.verification import (
-    ITEMS,
-    QUALIFIED,
-    InstitutionChange,
-    MeterAsset,
-    VerificationRecord,
-)
+from ledger.verification import QUALIFIED, InstitutionChange, MeterAsset
 from node.keys import load_keys
+from oracle.records import bench_record
 
 RECORDS_PER_METER = 10
 
@@ -41,14 +37,13 @@ def verification_load(
     sign = SequencedSigner(suite, chain).sign
     meters = -(-count // RECORDS_PER_METER)
     setup = [sign(regulator, InstitutionChange("register", "BENCH", "bench", institute.public_key))]
-    setup += [sign(utility, MeterAsset(barcode(m), f"A{m}", f"B{m // 100}", "Maker", "DDZY", "01",
-                                       "2", "Tianjin")) for m in range(meters)]  # fmt: skip
-    items = tuple((code, QUALIFIED, 1_200) for code in ITEMS)
+    setup += [sign(utility, MeterAsset(barcode(m), f"A{m}", f"B{m // 100}", "Maker", "DTZY", "03",
+                                       "1", "Tianjin")) for m in range(meters)]  # fmt: skip
     date = "2024-12-31 13:57:19"
     records = [
-        sign(institute, VerificationRecord(f"{k % RECORDS_PER_METER + 1:016d}",
-                                           barcode(k // RECORDS_PER_METER), date, "BENCH",
-                                           "first", items, QUALIFIED))
+        sign(institute, bench_record(f"{k % RECORDS_PER_METER + 1:016d}",
+                                     barcode(k // RECORDS_PER_METER), date, "BENCH", "first",
+                                     QUALIFIED, wiring="03", accuracy_class="1"))
         for k in range(count)
     ]  # fmt: skip
     return setup, [tx.encoded() for tx in records]

@@ -1,13 +1,16 @@
 """Meter verification payloads (Tianjin specification §4.2.1, Tables 1-2, Appendix B).
 
-Three transaction kinds, each a tagged canonical-msgpack list like `ledger.readings`:
+Transaction kinds, each a tagged canonical-msgpack list like `ledger.readings`:
 
 - `meter.institution`: a regulator registers or revokes a verification institution and
   its signing key;
 - `meter.asset`: a utility registers an electricity meter asset (barcode, asset number,
   arrival batch, manufacturer, type, wiring mode, accuracy class, owning unit);
+- `meter.asset_status`: the utility moves a meter between in stock, running and removed;
 - `meter.record`: a registered institution signs a verification record (JJG 596 items,
-  Appendix B's table codes) for one meter and task.
+  Appendix B's table codes, the certificate's data and the basic error per load point)
+  for one meter and task;
+- `meter.record_digest`, `meter.sampling_task`, `meter.recheck`: below.
 
 Parsing checks structure and formats and raises `InvalidRecord(rule, field)`; whether a
 signer may submit it, and the cross-record rules, are the contract's
@@ -32,6 +35,10 @@ KIND_RECORD = "meter.record"
 KIND_SAMPLING_TASK = "meter.sampling_task"
 KIND_RECHECK = "meter.recheck"
 KIND_RECORD_DIGEST = "meter.record_digest"  # a non-public record: its SM3 digest, its index
+KIND_ASSET_STATUS = "meter.asset_status"
+# an asset's life (Table 2): what each status may become
+ASSET_MOVES = {"in_stock": ("running", "removed"), "running": ("removed", "in_stock"),
+               "removed": ("in_stock",)}  # fmt: skip
 TASK_MODES = ("physical", "data_recheck")  # §6.3.2
 MAX_RECHECK = 2000  # the largest single sample of GB/T 2828.1 (letter R)
 RECORD_KINDS = ("first", "sampling", "physical_recheck", "user_calibration")
@@ -56,6 +63,13 @@ NAME_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,31}")  # institutions, batches
 DAY = r"(20[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
 DATE = re.compile(DAY + r" ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]")
 ACCURACY_CLASSES = ("0.2S", "0.5S", "1", "2", "A", "B", "C", "D")
+# the basic error's limit at the reference load, parts per million (JJG 596: class 2 and
+# A ±2 %, class 1 and B ±1 %, 0.5S and C ±0.5 %, 0.2S and D ±0.2 %)
+ERROR_LIMIT_PPM = {"0.2S": 2_000, "0.5S": 5_000, "1": 10_000, "2": 20_000,
+                   "A": 20_000, "B": 10_000, "C": 5_000, "D": 2_000}  # fmt: skip
+CERTIFICATE_NO = re.compile(r"[0-9A-Za-z-]{0,40}")  # empty: no certificate (a failed meter)
+LOAD_POINT = re.compile(r"[0-9A-Za-z.:/]{1,16}")  # e.g. "Ib/1.0", "0.1Ib/0.5L", "A:Imax/1.0"
+MAX_POINTS = 48
 
 
 class InvalidRecord(ValueError):
@@ -130,6 +144,23 @@ class MeterAsset(Payload):
 
 
 @dataclass(frozen=True)
+class AssetStatus(Payload):
+    """A utility installs, removes or returns to stock one of its meters."""
+
+    TAG: ClassVar[int] = 56
+    KIND: ClassVar[str] = KIND_ASSET_STATUS
+    barcode: str
+    status: str  # in_stock | running | removed
+    detail: str  # where it was installed, why it was removed
+
+    @classmethod
+    def from_wire(cls, value: Any) -> AssetStatus:
+        barcode, status, detail = expect_tagged(value, cls.TAG, 3, "asset status")
+        return cls(_match(barcode, BARCODE, "barCode"), _one_of(status, ASSET_MOVES, "status"),
+                   _optional(detail, re.compile(r".{0,200}"), "detail"))  # fmt: skip
+
+
+@dataclass(frozen=True)
 class VerificationRecord(Payload):
     TAG: ClassVar[int] = 52
     KIND: ClassVar[str] = KIND_RECORD
@@ -140,20 +171,32 @@ class VerificationRecord(Payload):
     record_kind: str
     items: tuple[tuple[str, str, int], ...]  # (tableCode, conclusion, value in its unit)
     result: str  # veriResult
+    # what a verification certificate states besides the conclusions (JJG 596)
+    certificate_no: str = ""  # empty when none was issued (a failed meter gets a notice)
+    verifier: str = ""
+    standard_id: str = ""  # the standard meter or test bench used
+    temperature_dc: int = 230  # tenths of °C
+    humidity_pct: int = 50
+    points: tuple[tuple[str, int], ...] = ()  # basic error per load point, signed ppm
 
     @classmethod
     def from_wire(cls, value: Any) -> VerificationRecord:
-        task, barcode, date, iid, kind, items, result = expect_tagged(value, cls.TAG, 7, "record")
-        if not isinstance(items, list) or not 1 <= len(items) <= len(ITEMS):
+        f = expect_tagged(value, cls.TAG, 13, "record")
+        if not isinstance(f[5], list) or not 1 <= len(f[5]) <= len(ITEMS):
             raise InvalidRecord("required", "tableNames", f"1..{len(ITEMS)} items")
-        parsed = tuple(_item(item) for item in items)
+        parsed = tuple(_item(item) for item in f[5])
         codes = [code for code, _, _ in parsed]
         if len(set(codes)) != len(codes):
             raise InvalidRecord("duplicate", "tableCode")
-        return cls(_match(task, TASK_NO, "veriTaskNo"), _match(barcode, BARCODE, "barCode"),
-                   _match(date, DATE, "veriDate"), _match(iid, NAME_ID, "institution_id"),
-                   _one_of(kind, RECORD_KINDS, "kind"), parsed,
-                   _one_of(result, (QUALIFIED, NOT_QUALIFIED), "veriResult"))  # fmt: skip
+        return cls(_match(f[0], TASK_NO, "veriTaskNo"), _match(f[1], BARCODE, "barCode"),
+                   _match(f[2], DATE, "veriDate"), _match(f[3], NAME_ID, "institution_id"),
+                   _one_of(f[4], RECORD_KINDS, "kind"), parsed,
+                   _one_of(f[6], (QUALIFIED, NOT_QUALIFIED), "veriResult"),
+                   _optional(f[7], CERTIFICATE_NO, "certificate_no"),
+                   _optional(f[8], re.compile(r".{0,64}"), "verifier"),
+                   _optional(f[9], re.compile(r".{0,64}"), "standard_id"),
+                   _integer(f[10], -500, 800, "temperature_dc"),
+                   _integer(f[11], 0, 100, "humidity_pct"), _points(f[12]))  # fmt: skip
 
 
 def _item(value: Any) -> tuple[str, str, int]:
@@ -164,6 +207,32 @@ def _item(value: Any) -> tuple[str, str, int]:
         raise InvalidRecord("format", "tableNames", "[tableCode, conclusion, value]") from None
     return (_one_of(code, ITEMS, "tableCode"), _one_of(conclusion, CONCLUSIONS, ITEMS[code][0]),
             number)  # fmt: skip
+
+
+def _optional(value: Any, pattern: re.Pattern[str], field: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise InvalidRecord("format", field, f"text matching {pattern.pattern}")
+    return value
+
+
+def _integer(value: Any, low: int, high: int, field: str) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise InvalidRecord("range", field, f"an integer in [{low}, {high}]")
+    return value
+
+
+def _points(value: Any) -> tuple[tuple[str, int], ...]:
+    if not isinstance(value, list) or len(value) > MAX_POINTS:
+        raise InvalidRecord("format", "points", f"at most {MAX_POINTS} [loadPoint, ppm]")
+    points = []
+    for point in value:
+        if not (isinstance(point, list) and len(point) == 2):
+            raise InvalidRecord("format", "points", "[loadPoint, error in ppm]")
+        name = _optional(point[0], LOAD_POINT, "points")
+        points.append((name, _integer(point[1], -(10**6), 10**6, f"points.{name}")))
+    if len({name for name, _ in points}) != len(points):
+        raise InvalidRecord("duplicate", "points")
+    return tuple(points)
 
 
 @dataclass(frozen=True)
@@ -286,7 +355,7 @@ def parse_rules(raw: Any) -> dict[str, Any]:
 PAYLOADS: dict[str, Any] = {
     KIND_INSTITUTION: InstitutionChange, KIND_ASSET: MeterAsset, KIND_RECORD: VerificationRecord,
     KIND_SAMPLING_TASK: SamplingTask, KIND_RECHECK: RecheckImport,
-    KIND_RECORD_DIGEST: RecordDigest,
+    KIND_RECORD_DIGEST: RecordDigest, KIND_ASSET_STATUS: AssetStatus,
 }  # fmt: skip
 
 

@@ -3,8 +3,12 @@
 State is kept per contract as keys and values (`analysis.state.ContractState`).
 A block's writes are collected apart and committed only after the whole block
 applied; the root after block h is H(root after h-1 || H(encode([sorted writes
-of h, each tx's outcome, the contracts' events]))), so it commits to the whole
-history of the state and of every verdict while a block costs what it changes.
+of h, the accepted transactions' events as (tx hash, name, evidence)]))), or the root
+after h-1 when h wrote nothing and raised no event. It commits to the whole history of
+the state and of every event while a block costs what it changes, and a refused
+transaction changes nothing of it: its reason is kept with the transaction's status
+(`GET /v1/tx/HASH`), a function of the committed state and the block, as is the
+position of an event in its block.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from analysis.contracts import Contract, Registry, TxResult
 from analysis.state import ContractState
 from ledger.crypto import SignatureSuite
-from ledger.encoding import encode, packb
+from ledger.encoding import encode
 from ledger.types import Block, Transaction, compute_tx_hash, join_encoded
 
 StateWrites = tuple[tuple[str, str, Any], ...]  # (contract, key, value), sorted
@@ -70,18 +74,18 @@ class Executor:
             results.append(
                 (compute_tx_hash(suite, tx), index, "" if outcome.ok else outcome.reason)
             )
-            if outcome.events:
+            if outcome.ok and outcome.events:
                 events += [(index, name, data) for name, data in outcome.events]
         writes = tuple(
             (name, key, value)
             for name in sorted(views)
             for key, value in sorted(views[name].writes.items())
         )
-        outcomes = packb([reason for _, _, reason in results])  # all str: canonical as packed
-        # encode([writes, outcomes, events]) (tuples encode as lists), without walking
-        # the outcomes for values that need checking
-        diff = join_encoded([encode(writes), outcomes, encode(events)])
-        root = self.suite.hash(self.state_root + self.suite.hash(diff))
+        root = self.state_root
+        if writes or events:
+            raised = [(results[i][0], name, data) for i, name, data in events]
+            diff = join_encoded([encode(writes), encode(raised)])  # = encode([writes, raised])
+            root = self.suite.hash(root + self.suite.hash(diff))
         return BlockResult(block.header.height, root, writes, tuple(results), tuple(events))
 
     def commit(self, result: BlockResult) -> None:
@@ -98,8 +102,13 @@ class Executor:
         contract, observers = route
         if contract is None:
             return UNKNOWN_KIND
-        outcome = contract.apply(views[contract.name], tx, height)
-        if not outcome.ok or not observers:
+        view = views[contract.name]
+        mark = len(view.writes)
+        outcome = contract.apply(view, tx, height)
+        if not outcome.ok:
+            view.forget_since(mark)  # a refusal writes nothing, even a key it looked up
+            return outcome
+        if not observers:
             return outcome
         events = list(outcome.events)
         for observer in observers:  # they see, never refuse

@@ -53,6 +53,24 @@ def appendix_b(view: ContractState, barcode: str, task: str, table_code: str) ->
     return {"code": 200, "data": data, "msg": SUCCESS}
 
 
+def asset_view(view: ContractState, barcode: str) -> dict[str, Any] | None:
+    """An asset and its records, as GET /v1/meter/assets/{barcode} answers."""
+    asset = view.get(f"asset/{barcode}")
+    if asset is None:
+        return None
+    records = []
+    for task, kind in asset.get("records", []):
+        record = dict(view.get(f"record/{barcode}/{task}/{kind}"))
+        if "digest" in record:
+            record["digest"] = record["digest"].hex()
+        records.append({"task": task, "kind": kind, **record})
+    fields = ("asset_no", "batch", "manufacturer", "meter_type", "wiring", "accuracy_class",
+              "owner_unit", "status", "registered_at")  # fmt: skip
+    return {"barcode": barcode, **{f: asset[f] for f in fields},
+            "history": [{"height": h, "event": e, "detail": d} for h, e, d in asset["history"]],
+            "records": records}  # fmt: skip
+
+
 def overview(view: ContractState) -> dict[str, Any]:
     """§6.3.1: pass rates (parts per million) per institution and per batch, full
     inspection and sampling apart, and the ten items failed most often."""
@@ -161,6 +179,27 @@ def verification_routes(node: Service) -> list[Route]:
                               "disagreements": [{"barcode": b, "institution": i}
                                                 for b, i in found["disagreeing"]]})  # fmt: skip
 
+    async def asset(request: Request) -> Response:
+        view = node.snapshot.view_of("verification")
+        found = asset_view(view, request.path_params["barcode"])
+        if found is None:
+            return json_response({"error": "unknown_asset",
+                                  "detail": request.path_params["barcode"]}, 404)  # fmt: skip
+        return json_response(found)
+
+    async def institution(request: Request) -> Response:
+        iid = request.path_params["institution"]
+        view = node.snapshot.view_of("verification")
+        found = view.get(f"institution/{iid}")
+        if found is None:
+            return json_response({"error": "unknown_institution", "detail": iid}, 404)
+        stats = view.get(f"stats/institution/{iid}") or {"full": [0, 0], "sampling": [0, 0]}
+        return json_response({"institution": iid, "name": found["name"],
+                              "key": found["key"].hex(), "registered_at": found["registered_at"],
+                              "revoked_at": found["revoked_at"] or None,
+                              "records": {k: {"records": n, "passed": p}
+                                          for k, (n, p) in stats.items()}})  # fmt: skip
+
     async def get_overview(request: Request) -> Response:
         return json_response(overview(node.snapshot.view_of("verification")))
 
@@ -173,6 +212,21 @@ def verification_routes(node: Service) -> list[Route]:
                                                   for k, v in found.items()}})  # fmt: skip
 
     return [
+        Route("GET", "/v1/meter/assets/{barcode}", asset,
+              "A meter asset: its registration, status and history, and every record of it "
+              "with the result of each Validity rule (a non-public one: its digest)",
+              {200: ("asset", s.obj({"barcode": s.STR, "status": s.STR, "batch": s.STR,
+                                     "history": {"type": "array"},
+                                     "records": {"type": "array"}})),
+               404: ("unknown asset", None)}, (Param("barcode", s.ID_PARAM, "path"),)),
+        Route("GET", "/v1/meter/institutions/{institution}", institution,
+              "A verification institution: its key, registration, revocation, record counts",
+              {200: ("institution", s.obj({"institution": s.STR, "name": s.STR, "key": s.HEX_STR,
+                                           "registered_at": s.INT,
+                                           "revoked_at": {"type": ["integer", "null"]},
+                                           "records": {"type": "object"}})),
+               404: ("unknown institution", None)},
+              (Param("institution", s.ID_PARAM, "path"),)),
         Route("GET", "/v1/meter/tasks/{task}", get_task,
               "A sampling task: its plan, the drawn barcodes, the seed, the re-check's result",
               {200: ("task", s.obj({"task": s.STR, "plan": {"type": "object"},

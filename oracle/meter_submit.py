@@ -6,8 +6,11 @@ KIND and the JSON document:
   institution  {"action": "register"|"revoke", "id", "name", "public_key": HEX}
   asset        {"barCode", "asset_no", "batch", "manufacturer", "meter_type",
                 "wireModel": "01"|"03", "accuracy_class", "owner_unit"}
+  status       {"barCode", "status": "in_stock"|"running"|"removed", "detail"}
   record       {"veriTaskNo", "barCode", "veriDate", "institution_id", "kind",
-                "items": [[tableCode, conclusion, value]], "veriResult"}
+                "items": [[tableCode, conclusion, value]], "veriResult",
+                optional: "certificate_no", "verifier", "standard_id", "temperature_dc",
+                "humidity_pct", "points": [[loadPoint, error ppm]]}
   digest       the same as record: only its digest and index fields are submitted
   task         {"veriTaskNo", "batch", "level", "aql", "severity", "mode"}
   recheck      {"veriTaskNo", "batch", "results": [[barCode, veriResult, [[tableCode, conc]]]]}
@@ -26,6 +29,7 @@ from ledger.crypto import get_suite
 from ledger.readings import Payload, sign_payload
 from ledger.types import compute_tx_hash
 from ledger.verification import (
+    AssetStatus,
     InstitutionChange,
     MeterAsset,
     RecheckImport,
@@ -38,7 +42,7 @@ from node.config import ConfigError, load_genesis, load_node_config
 from node.load import post_tx
 from oracle.keys import load_signing_key
 
-KINDS = ("institution", "asset", "record", "digest", "task", "recheck")
+KINDS = ("institution", "asset", "status", "record", "digest", "task", "recheck")
 
 
 def add_submit_parser(sub: Any) -> None:
@@ -61,11 +65,16 @@ def payload_of(kind: str, doc: dict[str, Any]) -> Payload:
         return MeterAsset(doc["barCode"], doc["asset_no"], doc["batch"], doc["manufacturer"],
                           doc["meter_type"], doc["wireModel"], doc["accuracy_class"],
                           doc["owner_unit"])  # fmt: skip
+    if kind == "status":
+        return AssetStatus(doc["barCode"], doc["status"], doc.get("detail", ""))
     if kind in ("record", "digest"):
         items = tuple(tuple(i) for i in doc["items"])
+        extra = {k: doc[k] for k in ("certificate_no", "verifier", "standard_id",
+                                     "temperature_dc", "humidity_pct") if k in doc}  # fmt: skip
+        points = tuple(tuple(x) for x in doc.get("points", ()))
         record = VerificationRecord(doc["veriTaskNo"], doc["barCode"], doc["veriDate"],
                                     doc["institution_id"], doc["kind"], items,
-                                    doc["veriResult"])  # fmt: skip
+                                    doc["veriResult"], **extra, points=points)  # fmt: skip
         return record if kind == "record" else RecordDigest.of(record)
     if kind == "task":
         return SamplingTask(doc["veriTaskNo"], doc["batch"], doc["level"], doc["aql"],

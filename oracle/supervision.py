@@ -22,7 +22,6 @@ from ledger.crypto import KeyPair, get_suite
 from ledger.readings import SequencedSigner
 from ledger.types import Transaction
 from ledger.verification import (
-    ITEMS,
     NOT_QUALIFIED,
     QUALIFIED,
     InstitutionChange,
@@ -31,6 +30,7 @@ from ledger.verification import (
     SamplingTask,
     VerificationRecord,
 )
+from oracle.records import bench_record, items_for
 
 DATE = "2024-12-31 13:57:19"
 Submit = Callable[[list[Transaction]], list[str]]  # submits, waits for the commits
@@ -152,15 +152,10 @@ class Supervision:
     def truth(self, code: str) -> str:
         return NOT_QUALIFIED if code in self.failing else QUALIFIED
 
-    def _items(self, result: str) -> tuple[tuple[str, str, int], ...]:
-        error_ppm = 15_000 if result == NOT_QUALIFIED else 1_200  # class 2: +-2 %
-        return tuple((c, result if c == "BASICERR_Meter_CONC" else QUALIFIED,
-                      error_ppm if c == "BASICERR_Meter_CONC" else 0) for c in ITEMS)  # fmt: skip
-
     def _conclusions(self, result: str) -> tuple[tuple[str, str], ...]:
-        return tuple((item, conclusion) for item, conclusion, _ in self._items(result))
+        return tuple((item, conclusion) for item, conclusion, _ in items_for(result, ()))
 
     def _record(
         self, task: str, code: str, name: str, kind: str, result: str
     ) -> VerificationRecord:
-        return VerificationRecord(task, code, DATE, name, kind, self._items(result), result)
+        return bench_record(task, code, DATE, name, kind, result)

@@ -59,7 +59,25 @@ def test_ranges_item_sets_per_wiring_and_date_order() -> None:
     early = rec(1, kind="sampling", date="2024-12-30 08:00:00")
     assert c.submit(REGULATOR_INSTITUTE, early) == "invalid:date_order:veriDate"
     assert c.submit(REGULATOR_INSTITUTE, rec(1, kind="sampling", date="2025-01-02 08:00:00")) == ""
-    assert c.state[f"record/{barcode(1)}/T1/first"]["rules_checked"] == 3  # item, range, result
+    stored = c.state[f"record/{barcode(1)}/T1/first"]["validity"]  # every rule, with its field
+    assert stored == [["required_item", "VOLT_CONC_CODE", True], ["range", "VOLT_CONC_CODE", True],
+                      ["result_consistency", "VOLT_CONC_CODE", True]]  # fmt: skip
+
+
+def test_a_basic_error_passed_with_a_load_point_outside_the_class_is_refused() -> None:
+    """Meter 1 is class 2 (±2 %): a 合格 basic error needs every point inside 20,000 ppm;
+    a 不合格 one may show the point that failed it."""
+    c = chain_with({})
+    points = (("Ib/1.0", 1_500), ("0.1Ib/1.0", -20_001))
+    passed = replace(rec(1), points=points)
+    assert c.submit(HONEST, passed) == "invalid:point_consistency:points.0.1Ib/1.0"
+    failed = tuple((code, "不合格" if code == "BASICERR_Meter_CONC" else conc, value)
+                   for code, conc, value in passed.items)  # fmt: skip
+    assert c.submit(HONEST, replace(passed, items=failed, result="不合格")) == ""
+    inside = replace(rec(2), points=(("Ib/1.0", -20_000), ("Imax/0.5L", 19_999)))
+    assert c.submit(HONEST, inside) == ""
+    checked = c.state[f"record/{barcode(2)}/T1/first"]["validity"]
+    assert ["point_consistency", "points.Imax/0.5L", True] in checked
 
 
 def test_a_quorum_replaces_the_rules_from_the_changes_epoch_on() -> None:

@@ -15,6 +15,7 @@ from ledger.verification import (
     ITEMS,
     NOT_QUALIFIED,
     QUALIFIED,
+    AssetStatus,
     InstitutionChange,
     InvalidRecord,
     MeterAsset,
@@ -62,6 +63,8 @@ class Chain:
         if result.ok:
             self.state.update(view.writes)
             self.events += list(result.events)
+        else:  # a refusal writes nothing (the executor would drop new keys, not changes)
+            assert view.writes == {} and result.events == ()
         return "" if result.ok else result.reason
 
 
@@ -119,8 +122,10 @@ DATE, OK_ITEM = "2024-12-31 13:57:19", ["VOLT_Meter_CONC", "合格", 0]
 
 
 def raw_record(barcode: str = "1" * 22, kind: str = "first", items: Any = None,
-               result: str = "合格") -> list[Any]:  # fmt: skip
-    return [52, "T1", barcode, DATE, "I", kind, [OK_ITEM] if items is None else items, result]
+               result: str = "合格", certificate: str = "C-1", temperature: Any = 230,
+               points: Any = ()) -> list[Any]:  # fmt: skip
+    return [52, "T1", barcode, DATE, "I", kind, [OK_ITEM] if items is None else items, result,
+            certificate, "W. Zhang", "STD-7", temperature, 50, list(points)]  # fmt: skip
 
 
 @pytest.mark.parametrize(("raw", "rule", "field"), [
@@ -131,13 +136,20 @@ def raw_record(barcode: str = "1" * 22, kind: str = "first", items: Any = None,
     (raw_record(items=[["VOLT_Meter_CONC", "ok", 0]]), "allowed_values", "VOLT_CONC_CODE"),
     (raw_record(items=[OK_ITEM, OK_ITEM]), "duplicate", "tableCode"),
     (raw_record(result="good"), "allowed_values", "veriResult"),
+    (raw_record(certificate="No 12"), "format", "certificate_no"),
+    (raw_record(temperature=900), "range", "temperature_dc"),
+    (raw_record(temperature=True), "range", "temperature_dc"),
+    (raw_record(points=[["Ib/1.0", 2_000_000]]), "range", "points.Ib/1.0"),
+    (raw_record(points=[["Ib/1.0", 1], ["Ib/1.0", 2]]), "duplicate", "points"),
+    (raw_record(points=[["Ib 1.0", 1]]), "format", "points"),
+    ([56, "1" * 22, "lost", ""], "allowed_values", "status"),
     ([51, "1" * 22, "A", "B", "M", "T", "02", "2", "U"], "allowed_values", "wireModel"),
     ([51, "1" * 22, "A", "B", "M", "T", "01", "9", "U"], "allowed_values", "accuracy_class"),
 ])  # fmt: skip
 def test_each_format_rule_names_its_field(raw: list[Any], rule: str, field: str) -> None:
     from ledger.encoding import encode
 
-    kind = "meter.record" if raw[0] == 52 else "meter.asset"
+    kind = {52: "meter.record", 51: "meter.asset", 56: "meter.asset_status"}[raw[0]]
     with pytest.raises(InvalidRecord) as caught:
         parse_verification(kind, encode(raw))
     assert (caught.value.rule, caught.value.field) == (rule, field)
@@ -259,3 +271,32 @@ def test_non_public_kinds_enter_as_digests_and_public_ones_whole(chain: Chain) -
     assert chain.submit(HONEST, digest) == ""
     stored = chain.state[f"record/{barcode(1)}/S1/user_calibration"]
     assert stored["digest"] == digest.digest and "items" not in stored
+
+
+def test_an_asset_moves_through_its_life_with_its_history(chain: Chain) -> None:
+    """in stock -> running -> removed -> in stock, each step in the history; a move the
+    life does not allow, or one by a key that is not a utility's, changes nothing."""
+    meter = barcode(3)
+    assert chain.submit(UTILITY, AssetStatus(meter, "in_stock", "")) == (
+        "invalid:status_move:in_stock->in_stock"
+    )
+    assert chain.submit(HONEST, AssetStatus(meter, "running", "")) == "not_utility"
+    assert chain.submit(UTILITY, AssetStatus("9" * 22, "running", "")) == "unknown_asset"
+    for status, detail in (("running", "area TA-1"), ("removed", "out of tolerance"),
+                           ("in_stock", "re-verified")):  # fmt: skip
+        assert chain.submit(UTILITY, AssetStatus(meter, status, detail)) == ""
+    assert chain.submit(UTILITY, AssetStatus(meter, "removed", "")) == ""
+    assert chain.submit(UTILITY, AssetStatus(meter, "running", "")) == (
+        "invalid:status_move:removed->running"  # back through stock (re-verification) first
+    )
+    asset = chain.state[f"asset/{meter}"]
+    assert asset["status"] == "removed"
+    assert [event for _, event, _ in asset["history"]] == [
+        "registered",
+        "running",
+        "removed",
+        "in_stock",
+        "removed",
+    ]
+    assert chain.submit(HONEST, record(3, "first", QUALIFIED, "INST-A")) == ""
+    assert chain.state[f"asset/{meter}"]["records"] == [["T1", "first"]]

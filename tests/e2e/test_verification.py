@@ -22,6 +22,7 @@ from ledger.verification import (
 from node.keys import load_keys
 from node.load import submit_all
 from node.testnet import running
+from oracle.records import bench_record
 from tests.e2e.test_network import settled, wait_until
 
 SUITE = "sm2"
@@ -32,11 +33,8 @@ def barcode(i: int) -> str:
 
 
 def record(i: int, kind: str, result: str, institution: str) -> VerificationRecord:
-    items = tuple((c, result if c == "BASICERR_Meter_CONC" else QUALIFIED, 1200) for c in ITEMS)
     task = "1201202412300002" if kind == "first" else "5001202501150001"
-    return VerificationRecord(
-        task, barcode(i), "2024-12-31 13:57:19", institution, kind, items, result
-    )
+    return bench_record(task, barcode(i), "2024-12-31 13:57:19", institution, kind, result)
 
 
 def post(api: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
@@ -83,6 +81,19 @@ def test_the_batch_rule_catches_the_institution_that_passes_failing_meters(tmp_p
         assert answer["data"]["barCode"] == barcode(12) and len(answer["data"]["tableNames"]) == 9
         status, answer = post(nodes[3].api, "/v1/meter/query", {"barCode": "1", "veriTaskNo": "x"})
         assert status == 404 and answer["code"] == 404 and answer["data"] is None
+        meter = nodes[1].get(f"/v1/meter/assets/{barcode(4)}")
+        assert [(r["kind"], r["result"]) for r in meter["records"]] == [
+            ("first", QUALIFIED), ("sampling", NOT_QUALIFIED)]  # fmt: skip
+        first, sampling = meter["records"]
+        assert first["institution"] == "INST-B" and first["certificate_no"]
+        assert sampling["points"][3] == ["0.1Ib/1.0", -25_000] and not sampling["certificate_no"]
+        rules = {(rule, holds) for rule, _, holds in first["validity"]}
+        assert rules == {("required_item", True), ("range", True), ("result_consistency", True),
+                         ("point_consistency", True)}  # fmt: skip
+        assert ("date_order", True) in {(r, h) for r, _, h in sampling["validity"]}
+        lax_stats = nodes[0].get("/v1/meter/institutions/INST-B")
+        assert lax_stats["key"] == lax.public_key.hex() and lax_stats["revoked_at"] is None
+        assert lax_stats["records"]["full"] == {"records": 10, "passed": 10}
 
 
 def test_a_non_public_record_enters_the_ledger_as_its_digest_only(tmp_path: Path) -> None:
@@ -167,8 +178,13 @@ def test_the_meter_submit_command_signs_and_submits_each_kind(tmp_path: Path) ->
         assert cli("asset", asset, utility).returncode == 0
         doc = {"veriTaskNo": "T9", "barCode": barcode(5), "veriDate": "2024-12-31 13:57:19",
                "institution_id": "INST-C", "kind": "first", "veriResult": "合格",
-               "items": [[code, "合格", 0] for code in ITEMS]}  # fmt: skip
+               "items": [[code, "合格", 0] for code in ITEMS], "certificate_no": "JD-9",
+               "points": [["Ib/1.0", -800], ["0.1Ib/1.0", 1_900]]}  # fmt: skip
         assert cli("record", doc, tmp_path / "inst.json").returncode == 0
+        moved = cli("status", {"barCode": barcode(5), "status": "running"}, utility)
+        assert moved.returncode == 0, moved.stdout + moved.stderr
+        wrong = cli("status", {"barCode": barcode(5), "status": "running"}, utility)
+        assert wrong.returncode == 1 and "status_move:running->running" in wrong.stdout
         again = cli("record", doc, tmp_path / "inst.json")  # the same record twice
         assert again.returncode == 1 and "duplicate_record" in again.stdout
         bad = cli("record", {**doc, "veriDate": "yesterday"}, tmp_path / "inst.json")

@@ -64,7 +64,7 @@ def test_root_depends_on_every_write() -> None:
         a.apply(block, ())
         b.apply(block, ())
     a.apply(third, ())
-    b.apply(third, (1,))  # one tx treated as a replay: a different write
+    b.apply(third, (0,))  # one reading treated as a replay: one fewer accepted
     assert a.state_root != b.state_root
 
 
@@ -112,11 +112,33 @@ def test_storage_keeps_the_client_windows_the_core_computed(tmp_path: Path) -> N
 
 def test_root_is_the_hash_of_the_canonical_diff() -> None:
     """The executor joins the diff's parts instead of encoding the whole list: the bytes
-    (and so every root) must be those of encode([writes, outcomes, events])."""
+    (and so every root) must be those of encode([writes, events by tx hash])."""
     executor = Executor(SUITE, registry())
     for block in blocks():
         before = executor.state_root
         result = executor.apply(block, (2,) if block.header.height == 3 else ())
-        outcomes = [reason for _, _, reason in result.tx_results]
-        diff = encode([list(result.writes), outcomes, list(result.events)])
+        hashes = {index: tx_hash for tx_hash, index, _ in result.tx_results}
+        raised = [(hashes[i], name, data) for i, name, data in result.events]
+        diff = encode([list(result.writes), raised])
         assert result.state_root == SUITE.hash(before + SUITE.hash(diff))
+
+
+def test_a_refused_transaction_changes_nothing_of_the_root() -> None:
+    """The same blocks with refused transactions mixed in (a replayed sequence number, an
+    unknown device, an unknown kind), in front of the accepted ones: the same writes,
+    the same events and the same root; only the refusals' statuses tell them apart."""
+    plain, mixed = Executor(SUITE, registry()), Executor(SUITE, registry())
+    stranger = SUITE.keypair_from_seed(b"stranger")
+    reading = RefuelReading("car-9", "d-1", "s-1", 40_000, 39_000, 10, 200, 5, 1_800_000_000_000)
+    refused = (
+        sign_payload(SUITE, stranger, 1, reading, CHAIN),
+        Transaction(stranger.public_key, 2, "no.such.kind", b"", b"\x00" * 64, CHAIN[:8]),
+    )
+    for block in blocks():
+        txs = refused + block.txs
+        noisy = Block(BlockHeader(b"\x00" * 32, proposal_for(block.header.height, txs)), txs)
+        a, b = plain.apply(block, ()), mixed.apply(noisy, ())
+        assert (a.state_root, a.writes) == (b.state_root, b.writes)
+        assert [e[1:] for e in a.events] == [e[1:] for e in b.events]
+        assert [r for _, i, r in b.tx_results if i < 2] == ["unknown_device", "unknown_kind"]
+    assert plain.state == mixed.state
