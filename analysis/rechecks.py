@@ -32,7 +32,7 @@ def create_task(state: ContractState, p: SamplingTask, h: int) -> TxResult:
     if f"task/{p.task_no}" in state:
         return TxResult(False, "task_exists")
     verified = sorted(batch.get("verified", []))
-    drawn = set(batch.get("drawn", []))
+    drawn = set(batch["drawn"])
     pool = verified if p.mode == "physical" else sorted(set(verified) - drawn)
     if len(verified) < 2 or not pool:
         return TxResult(False, "nothing_to_sample")
@@ -45,7 +45,7 @@ def create_task(state: ContractState, p: SamplingTask, h: int) -> TxResult:
                                     "barcodes": barcodes, "status": "open", "created_at": h,
                                     "seed": state.prev_hash, "result": ""})  # fmt: skip
     edited = state.edit(f"batch/{p.batch}")
-    edited["drawn"] = sorted(set(edited.get("drawn", [])) | set(barcodes))
+    edited["drawn"] = sorted(set(edited["drawn"]) | set(barcodes))
     created = {
         "task": p.task_no,
         "batch": p.batch,

@@ -77,3 +77,13 @@ def check(rules: dict[str, Any], p: VerificationRecord, asset: dict[str, Any],
     if p.record_kind != "first" and first_date is not None:
         out.append(("date_order", "veriDate", p.date >= first_date))
     return out
+
+
+def held_by_rule(results: list[Result]) -> dict[str, list[str]]:
+    """A stored record's result set: the fields each rule checked, rules sorted (only a
+    record whose every rule held is stored, so each listed check held)."""
+    held: dict[str, list[str]] = {}
+    for rule, name, holds in results:
+        assert holds, (rule, name)  # the contract stores valid records only
+        held.setdefault(rule, []).append(name)
+    return dict(sorted(held.items()))

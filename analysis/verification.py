@@ -19,7 +19,7 @@ State (keys and values; integers, text and bytes):
   batch/<batch>    = {meters, disagreeing[[barcode, institution that first-verified]], status}
   record/<barcode>/<task>/<kind> = {certificate_no, date, height, institution,
                                     items[[code, conclusion, value]], points[[name, ppm]],
-                                    result, validity[[rule, field, holds]]}
+                                    result, validity{rule: [field]}}
   stats/institution/<id>, stats/batch/<id> = {full: [records, passed], sampling: [...]}
   stats/items = {tableCode: records that failed it}
   stats/index = {institution: [id], batch: [id]}
@@ -33,7 +33,7 @@ from typing import Any
 from analysis.contracts import TxResult
 from analysis.rechecks import create_task, import_recheck
 from analysis.state import ContractState
-from analysis.validity import Result, check, current_rules, observe_change
+from analysis.validity import Result, check, current_rules, held_by_rule, observe_change
 from ledger.membership import KIND_MEMBERSHIP
 from ledger.types import Transaction
 from ledger.verification import (
@@ -157,11 +157,14 @@ class VerificationContract:
         key = f"asset/{p.barcode}"
         if key in state:
             return TxResult(False, "asset_exists")
-        state.put(key, {"asset_no": p.asset_no, "batch": p.batch, "manufacturer": p.manufacturer,
-                        "meter_type": p.meter_type, "wiring": p.wiring,
-                        "accuracy_class": p.accuracy_class, "owner_unit": p.owner_unit,
-                        "status": "in_stock", "registered_at": h,
-                        "history": [[h, "registered", p.batch]]})  # fmt: skip
+        # every key from the start, in sorted order, so that the canonical encoding of a
+        # block's writes finds its maps sorted and copies none (ledger.encoding)
+        state.put(key, {"accuracy_class": p.accuracy_class, "asset_no": p.asset_no,
+                        "batch": p.batch, "first": None, "first_task": None,
+                        "history": [[h, "registered", p.batch]],
+                        "manufacturer": p.manufacturer, "meter_type": p.meter_type,
+                        "owner_unit": p.owner_unit, "records": [], "registered_at": h,
+                        "sampling": None, "status": "in_stock", "wiring": p.wiring})  # fmt: skip
         batch = state.edit(f"batch/{p.batch}") or _new_batch(state, p.batch)
         batch["meters"] += 1
         return TxResult(True)
@@ -211,13 +214,11 @@ class VerificationContract:
                             "height": h, "institution": institution,
                             "items": [list(i) for i in p.items],
                             "points": [list(x) for x in p.points], "result": p.result,
-                            "validity": [list(r) for r in results]})  # fmt: skip
+                            "validity": held_by_rule(results)})  # fmt: skip
         else:
             state.put(key, {"date": p.date, "digest": p.digest, "height": h,
                             "institution": institution, "result": p.result})  # fmt: skip
-        state.edit(f"asset/{p.barcode}").setdefault("records", []).append(
-            [p.task_no, p.record_kind]
-        )
+        state.edit(f"asset/{p.barcode}")["records"].append([p.task_no, p.record_kind])
         _count(state, institution, asset["batch"], p)
         events: list[tuple[str, Any]] = []
         if p.record_kind in ("first", "sampling"):
@@ -242,7 +243,7 @@ class VerificationContract:
         asset = state.edit(f"asset/{p.barcode}")
         if p.record_kind == "first":
             asset["first"], asset["first_task"] = [p.result, institution], p.task_no
-            verified = state.edit(f"batch/{batch_id}").setdefault("verified", [])
+            verified = state.edit(f"batch/{batch_id}")["verified"]
             if p.barcode not in verified:  # a meter verified again, in another task
                 verified.append(p.barcode)
         else:
@@ -282,7 +283,7 @@ def _count(
         if stats is None:
             state.put(key, {"full": [0, 0], "sampling": [0, 0]})
             stats = state.edit(key)
-            index = state.edit("stats/index") or {"institution": [], "batch": []}
+            index = state.edit("stats/index") or {"batch": [], "institution": []}
             index[group].append(name)
             state.put("stats/index", index)
         stats[column][0] += 1
@@ -296,9 +297,12 @@ def _count(
             items = state.edit("stats/items")
         for code in failed:
             items[code] = items.get(code, 0) + 1
+        if list(items) != sorted(items):  # a new code: keep the map sorted
+            state.put("stats/items", dict(sorted(items.items())))
 
 
 def _new_batch(state: ContractState, batch_id: str) -> dict[str, Any]:
-    state.put(f"batch/{batch_id}", {"meters": 0, "disagreeing": [], "status": "open"})
+    state.put(f"batch/{batch_id}", {"disagreeing": [], "drawn": [], "meters": 0,
+                                    "status": "open", "verified": []})  # fmt: skip
     batch: dict[str, Any] = state.edit(f"batch/{batch_id}")
     return batch

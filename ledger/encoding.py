@@ -73,36 +73,42 @@ def refuse_ext(code: int, data: bytes) -> Any:
     raise InvalidEncoding(f"ext type {code} is not allowed")
 
 
-_SCALARS = (type(None), bool, str, bytes)
-
-
 def _is_canonical_tree(value: Any) -> bool:
     """Walk without recursion: raise for values we never encode (floats, big
-    ints, non-str keys, deep nesting); return False if a map's keys need sorting."""
+    ints, non-str keys, deep nesting); return False if a map's keys need sorting.
+    Scalars are checked where their container is iterated, never pushed: every
+    transaction's payload is walked once when it is decoded."""
     sorted_maps = True
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
+    stack: list[tuple[Any, int]] = []
+    push, pop = stack.append, stack.pop
+    children: Any = (value,)
+    depth = -1
+    while True:
+        for child in children:
+            kind = type(child)
+            if kind is str or kind is bytes or kind is bool or child is None:
+                continue
+            if kind is int:
+                if not MIN_INT <= child <= MAX_INT:
+                    raise ValueError("integer out of 64-bit range")
+                continue
+            push((child, depth + 1))
+        if not stack:
+            return sorted_maps
+        item, depth = pop()
         kind = type(item)
-        if kind in _SCALARS:
-            continue
-        if kind is int:
-            if not MIN_INT <= item <= MAX_INT:
-                raise ValueError("integer out of 64-bit range")
-            continue
         if depth >= MAX_DEPTH:
             raise ValueError("nesting deeper than MAX_DEPTH")
         if kind is list or kind is tuple:
-            stack.extend((child, depth + 1) for child in item if type(child) not in _SCALARS)
+            children = item
         elif kind is dict:
             keys = list(item)
             if not all(type(k) is str for k in keys):
                 raise TypeError("map keys must be str")
             sorted_maps = sorted_maps and keys == sorted(keys)
-            stack.extend((child, depth + 1) for child in item.values())
+            children = item.values()
         else:
             raise TypeError(f"type {kind.__name__} is not encodable (floats are refused)")
-    return sorted_maps
 
 
 def _canonicalise(value: Any, depth: int) -> Any:

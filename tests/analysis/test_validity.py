@@ -60,8 +60,8 @@ def test_ranges_item_sets_per_wiring_and_date_order() -> None:
     assert c.submit(REGULATOR_INSTITUTE, early) == "invalid:date_order:veriDate"
     assert c.submit(REGULATOR_INSTITUTE, rec(1, kind="sampling", date="2025-01-02 08:00:00")) == ""
     stored = c.state[f"record/{barcode(1)}/T1/first"]["validity"]  # every rule, with its field
-    assert stored == [["required_item", "VOLT_CONC_CODE", True], ["range", "VOLT_CONC_CODE", True],
-                      ["result_consistency", "VOLT_CONC_CODE", True]]  # fmt: skip
+    assert stored == {"range": ["VOLT_CONC_CODE"], "required_item": ["VOLT_CONC_CODE"],
+                      "result_consistency": ["VOLT_CONC_CODE"]}  # fmt: skip
 
 
 def test_a_basic_error_passed_with_a_load_point_outside_the_class_is_refused() -> None:
@@ -77,7 +77,7 @@ def test_a_basic_error_passed_with_a_load_point_outside_the_class_is_refused() -
     inside = replace(rec(2), points=(("Ib/1.0", -20_000), ("Imax/0.5L", 19_999)))
     assert c.submit(HONEST, inside) == ""
     checked = c.state[f"record/{barcode(2)}/T1/first"]["validity"]
-    assert ["point_consistency", "points.Imax/0.5L", True] in checked
+    assert checked["point_consistency"] == ["points.Ib/1.0", "points.Imax/0.5L"]
 
 
 def test_a_quorum_replaces_the_rules_from_the_changes_epoch_on() -> None:

@@ -37,7 +37,19 @@ def test_keys_are_sorted_in_the_bytes() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [1.5, {1: 2}, {"a": 0.0}, [float("nan")], object(), 2**64, -(2**63) - 1]
+    "bad",
+    [
+        1.5,
+        {1: 2},
+        {"a": 0.0},
+        [float("nan")],
+        object(),
+        2**64,
+        -(2**63) - 1,
+        [[1, [2, 3.0]]],
+        {"a": [b"x", {"b": [2**64]}]},
+        ("a", None, True, {"k": {1}}),
+    ],
 )
 def test_encode_refuses_floats_and_other_types(bad: object) -> None:
     with pytest.raises((TypeError, ValueError)):
@@ -67,6 +79,20 @@ def test_decode_refuses_non_canonical_input(data: bytes, why: str) -> None:
 def test_decode_refuses_oversize_input() -> None:
     with pytest.raises(InvalidEncoding):
         decode(encode(b"x" * 100), max_bytes=50)
+
+
+def test_nesting_is_allowed_to_the_limit_and_refused_beyond() -> None:
+    from ledger.encoding import MAX_DEPTH
+
+    def nested(depth: int) -> object:
+        value: object = 0
+        for _ in range(depth):
+            value = [value]
+        return value
+
+    assert decode(encode(nested(MAX_DEPTH))) == nested(MAX_DEPTH)
+    with pytest.raises(ValueError):
+        encode(nested(MAX_DEPTH + 1))
 
 
 def test_decode_refuses_deep_nesting() -> None:
