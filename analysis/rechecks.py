@@ -102,6 +102,10 @@ def _first_record(state: ContractState, barcode: str) -> dict[str, Any] | None:
 
 def _compare_items(original: dict[str, Any], rechecked: dict[str, str]) -> list[str]:
     """The items (tableField) whose conclusion differs from the first verification."""
-    before = {code: conclusion for code, conclusion, _ in original["items"]}
+    from analysis.verification import stored_record  # it imports this module
+
+    if "record" not in original:  # a non-public first record: only its overall result
+        return []
+    before = {code: conclusion for code, conclusion, _ in stored_record(original).items}
     return sorted(ITEMS[code][0] for code in set(before) | set(rechecked)
                   if before.get(code) != rechecked.get(code))  # fmt: skip

@@ -18,8 +18,9 @@ State (keys and values; integers, text and bytes):
                       records: [[task, kind]]}  status: in_stock | running | removed
   batch/<batch>    = {meters, disagreeing[[barcode, institution that first-verified]], status}
   record/<barcode>/<task>/<kind> = {certificate_no, date, height, institution,
-                                    items[[code, conclusion, value]], points[[name, ppm]],
-                                    result, validity{rule: [field]}}
+                                    record: the payload's bytes, result,
+                                    validity: encode({rule: [field]})}
+                                   (stored_record, stored_validity read them)
   stats/institution/<id>, stats/batch/<id> = {full: [records, passed], sampling: [...]}
   stats/items = {tableCode: records that failed it}
   stats/index = {institution: [id], batch: [id]}
@@ -34,6 +35,7 @@ from analysis.contracts import TxResult
 from analysis.rechecks import create_task, import_recheck
 from analysis.state import ContractState
 from analysis.validity import Result, check, current_rules, held_by_rule, observe_change
+from ledger.encoding import decode, encode
 from ledger.membership import KIND_MEMBERSHIP
 from ledger.types import Transaction
 from ledger.verification import (
@@ -210,11 +212,12 @@ class VerificationContract:
         if key in state:
             return TxResult(False, "duplicate_record")
         if isinstance(p, VerificationRecord):
+            # the record and its result set kept as their canonical bytes: a block's
+            # writes are walked to be encoded, and bytes cost nothing to walk
             state.put(key, {"certificate_no": p.certificate_no, "date": p.date,  # sorted:
-                            "height": h, "institution": institution,
-                            "items": [list(i) for i in p.items],
-                            "points": [list(x) for x in p.points], "result": p.result,
-                            "validity": held_by_rule(results)})  # fmt: skip
+                            "height": h, "institution": institution, "record": tx.payload,
+                            "result": p.result,
+                            "validity": encode(held_by_rule(results))})  # fmt: skip
         else:
             state.put(key, {"date": p.date, "digest": p.digest, "height": h,
                             "institution": institution, "result": p.result})  # fmt: skip
@@ -306,3 +309,15 @@ def _new_batch(state: ContractState, batch_id: str) -> dict[str, Any]:
                                     "status": "open", "verified": []})  # fmt: skip
     batch: dict[str, Any] = state.edit(f"batch/{batch_id}")
     return batch
+
+
+def stored_record(stored: dict[str, Any]) -> VerificationRecord:
+    """The whole record of a stored `record/...` value (not of a digest's)."""
+    record: VerificationRecord = parse_verification(KIND_RECORD, stored["record"])
+    return record
+
+
+def stored_validity(stored: dict[str, Any]) -> dict[str, list[str]]:
+    """A stored record's result set: the fields each rule checked (all held)."""
+    held: dict[str, list[str]] = decode(stored["validity"])
+    return held

@@ -35,23 +35,31 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
-def commit_times(run: Run, ref: int) -> tuple[dict[bytes, float], list[dict[str, Any]]]:
-    """tx hash -> wall time its block committed at node `ref`, and that node's log lines."""
+def commit_times(
+    run: Run, ref: int
+) -> tuple[dict[bytes, float], list[dict[str, Any]], dict[str, int]]:
+    """tx hash -> wall time its block committed at node `ref` (a transaction its block
+    holds but refused, as a replay say, is not committed: it changed nothing), that
+    node's log lines, and the refusals in blocks by reason."""
     lines = read_log(run.nodes[ref].config.parent / "node.log")
     committed = {e["height"]: e["ts"] for e in lines if e.get("event") == "block_committed"}
     node = run.nodes[ref]
     height = int(node.get("/v1/blocks/latest")["height"])  # stored, not just delivered
 
-    def fetch(h: int) -> tuple[int, list[str]]:
-        return h, node.get(f"/v1/blocks/{h}", timeout_s=10)["txs"]
+    def fetch(h: int) -> tuple[int, list[str], list[list[Any]]]:
+        block = node.get(f"/v1/blocks/{h}", timeout_s=10)
+        return h, block["txs"], block["refused"]
 
     at: dict[bytes, float] = {}
+    refused: Counter[str] = Counter()
     with ThreadPoolExecutor(8) as pool:
-        for h, txs in pool.map(fetch, range(1, height + 1)):
-            for tx_hash in txs:
-                if h in committed:
+        for h, txs, refusals in pool.map(fetch, range(1, height + 1)):
+            skipped = {index for index, _ in refusals}
+            refused.update(reason.split(":")[0] for _, reason in refusals)
+            for index, tx_hash in enumerate(txs):
+                if h in committed and index not in skipped:
                     at[bytes.fromhex(tx_hash)] = committed[h]
-    return at, lines
+    return at, lines, dict(refused)
 
 
 def safety_check(run: Run) -> tuple[bool, int]:
@@ -74,7 +82,7 @@ def analyse(
     sc = run.scenario
     steady = [i for i in range(len(run.nodes)) if i not in run.down | run.crashed]
     ref = min(steady or [i for i in range(len(run.nodes)) if i not in run.down])
-    at, lines = commit_times(run, ref)
+    at, lines, refused_in_blocks = commit_times(run, ref)
     t0 = run.started_wall
     window = (t0 + sc.warmup_s, t0 + sc.duration_s)
     latencies = sorted(
@@ -117,6 +125,8 @@ def analyse(
             :20
         ],
         "refused": log.refused,
+        # in a block but refused by the contracts or as replays: not counted as committed
+        "refused_in_blocks": refused_in_blocks,
         "errors": log.errors,
         "error_kinds": log.error_kinds,
         "verify_per_s_per_core": round(verify_per_s),
@@ -245,6 +255,7 @@ def summary(r: dict[str, Any]) -> str:
         f"and after the load); achieved {r['crypto_limit_fraction']} |",
         f"| offered / committed of offered | {r['offered']} / {r['committed_of_offered']} |",
         f"| admitted but never committed (lost) | {r.get('admitted_not_committed')} |",
+        f"| in blocks but refused (not counted) | {r.get('refused_in_blocks', {})} |",
         f"| refused / errors | {r['refused']} / {r['errors']} {r.get('error_kinds') or ''}".rstrip()
         + " |",
         f"| view changes | {r['view_changes']} |",

@@ -70,6 +70,8 @@ ERROR_LIMIT_PPM = {"0.2S": 2_000, "0.5S": 5_000, "1": 10_000, "2": 20_000,
 CERTIFICATE_NO = re.compile(r"[0-9A-Za-z-]{0,40}")  # empty: no certificate (a failed meter)
 LOAD_POINT = re.compile(r"[0-9A-Za-z.:/]{1,16}")  # e.g. "Ib/1.0", "0.1Ib/0.5L", "A:Imax/1.0"
 MAX_POINTS = 48
+MAX_POINT_PPM = 10**6
+ANY_64, ANY_200 = re.compile(r".{0,64}"), re.compile(r".{0,200}")
 
 
 class InvalidRecord(ValueError):
@@ -157,7 +159,7 @@ class AssetStatus(Payload):
     def from_wire(cls, value: Any) -> AssetStatus:
         barcode, status, detail = expect_tagged(value, cls.TAG, 3, "asset status")
         return cls(_match(barcode, BARCODE, "barCode"), _one_of(status, ASSET_MOVES, "status"),
-                   _optional(detail, re.compile(r".{0,200}"), "detail"))  # fmt: skip
+                   _optional(detail, ANY_200, "detail"))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -193,8 +195,8 @@ class VerificationRecord(Payload):
                    _one_of(f[4], RECORD_KINDS, "kind"), parsed,
                    _one_of(f[6], (QUALIFIED, NOT_QUALIFIED), "veriResult"),
                    _optional(f[7], CERTIFICATE_NO, "certificate_no"),
-                   _optional(f[8], re.compile(r".{0,64}"), "verifier"),
-                   _optional(f[9], re.compile(r".{0,64}"), "standard_id"),
+                   _optional(f[8], ANY_64, "verifier"),
+                   _optional(f[9], ANY_64, "standard_id"),
                    _integer(f[10], -500, 800, "temperature_dc"),
                    _integer(f[11], 0, 100, "humidity_pct"), _points(f[12]))  # fmt: skip
 
@@ -224,12 +226,16 @@ def _integer(value: Any, low: int, high: int, field: str) -> int:
 def _points(value: Any) -> tuple[tuple[str, int], ...]:
     if not isinstance(value, list) or len(value) > MAX_POINTS:
         raise InvalidRecord("format", "points", f"at most {MAX_POINTS} [loadPoint, ppm]")
-    points = []
-    for point in value:
-        if not (isinstance(point, list) and len(point) == 2):
+    points, match = [], LOAD_POINT.fullmatch
+    for point in value:  # checked inline: a three-phase record has 28 of them
+        if type(point) is not list or len(point) != 2:
             raise InvalidRecord("format", "points", "[loadPoint, error in ppm]")
-        name = _optional(point[0], LOAD_POINT, "points")
-        points.append((name, _integer(point[1], -(10**6), 10**6, f"points.{name}")))
+        name, ppm = point
+        if type(name) is not str or not match(name):
+            raise InvalidRecord("format", "points", f"text matching {LOAD_POINT.pattern}")
+        if type(ppm) is not int or not -MAX_POINT_PPM <= ppm <= MAX_POINT_PPM:
+            raise InvalidRecord("range", f"points.{name}", f"within ±{MAX_POINT_PPM}")
+        points.append((name, ppm))
     if len({name for name, _ in points}) != len(points):
         raise InvalidRecord("duplicate", "points")
     return tuple(points)

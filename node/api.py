@@ -226,6 +226,7 @@ def block_json(
     node: Service, block: Block, cert: CommitCertificate, state_root: bytes
 ) -> dict[str, Any]:
     p = block.header.proposal
+    hashes = [compute_tx_hash(node.suite, tx) for tx in block.txs]
     return {
         "height": p.height,
         "hash": block.header.hash(node.suite).hex(),
@@ -237,10 +238,24 @@ def block_json(
         "state_height": p.state_height,
         "proposal_state_root": p.state_root.hex(),
         "state_root": state_root.hex(),
-        "txs": [compute_tx_hash(node.suite, tx).hex() for tx in block.txs],
+        "txs": [h.hex() for h in hashes],
+        "refused": refused_in(node, p.height, hashes),
         "certificate": {"view": cert.view, "votes": [[m, sig.hex()] for m, sig in cert.votes]},
         "encoded": block.encode().hex(),
     }
+
+
+def refused_in(node: Service, height: int, hashes: list[bytes]) -> list[list[Any]]:
+    """[index, reason] of each transaction of block `height` that changed nothing: refused
+    by its contract, a replay, or already committed in an earlier block."""
+    out: list[list[Any]] = []
+    for index, tx_hash in enumerate(hashes):
+        status = node.reads.tx_status(tx_hash)
+        if status is not None and status[0] != height:
+            out.append([index, f"already_committed_at:{status[0]}"])
+        elif status is not None and status[2]:
+            out.append([index, status[2]])
+    return out
 
 
 def dispenser_json(dispenser_id: str, record: dict[str, Any]) -> dict[str, Any]:

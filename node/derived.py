@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 from consensus.state import ClientWindow
+from ledger.encoding import encode
 from node.executor import BlockResult
 
 FLUSH_BLOCKS = 256  # derived rows written at least every this many blocks
@@ -43,7 +43,7 @@ class DerivedBatch:
     height: int = 0
     txs: dict[bytes, TxRow] = field(default_factory=dict)
     clients: dict[bytes, ClientWindow] = field(default_factory=dict)
-    writes: dict[tuple[str, str], Any] = field(default_factory=dict)
+    writes: dict[tuple[str, str], bytes] = field(default_factory=dict)  # -> encoded value
     blocks: int = 0
 
     def add(self, result: BlockResult, windows: tuple[tuple[bytes, ClientWindow], ...]) -> None:
@@ -52,8 +52,9 @@ class DerivedBatch:
             if tx_hash not in txs:  # the first commit counts
                 txs[tx_hash] = (tx_hash, height, index, reason)
         self.clients.update(windows)
-        for contract, key, value in result.writes:
-            self.writes[contract, key] = value
+        values = result.encoded_values or tuple(encode(v) for _, _, v in result.writes)
+        for (contract, key, _), value in zip(result.writes, values, strict=True):
+            self.writes[contract, key] = value  # encoded once, by the executor
         self.height, self.blocks = height, self.blocks + 1
 
 

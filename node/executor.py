@@ -19,7 +19,7 @@ from typing import Any
 from analysis.contracts import Contract, Registry, TxResult
 from analysis.state import ContractState
 from ledger.crypto import SignatureSuite
-from ledger.encoding import encode
+from ledger.encoding import encode, packb
 from ledger.types import Block, Transaction, compute_tx_hash, join_encoded
 
 StateWrites = tuple[tuple[str, str, Any], ...]  # (contract, key, value), sorted
@@ -33,6 +33,7 @@ class BlockResult:
     writes: StateWrites
     tx_results: tuple[tuple[bytes, int, str], ...]  # (tx hash, index, "" or reason)
     events: tuple[tuple[int, str, Any], ...] = ()  # (tx index, name, evidence)
+    encoded_values: tuple[bytes, ...] = ()  # each write's value, encoded (storage keeps them)
 
 
 class Executor:
@@ -81,12 +82,14 @@ class Executor:
             for name in sorted(views)
             for key, value in sorted(views[name].writes.items())
         )
-        root = self.state_root
+        root, values = self.state_root, tuple(encode(value) for _, _, value in writes)
         if writes or events:
             raised = [(results[i][0], name, data) for i, name, data in events]
-            diff = join_encoded([encode(writes), encode(raised)])  # = encode([writes, raised])
+            pairs = zip(writes, values, strict=True)  # each write as [name, key, value]:
+            encoded = join_encoded([b"\x93" + packb(n) + packb(k) + v for (n, k, _), v in pairs])
+            diff = join_encoded([encoded, encode(raised)])  # = encode([writes, raised])
             root = self.suite.hash(root + self.suite.hash(diff))
-        return BlockResult(block.header.height, root, writes, tuple(results), tuple(events))
+        return BlockResult(block.header.height, root, writes, tuple(results), tuple(events), values)
 
     def commit(self, result: BlockResult) -> None:
         for name, key, value in result.writes:

@@ -145,6 +145,7 @@ BLOCK = obj(
         "proposal_state_root": HEX_STR,
         "state_root": HEX_STR,
         "txs": {"type": "array", "items": HEX_STR},
+        "refused": {"type": "array", "items": {"type": "array", "minItems": 2, "maxItems": 2}},
         "certificate": obj({"view": INT, "votes": {"type": "array"}}),
         "encoded": HEX_STR,
     }

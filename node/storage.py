@@ -157,13 +157,13 @@ class Storage:
         self.db.executemany(
             "INSERT OR REPLACE INTO clients VALUES (?,?,?)",
             [
-                (sender, high, mask.to_bytes(8, "big"))
+                (sender, high, mask.to_bytes((mask.bit_length() + 7) // 8 or 1, "big"))
                 for sender, (high, mask) in sorted(derived.clients.items())
             ],
         )
         self.db.executemany(
             "INSERT OR REPLACE INTO kv VALUES (?,?,?)",
-            [(name, key, encode(value)) for (name, key), value in sorted(derived.writes.items())],
+            [(name, key, value) for (name, key), value in sorted(derived.writes.items())],
         )
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (APPLIED, derived.height))
 

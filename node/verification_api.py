@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from analysis.state import ContractState
+from analysis.verification import stored_record, stored_validity
 from ledger.verification import (
     ITEMS,
     RECORD_KINDS,
@@ -40,7 +41,11 @@ def appendix_b(view: ContractState, barcode: str, task: str, table_code: str) ->
         return {"code": 404, "data": None, "msg": f"no record of {barcode} in task {task}"}
     if table_code and table_code not in ITEMS:
         return {"code": 400, "data": None, "msg": f"unknown tableCode {table_code}"}
-    items = [i for i in found["items"] if not table_code or i[0] == table_code]
+    if "record" not in found:
+        return {"code": 404, "data": None, "msg": f"the record of {barcode} in task {task} is "
+                "not public: only its digest is on the ledger"}  # fmt: skip
+    all_items = stored_record(found).items
+    items = [i for i in all_items if not table_code or i[0] == table_code]
     data: dict[str, Any] = {"faultResult": "--", "tableNames": []}
     for code, conclusion, _ in sorted(items, key=lambda i: ITEMS[i[0]][1]):
         field, sort, name = ITEMS[code]
@@ -59,11 +64,20 @@ def asset_view(view: ContractState, barcode: str) -> dict[str, Any] | None:
     if asset is None:
         return None
     records = []
-    for task, kind in asset.get("records", []):
-        record = dict(view.get(f"record/{barcode}/{task}/{kind}"))
-        if "digest" in record:
-            record["digest"] = record["digest"].hex()
-        records.append({"task": task, "kind": kind, **record})
+    for task, kind in asset["records"]:
+        stored = view.get(f"record/{barcode}/{task}/{kind}")
+        shown = {k: stored[k] for k in ("date", "height", "institution", "result")}
+        if "digest" in stored:
+            shown["digest"] = stored["digest"].hex()
+        else:
+            whole = stored_record(stored)
+            shown.update(certificate_no=whole.certificate_no, verifier=whole.verifier,
+                         standard_id=whole.standard_id, temperature_dc=whole.temperature_dc,
+                         humidity_pct=whole.humidity_pct,
+                         items=[list(i) for i in whole.items],
+                         points=[list(x) for x in whole.points],
+                         validity=stored_validity(stored))  # fmt: skip
+        records.append({"task": task, "kind": kind, **shown})
     fields = ("asset_no", "batch", "manufacturer", "meter_type", "wiring", "accuracy_class",
               "owner_unit", "status", "registered_at")  # fmt: skip
     return {"barcode": barcode, **{f: asset[f] for f in fields},

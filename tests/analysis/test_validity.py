@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from analysis.membership import MembershipContract
 from analysis.state import ContractState
+from analysis.verification import stored_validity
 from consensus.signer import SuiteSigner
 from ledger.membership import bare_membership, boundary, change_bytes, make_change
 from ledger.types import sign_transaction
@@ -59,7 +60,7 @@ def test_ranges_item_sets_per_wiring_and_date_order() -> None:
     early = rec(1, kind="sampling", date="2024-12-30 08:00:00")
     assert c.submit(REGULATOR_INSTITUTE, early) == "invalid:date_order:veriDate"
     assert c.submit(REGULATOR_INSTITUTE, rec(1, kind="sampling", date="2025-01-02 08:00:00")) == ""
-    stored = c.state[f"record/{barcode(1)}/T1/first"]["validity"]  # every rule, with its field
+    stored = stored_validity(c.state[f"record/{barcode(1)}/T1/first"])  # each rule, its fields
     assert stored == {"range": ["VOLT_CONC_CODE"], "required_item": ["VOLT_CONC_CODE"],
                       "result_consistency": ["VOLT_CONC_CODE"]}  # fmt: skip
 
@@ -76,7 +77,7 @@ def test_a_basic_error_passed_with_a_load_point_outside_the_class_is_refused() -
     assert c.submit(HONEST, replace(passed, items=failed, result="不合格")) == ""
     inside = replace(rec(2), points=(("Ib/1.0", -20_000), ("Imax/0.5L", 19_999)))
     assert c.submit(HONEST, inside) == ""
-    checked = c.state[f"record/{barcode(2)}/T1/first"]["validity"]
+    checked = stored_validity(c.state[f"record/{barcode(2)}/T1/first"])
     assert checked["point_consistency"] == ["points.Ib/1.0", "points.Imax/0.5L"]
 
 

@@ -98,11 +98,15 @@ def test_client_request_replay_and_duplicate_are_rejected() -> None:
 
 
 def test_replay_window_accepts_out_of_order_commits() -> None:
-    chain = ChainState(5, b"\x01" * 32, {client_tx(0, 1).sender: (10, 0b1)})  # only 10 committed
+    from consensus.state import REPLAY_WINDOW
+
+    high = 2 * REPLAY_WINDOW  # only this one committed
+    chain = ChainState(5, b"\x01" * 32, {client_tx(0, 1).sender: (high, 0b1)})
     r = make_replica(1, RestoredState(chain))
-    assert rejections(feed(r, ClientRequest(client_tx(0, 9)))) == []
-    assert rejections(feed(r, ClientRequest(client_tx(0, 10)))) == [Reason.REPLAY]
-    assert rejections(feed(r, ClientRequest(client_tx(0, 10 - 64)))) == [Reason.REPLAY]
+    assert rejections(feed(r, ClientRequest(client_tx(0, high - 1)))) == []
+    assert rejections(feed(r, ClientRequest(client_tx(0, high - REPLAY_WINDOW + 1)))) == []
+    assert rejections(feed(r, ClientRequest(client_tx(0, high)))) == [Reason.REPLAY]
+    assert rejections(feed(r, ClientRequest(client_tx(0, high - REPLAY_WINDOW)))) == [Reason.REPLAY]
 
 
 def test_mempool_limit_gives_back_pressure() -> None:

@@ -85,7 +85,9 @@ def test_pending_rows_are_readable_until_written() -> None:
     assert pending.due()
     assert pending.tx_status(b"a" * 32) == (5, 0, "")  # the first commit counts
     batch = pending.take()
-    assert batch.height == 6 and batch.blocks == 2 and batch.writes == {("c", "k"): 1}
+    assert (
+        batch.height == 6 and batch.blocks == 2 and batch.writes == {("c", "k"): b"\x01"}
+    )  # encoded
     assert pending.committed([b"a" * 32, b"z" * 32]) == {b"a" * 32: 5}  # still readable
     pending.add(BlockResult(7, b"p" * 32, (), ((b"a" * 32, 0, "replay"),)), ())
     assert pending.committed([b"a" * 32]) == {b"a" * 32: 5}  # the batch being written
