@@ -33,6 +33,22 @@ def add_meter_parser(commands: Any) -> None:
     sim.add_argument("--seed", type=int, default=17)
     sim.set_defaults(run=run_simulate)
     add_submit_parser(sub)
+    ev = sub.add_parser("eval", help="detection power of the remote error model (§6.1.3)")
+    ev.add_argument("--quick", action="store_true", help="a small grid (16 cells)")
+    ev.add_argument("--seeds", type=int, default=20, help="areas per cell")
+    ev.add_argument("--days", type=int, default=30, help="the window judged")
+    ev.add_argument("--jobs", type=int, default=2, help="processes")
+    ev.add_argument("--json", type=Path, help="write every cell's counts here")
+    ev.set_defaults(run=run_meter_eval)
+
+
+def run_meter_eval(args: argparse.Namespace) -> int:
+    from bench.meter_eval import run_eval
+
+    if args.seeds < 1 or args.days < 2 or args.jobs < 1:
+        print("metroledger meter eval: --seeds >= 1, --days >= 2, --jobs >= 1", file=sys.stderr)
+        return 2
+    return run_eval(args.quick, args.seeds, args.days, args.jobs, args.json)
 
 
 def run_simulate(args: argparse.Namespace) -> int:

@@ -146,7 +146,8 @@ def test_hostile_peer_frames_are_refused_counted_and_change_nothing(
     try:  # the target refuses a stranger; it may reset the stream during negotiation
         trio.run(send_raw, stranger, member0.peer_id, member0.address, [encode_frame(0, b"hi")])
     except BaseExceptionGroup as refused:  # py-libp2p raises that out of the host's nursery
-        assert "protocol read failed" in repr(refused) or "reset" in repr(refused).lower()
+        seen = repr(refused).lower()  # py-libp2p words the refusal in one of three ways
+        assert any(w in seen for w in ("protocol read failed", "reset", "failed to open a stream"))
 
     wait_until("every reason counted", lambda: set(rejected_counts(target)) >= EXPECTED, 30)
     assert target.is_ready() and target.process and target.process.poll() is None
