@@ -17,9 +17,12 @@ if TYPE_CHECKING:  # consensus.state imports this module
 
 @dataclass(frozen=True)
 class Tick:
-    """The driver's clock; the only way time enters the core."""
+    """The driver's clocks; the only way time enters the core. `now_ms` is monotonic (the
+    timers); `wall_ms` is the node's clock of the world, ms since 1970 (block times), or
+    None where the driver has only one clock (then now_ms serves as both)."""
 
     now_ms: int
+    wall_ms: int | None = None
 
 
 @dataclass(frozen=True)

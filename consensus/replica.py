@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TypeVar
 
-from consensus import epochs, transfer, viewchange
+from consensus import clock, epochs, transfer, viewchange
+from consensus.clock import block_time_ms
 from consensus.config import ProtocolConfig
 from consensus.errors import InvariantBroken
 from consensus.events import (
@@ -90,11 +91,14 @@ class Replica:
         self.cfg, self.me, self.signer, self.tx_verifier = cfg, me, signer, tx_verifier
         signer.learn_members(cfg.members)
         self.now_ms = 0
+        self.wall_ms = 0  # the node's clock of the world (block times: consensus.clock)
+        self.last_block_time_ms = chain.last_time_ms
         self.view = 0
         self.in_view_change = False
         self.delivered_height = chain.height
         self.last_block_hash = chain.last_hash if chain.height else cfg.genesis_hash
-        self.delivered_digests: dict[int, bytes] = {}
+        # seq -> (digest, view of its commit certificate) of the blocks delivered
+        self.delivered_digests: dict[int, tuple[bytes, int]] = {}
         self.own_checkpoints: dict[int, bytes] = {}
         self.stable_seq, self.stable_hash = cfg.epoch_start, cfg.epoch_start_hash
         self.stable_proof: tuple[Checkpoint, ...] = ()
@@ -135,7 +139,7 @@ class Replica:
     def handle(self, event: Event) -> list[Action]:
         """Process one event; return the actions to perform, in order."""
         if isinstance(event, Tick):
-            self._on_tick(event.now_ms)
+            self._on_tick(event.now_ms, event.now_ms if event.wall_ms is None else event.wall_ms)
         elif isinstance(event, Receive):
             self._on_receive(event.peer, event.data)
         elif isinstance(event, ClientRequest):
@@ -372,7 +376,8 @@ class Replica:
                 viewchange.start_view_change(self, self.view + 1, "primary equivocated")
             return
         txs_valid = all(self.tx_verifier.is_valid(tx) for tx in pp.txs)
-        problem = check_new_batch(self.cfg, pp, txs_valid) or self._check_state_root(pp.proposal)
+        problem = (check_new_batch(self.cfg, pp, txs_valid) or clock.check_time(self, pp.proposal)
+                   or self._check_state_root(pp.proposal))  # fmt: skip
         if problem:
             self._reject(Reason.BAD_PROPOSAL, peer, problem)
             viewchange.start_view_change(self, self.view + 1, f"bad proposal: {problem}")
@@ -387,11 +392,14 @@ class Replica:
 
     def _accept_pre_prepare(self, pp: PrePrepare, peer: int | None) -> None:
         """Store a valid pre-prepare of the current view and, as a backup, vote for it."""
-        delivered = self.delivered_digests.get(pp.seq)
+        delivered, committed_view = self.delivered_digests.get(pp.seq, (None, 0))
         if delivered is not None and delivered != pp.digest:
-            # Normal for a proposal of a view that was abandoned while we were
-            # away; impossible (more than f faulty) if a new view re-proposes it.
-            if peer is not None and peer == self.primary and self.in_new_view_setup:
+            # Normal for a proposal of a view that was abandoned while we were away, and
+            # for a new view older than the view the block was committed in (a replica
+            # that fetched the block while it lagged in views); impossible (more than f
+            # faulty) for a new view of that view or later that re-proposes it.
+            in_new_view = peer is not None and peer == self.primary and self.in_new_view_setup
+            if in_new_view and pp.view >= committed_view:
                 raise InvariantBroken(f"new view re-proposes delivered seq {pp.seq} differently")
             self._reject(Reason.STALE, peer, f"seq {pp.seq} delivered with another value")
             return
@@ -478,10 +486,11 @@ class Replica:
         header = BlockHeader(self.last_block_hash, proposal)
         replays, windows = self.requests.apply_committed(txs)
         self.delivered_height = proposal.height
+        self.last_block_time_ms = block_time_ms(self.last_block_time_ms, proposal)
         self.last_block_hash = header.hash(self.cfg.suite)
         if proposal.height == self.stable_seq and self.last_block_hash != self.stable_hash:
             raise InvariantBroken(f"block {proposal.height} differs from the stable checkpoint")
-        self.delivered_digests[proposal.height] = cert.proposal_digest
+        self.delivered_digests[proposal.height] = (cert.proposal_digest, cert.view)
         self.last_progress_ms = self.now_ms
         if not self.in_view_change:
             self.backoff = 0
@@ -527,7 +536,8 @@ class Replica:
         seq = self.next_seq
         self.next_seq += 1
         proposal = Proposal(
-            seq, self.now_ms, self.me, compute_tx_root(self.cfg.suite, txs), len(txs),
+            seq, clock.proposal_time_ms(self, seq), self.me, compute_tx_root(self.cfg.suite, txs),
+            len(txs),
             self.exec_height, self.exec_root,
         )  # fmt: skip
         pp = self._sign(
@@ -540,8 +550,8 @@ class Replica:
 
     # ---- time and execution results ---------------------------------------------------------
 
-    def _on_tick(self, now_ms: int) -> None:
-        self.now_ms = max(self.now_ms, now_ms)
+    def _on_tick(self, now_ms: int, wall_ms: int) -> None:
+        self.now_ms, self.wall_ms = max(self.now_ms, now_ms), max(self.wall_ms, wall_ms)
         if self.vc_needs_broadcast:  # restarted: first tick
             self.vc_needs_broadcast = False
             viewchange.broadcast_view_change(self)

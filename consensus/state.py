@@ -164,6 +164,7 @@ class ChainState:
     height: int = 0
     last_hash: bytes = b"\x00" * 32
     clients: dict[bytes, ClientWindow] = field(default_factory=dict)
+    last_time_ms: int = 0  # the last block's time (0: unknown)
 
 
 @dataclass(frozen=True)

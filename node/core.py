@@ -147,7 +147,7 @@ class Core:
             # the replica's clock moves only with ticks: one at its deadline, and one at
             # least every CLOCK_MS while events arrive, so what they record is timed right
             if now_ms >= deadline_ms or (group and now_ms - self.last_tick_ms >= CLOCK_MS):
-                group.insert(0, (Tick(now_ms), None))
+                group.insert(0, (Tick(now_ms, time.time_ns() // 1_000_000), None))
                 self.last_tick_ms = now_ms
             await self._handle_group(group)
             if now_ms >= self.next_reforward_ms:

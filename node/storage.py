@@ -268,13 +268,16 @@ class Storage:
         """The chain and the consensus records; `clients` are the windows after the last
         block (`node.derived.restore`), else those of the clients table."""
         height = self.height()
-        last = self.db.execute("SELECT hash FROM blocks WHERE height = ?", (height,)).fetchone()
+        last = self.db.execute(
+            "SELECT hash, block FROM blocks WHERE height = ?", (height,)
+        ).fetchone()
+        last_time = Block.decode(bytes(last[1])).header.proposal.timestamp_ms if last else 0
         records = tuple(
             decode_record(bytes(r))
             for (r,) in self.db.execute("SELECT record FROM records ORDER BY id")
         )
         windows = self.clients() if clients is None else clients
-        chain = ChainState(height, bytes(last[0]) if last else genesis_hash, windows)
+        chain = ChainState(height, bytes(last[0]) if last else genesis_hash, windows, last_time)
         return RestoredState(chain, records)
 
     def committed(self, tx_hashes: list[bytes]) -> dict[bytes, int]:

@@ -23,6 +23,7 @@ from consensus.signer import Signer
 from ledger.errors import InvalidEncoding
 
 MAX_HISTORY = 256
+LIE_MS = 3_600_000
 
 
 class Adversary:
@@ -46,8 +47,11 @@ class Adversary:
     def transform(self, dst: int, data: bytes) -> list[bytes]:
         if "silent" in self.behaviours:
             return []
-        out = [data]
         message = _decode(data)
+        if "lie_time" in self.behaviours and isinstance(message, PrePrepare):
+            message = self._lie_about_time(message)  # the same lie to every peer
+            data = encode_message(message)
+        out = [data]
         if "equivocate" in self.behaviours and message is not None:
             out = [self._equivocate(dst, message)]
         is_vote = isinstance(message, Prepare | Commit)
@@ -78,6 +82,16 @@ class Adversary:
         if isinstance(message, Prepare | Commit):
             return self._resign(dataclasses.replace(message, digest=self.rng.randbytes(32)))
         return encode_message(message)
+
+    def _lie_about_time(self, pp: PrePrepare) -> PrePrepare:
+        """Stamp its own proposals an hour late or early (alerts, deadlines and
+        reminders are decided from block time)."""
+        if pp.sender != self.me:
+            return pp
+        shift = LIE_MS if pp.seq % 2 else -LIE_MS
+        proposal = dataclasses.replace(pp.proposal, timestamp_ms=pp.proposal.timestamp_ms + shift)
+        lied = dataclasses.replace(pp, proposal=proposal, digest=proposal.digest(self.suite))
+        return dataclasses.replace(lied, signature=self.signer.sign(lied.signing_bytes()))
 
     def _forge(self, message: Message) -> bytes:
         """Claim to be someone else, or sign with garbage."""

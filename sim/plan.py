@@ -9,8 +9,11 @@ from consensus.config import ProtocolConfig
 from ledger.quorum import max_faulty
 
 NETWORK_FAULTS = ("delay", "reorder", "loss", "duplicate", "partition", "crash")
-BYZANTINE_FAULTS = ("equivocate", "silent", "forge", "replay", "mutate", "unknown_digest")
+BYZANTINE_FAULTS = ("equivocate", "silent", "forge", "replay", "mutate", "unknown_digest",
+                    "lie_time")  # fmt: skip
 FAULT_KINDS = NETWORK_FAULTS + BYZANTINE_FAULTS
+MAX_CLOCK_SKEW_MS = 500  # the sim's bound; honest clocks are within ±CLOCK_OFFSET_MS
+CLOCK_OFFSET_MS = 100
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class SimParams:
             view_change_timeout_ms=400,
             max_backoff_exponent=4,
             fetch_max_blocks=8,
+            max_clock_skew_ms=MAX_CLOCK_SKEW_MS,
         )
 
 

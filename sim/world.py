@@ -43,8 +43,10 @@ from ledger.membership import Membership, bare_membership
 from ledger.types import Block, CommitCertificate, Transaction
 from sim.byzantine import Adversary
 from sim.fakes import MacSigner, MacTxVerifier, make_client_tx, member_secret
-from sim.plan import FaultPlan, SimParams, make_plan
+from sim.plan import CLOCK_OFFSET_MS, FaultPlan, SimParams, make_plan
 from sim.reconfig import change_tx, draw_changes, final_members, member_card
+
+WALL_BASE_MS = 1_800_000_000_000  # the simulated world starts in 2027
 
 
 @dataclass
@@ -120,13 +122,16 @@ class World:
         self.rejected: Counter[str] = Counter()
         self.evidence = 0
         self.client_fifo: dict[tuple[int, int], int] = {}
+        self.offsets: dict[int, int] = {}
+        self.block_times: dict[int, int] = {}
 
     # ---- set-up ------------------------------------------------------------------------
 
     def _boot(self, i: int) -> Replica:
         disk = self.disks[i]
         last_hash = disk.blocks[-1][0].header.hash(self.cfg.suite) if disk.blocks else b"\x00" * 32
-        chain = ChainState(len(disk.blocks), last_hash, dict(disk.clients))
+        last_time = disk.blocks[-1][0].header.proposal.timestamp_ms if disk.blocks else 0
+        chain = ChainState(len(disk.blocks), last_hash, dict(disk.clients), last_time)
         restored = RestoredState(chain, tuple(disk.records), disk.membership, disk.epoch_start_hash)
         return Replica(self.cfg, i, self.signers[i], MacTxVerifier(), restored)
 
@@ -185,7 +190,30 @@ class World:
 
     def _tick_all(self) -> None:
         for i in range(len(self.replicas)):
-            self._feed(i, Tick(self.now_ms))
+            self._feed(i, Tick(self.now_ms, WALL_BASE_MS + self.now_ms + self.clock_offset(i)))
+
+    def clock_offset(self, i: int) -> int:
+        """Replica i's wall clock error: honest ones within ±CLOCK_OFFSET_MS (drawn from
+        their own stream, so the rest of the run's draws do not move)."""
+        if i not in self.offsets:
+            rng = random.Random(f"clock-{self.params.seed}-{i}")
+            self.offsets[i] = rng.randint(-CLOCK_OFFSET_MS, CLOCK_OFFSET_MS)
+        return self.offsets[i]
+
+    def _check_block_time(self, height: int, proposal_ms: int) -> None:
+        """A committed block's time (consensus.clock.block_time_ms) is never ahead of the
+        honest clocks by more than the skew bound, and a proposal with a time is never
+        from before the run (which lasts less than an hour): a lie of an hour either way
+        would show. (A new view re-proposes old proposals with their old times, so a
+        block's own time may be earlier than the block before it.)"""
+        bound = self.cfg.max_clock_skew_ms + CLOCK_OFFSET_MS
+        if proposal_ms and proposal_ms < WALL_BASE_MS - bound:
+            self.violation = f"block {height}'s time is {WALL_BASE_MS - proposal_ms} ms early"
+        time_ms = max(self.block_times.get(height - 1, 0), proposal_ms)
+        ahead = time_ms - WALL_BASE_MS - self.now_ms
+        if ahead > bound:
+            self.violation = f"block {height}'s time is {ahead} ms ahead of the honest clocks"
+        self.block_times[height] = time_ms
 
     def _feed(self, i: int, event: Event) -> None:
         replica = self.replicas[i]
@@ -280,6 +308,8 @@ class World:
         block_hash = block.header.hash(self.cfg.suite)
         disk.state_root = hashlib.sha256(disk.state_root + block_hash).digest()
         if i not in self.plan.byzantine:
+            if block.header.height not in self.canonical:
+                self._check_block_time(block.header.height, block.header.proposal.timestamp_ms)
             expected = self.canonical.setdefault(block.header.height, block_hash)
             if expected != block_hash:
                 self.violation = f"replica {i} committed a different block at {block.header.height}"
