@@ -17,8 +17,10 @@ holds what that needs, in integers and strings only (the contracts are determini
 
 The master tables are diagonal: along a row, each AQL column one step up moves one step
 along the sequence of acceptance numbers, and a row one code letter down does the same,
-so each table is its sequence and the column of its first plan per code letter (tests
-check the result against the standard's published values). Reduced inspection's
+so each table is its sequence and the column of its first plan per code letter, with the
+tables' own exceptions at their edges (letters A, R and S, and the largest acceptance
+numbers in letters A-E only). Tests check the result against MIL-STD-105E's published
+values, whose single sampling master tables are ISO 2859-1's. Reduced inspection's
 acceptance and rejection numbers are those of the ISO 2859-1/MIL-STD-105E Table II-C
 form, with a gap: a count between Ac and Re accepts the lot and returns to normal
 inspection (docs/metering.md says where this is an interpretation).
@@ -54,7 +56,9 @@ TIGHTENED_SEQUENCE: tuple[Cell, ...] = ((0, 1), DOWN, DOWN, (1, 2), (2, 3), (3, 
                                         (8, 9), (12, 13), (18, 19), (27, 28), (41, 42))  # fmt: skip
 REDUCED_SEQUENCE: tuple[Cell, ...] = ((0, 1), UP, DOWN, (0, 2), (1, 3), (1, 4), (2, 5), (3, 6),
                                       (5, 8), (7, 10), (10, 13), (14, 17), (21, 24))  # fmt: skip
-LARGE_AQL_COLUMN = AQLS.index("250")  # the largest acceptance numbers exist from here on
+LAST_LARGE_ROW = LETTERS.index("E")  # the largest acceptance numbers exist in rows A-E only
+LAST_ROW = LETTERS.index("R")  # of the normal and reduced tables
+S_COLUMN = AQLS.index("0.025")  # tightened letter S's one plan, (1, 2)
 SEQUENCES = {"normal": (NORMAL_SEQUENCE, 11), "tightened": (TIGHTENED_SEQUENCE, 10),
              "reduced": (REDUCED_SEQUENCE, 11)}  # fmt: skip
 SEVERITIES = ("normal", "tightened", "reduced")
@@ -95,11 +99,16 @@ def code_letter(lot_size: int, level: str) -> str:
 
 def plan(lot_size: int, level: str, aql: str, severity: str = "normal") -> Plan:
     """The single sampling plan, arrows followed, for a lot."""
+    return plan_at(code_letter(lot_size, level), aql, severity, lot_size)
+
+
+def plan_at(letter: str, aql: str, severity: str, lot_size: int) -> Plan:
+    """The single sampling plan from the cell of a code letter and an AQL, arrows followed."""
     if aql not in AQLS:
         raise SamplingError(f"AQL {aql!r}: expected one of {AQLS}")
     if severity not in SEVERITIES:
         raise SamplingError(f"severity {severity!r}: expected one of {SEVERITIES}")
-    row, column = LETTERS.index(code_letter(lot_size, level)), AQLS.index(aql)
+    row, column = LETTERS.index(letter), AQLS.index(aql)
     for _ in range(len(LETTERS)):
         cell = _cell(severity, row, column)
         if cell == UP:
@@ -110,7 +119,7 @@ def plan(lot_size: int, level: str, aql: str, severity: str = "normal") -> Plan:
             assert isinstance(cell, tuple)
             n = _sample_sizes(severity)[row]
             return Plan(severity, LETTERS[row], min(n, lot_size), cell[0], cell[1], n >= lot_size)
-    raise SamplingError(f"no plan for AQL {aql} at letter {code_letter(lot_size, level)}")
+    raise SamplingError(f"no plan for AQL {aql} at letter {letter}")
 
 
 def _sample_sizes(severity: str) -> tuple[int, ...]:
@@ -124,14 +133,19 @@ def _cell(severity: str, row: int, column: int) -> Cell:
     if not 0 <= row < rows:
         raise SamplingError(f"the {severity} table has no plan in the AQL {AQLS[column]} column")
     if row == len(SAMPLE_SIZE) - 1:  # tightened letter S holds a single plan
-        return (1, 2)
+        return (1, 2) if column == S_COLUMN else UP
     first = 14 - row + (severity == "tightened")  # the column of the row's (0, 1) plan
     step = column - first
-    if step < 0:
-        return DOWN
-    if step >= len(sequence) or (step >= large_from and column < LARGE_AQL_COLUMN):
+    if step < 0 or (row == 0 and severity == "tightened" and step < 3):
+        return DOWN  # tightened letter A has no (0, 1) plan: its first is (1, 2)
+    if step >= len(sequence) or (step >= large_from and row > LAST_LARGE_ROW):
         return UP
-    return sequence[step]
+    cell = sequence[step]
+    if row == 0 and cell == UP:  # nothing above letter A: its arrow points down
+        return DOWN
+    if row == LAST_ROW and cell == DOWN and (severity != "tightened" or column != S_COLUMN):
+        return UP  # nothing below letter R (tightened: S, in its one column)
+    return cell
 
 
 # ---- switching rules (ISO 2859-1:1999 clause 9) --------------------------------------

@@ -115,3 +115,43 @@ def test_the_draw_is_rederived_from_the_block_hash_alone() -> None:
     assert chosen == pool[:50] and len(set(chosen)) == 50
     assert draw(barcodes, 50, hashlib.sha256(b"block 1235").digest()) != chosen
     assert sorted(draw(barcodes[:30], 50, block_hash)) == sorted(barcodes[:30])  # at most all
+
+
+# MIL-STD-105E Tables II-A, II-B and II-C (ANSI/ASQ Z1.4; their single sampling master
+# tables are ISO 2859-1's), as the AQLSchemes R package transcribes them, arrows
+# followed: LETTER/AQL=n:Ac/Re. They cover the tables' edges (letter A's arrows, letter
+# R's, tightened S, the largest acceptance numbers of the AQL 150 column). The whole
+# normal and tightened tables (416 cells each) agree with that transcription; the reduced
+# one does in 385 of 416, not in its corner of letters A-B at AQL 25 and above and of AQL
+# 1000 (docs/metering.md).
+MIL_STD_105E = {
+    "normal": """
+        A/10=5:1/2 E/150=13:30/31 R/0.015=800:0/1 K/1.0=125:3/4 B/1000=3:44/45
+        R/4.0=315:21/22 B/40=3:3/4 N/25=50:21/22 D/10=8:2/3 D/0.040=315:0/1
+        H/0.015=800:0/1 D/15=8:3/4 M/40=32:21/22 Q/65=20:21/22 J/4.0=80:7/8
+        C/6.5=8:1/2 G/0.40=32:0/1 Q/0.65=1250:14/15 K/0.010=1250:0/1 F/6.5=20:3/4
+    """,
+    "tightened": """
+        A/10=8:1/2 A/6.5=3:0/1 E/150=13:27/28 R/0.015=1250:0/1 R/0.025=3150:1/2
+        K/1.0=125:2/3 G/15=32:8/9 E/6.5=13:1/2 R/15=80:18/19 E/0.25=80:0/1
+        G/0.10=200:0/1 J/4.0=80:5/6 H/25=50:18/19 C/0.065=315:0/1 L/0.25=315:1/2
+        Q/0.010=2000:0/1 Q/100=13:18/19 N/150=13:27/28 J/1.5=80:2/3 B/0.065=315:0/1
+    """,
+    "reduced": """
+        E/150=5:14/17 R/0.015=315:0/1 K/1.0=50:1/4 C/6.5=3:0/2 D/4.0=5:0/2
+        C/0.65=8:0/1 P/4.0=125:10/13 F/15=8:3/6 J/0.65=32:0/2 K/2.5=50:3/6
+        J/0.015=315:0/1 E/1.5=3:0/1 F/6.5=8:1/4 L/15=32:10/13 M/0.10=200:0/2
+        K/0.025=200:0/1 D/6.5=3:0/2 M/0.015=315:0/1 M/0.040=125:0/1 L/0.10=50:0/1
+    """,
+}
+
+
+@pytest.mark.parametrize("severity", list(MIL_STD_105E))
+def test_each_table_matches_mil_std_105e_at_its_edges_and_at_random(severity: str) -> None:
+    from analysis.sampling import plan_at
+
+    for cell in MIL_STD_105E[severity].split():
+        where, _, expected = cell.partition("=")
+        letter, aql = where.split("/", 1)
+        p = plan_at(letter, aql, severity, 10**9)
+        assert f"{p.sample_size}:{p.accept}/{p.reject}" == expected, (severity, where)
