@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from analysis.areas import AreaContract
 from analysis.contracts import NoteContract, Registry
 from analysis.devices import DeviceRegistry, DeviceRules
 from analysis.surveillance import DispenserSurveillance, SurveillanceRules
@@ -42,7 +43,8 @@ def build_registry(
         raise ValueError(f"verification: {exc}") from None
     return Registry([NoteContract(), DeviceRegistry(device_rules),
                      DispenserSurveillance(surveillance_rules),
-                     VerificationContract(verification)])  # fmt: skip
+                     VerificationContract(verification),
+                     AreaContract(verification.utilities)])  # fmt: skip
 
 
 def _section(config: dict[str, Any], name: str) -> dict[str, Any]:

@@ -85,6 +85,22 @@ def asset_view(view: ContractState, barcode: str) -> dict[str, Any] | None:
             "records": records}  # fmt: skip
 
 
+def area_view(area_id: str, area: dict[str, Any]) -> dict[str, Any]:
+    """An area as GET /v1/meter/areas/{area} answers: each meter with its last estimate."""
+    estimate = area["estimate"]
+    meters = []
+    for i, meter in enumerate(area["meters"]):
+        row: dict[str, Any] = {"meter": meter, "limit_ppm": area["limits_ppm"][i]}
+        if estimate is not None:
+            row.update(error_ppm=estimate["error_ppm"][i], stderr_ppm=estimate["stderr_ppm"][i],
+                       verdict=estimate["verdicts"][i])  # fmt: skip
+        meters.append(row)
+    return {"area": area_id, "summary_meter": area["summary"], "period_s": area["period_s"],
+            "periods_added": area["added"], "periods_dropped": area["dropped"],
+            "judged_at_period": estimate["at_period"] if estimate else None,
+            "meters": meters}  # fmt: skip
+
+
 def overview(view: ContractState) -> dict[str, Any]:
     """§6.3.1: pass rates (parts per million) per institution and per batch, full
     inspection and sampling apart, and the ten items failed most often."""
@@ -214,6 +230,13 @@ def verification_routes(node: Service) -> list[Route]:
                               "records": {k: {"records": n, "passed": p}
                                           for k, (n, p) in stats.items()}})  # fmt: skip
 
+    async def area(request: Request) -> Response:
+        area_id = request.path_params["area"]
+        found = node.snapshot.view_of("areas").get(f"area/{area_id}")
+        if found is None:
+            return json_response({"error": "unknown_area", "detail": area_id}, 404)
+        return json_response(area_view(area_id, found))
+
     async def get_overview(request: Request) -> Response:
         return json_response(overview(node.snapshot.view_of("verification")))
 
@@ -241,6 +264,14 @@ def verification_routes(node: Service) -> list[Route]:
                                            "records": {"type": "object"}})),
                404: ("unknown institution", None)},
               (Param("institution", s.ID_PARAM, "path"),)),
+        Route("GET", "/v1/meter/areas/{area}", area,
+              "A transformer area (§6.1.3): its meters, periods balanced, and the remote "
+              "error model's last judgement of each user meter",
+              {200: ("area", s.obj({"area": s.STR, "summary_meter": s.STR, "period_s": s.INT,
+                                    "periods_added": s.INT, "periods_dropped": s.INT,
+                                    "judged_at_period": {"type": ["integer", "null"]},
+                                    "meters": {"type": "array"}})),
+               404: ("unknown area", None)}, (Param("area", s.ID_PARAM, "path"),)),
         Route("GET", "/v1/meter/tasks/{task}", get_task,
               "A sampling task: its plan, the drawn barcodes, the seed, the re-check's result",
               {200: ("task", s.obj({"task": s.STR, "plan": {"type": "object"},

@@ -7,6 +7,8 @@ KIND and the JSON document:
   asset        {"barCode", "asset_no", "batch", "manufacturer", "meter_type",
                 "wireModel": "01"|"03", "accuracy_class", "owner_unit"}
   status       {"barCode", "status": "in_stock"|"running"|"removed", "detail"}
+  area         {"area_id", "summary_meter", "meters": [[device id, accuracy class]],
+                "period_s": 3600|86400}
   record       {"veriTaskNo", "barCode", "veriDate", "institution_id", "kind",
                 "items": [[tableCode, conclusion, value]], "veriResult",
                 optional: "certificate_no", "verifier", "standard_id", "temperature_dc",
@@ -22,9 +24,11 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ledger.areas import AreaRegistration, parse_area
 from ledger.crypto import get_suite
 from ledger.readings import Payload, sign_payload
 from ledger.types import compute_tx_hash
@@ -42,7 +46,7 @@ from node.config import ConfigError, load_genesis, load_node_config
 from node.load import post_tx
 from oracle.keys import load_signing_key
 
-KINDS = ("institution", "asset", "status", "record", "digest", "task", "recheck")
+KINDS = ("institution", "asset", "status", "area", "record", "digest", "task", "recheck")
 
 
 def add_submit_parser(sub: Any) -> None:
@@ -65,6 +69,9 @@ def payload_of(kind: str, doc: dict[str, Any]) -> Payload:
         return MeterAsset(doc["barCode"], doc["asset_no"], doc["batch"], doc["manufacturer"],
                           doc["meter_type"], doc["wireModel"], doc["accuracy_class"],
                           doc["owner_unit"])  # fmt: skip
+    if kind == "area":
+        meters = tuple(tuple(m) for m in doc["meters"])
+        return AreaRegistration(doc["area_id"], doc["summary_meter"], meters, doc["period_s"])
     if kind == "status":
         return AssetStatus(doc["barCode"], doc["status"], doc.get("detail", ""))
     if kind in ("record", "digest"):
@@ -87,7 +94,8 @@ def run_submit(args: argparse.Namespace) -> int:
     try:
         genesis = load_genesis(load_node_config(args.config).genesis_file)
         payload = payload_of(args.kind, json.loads(args.json.read_text(encoding="utf-8")))
-        payload = parse_verification(payload.KIND, payload.encode())  # the node's own checks
+        check = parse_area if args.kind == "area" else partial(parse_verification, payload.KIND)
+        payload = check(payload.encode())  # the node's own checks
         _, key = load_signing_key(args.key)
     except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
         print(f"metroledger meter submit: {exc}", file=sys.stderr)
