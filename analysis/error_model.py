@@ -21,9 +21,10 @@ Everything is integer arithmetic, so every node computes the same bits:
 - `estimate` factors G = L D Lᵀ in fixed point (FRAC_BITS fraction bits, floor
   rounding, integer square roots), solves for θ, and takes each error's standard error
   from the residual variance and the diagonal of G⁻¹;
-- `verdict` reports a meter whose error is beyond its class limit by more than Z_MILLI/1000
-  standard errors as out of tolerance, one inside it by as much as within, else
-  undecided.
+- `verdict` reports a meter whose error is beyond its class limit by more than 2.326
+  standard errors (2.576 when the standard error is not below the limit) as out of
+  tolerance, one inside it by as much as within, else undecided: a meter right at its
+  limit is reported at most 1 time in 100.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ Q_SCALE = 10_000
 WEIGHT_SCALE = 1 << 128  # a period's weight is WEIGHT_SCALE // S² (S in Wh, up to 10**18)
 PPM = 1_000_000
 ANCHOR_WEIGHT = 1_000  # the pseudo-observation's weight, in units of the largest meter's
-Z_MILLI = 2_326  # one-sided 99 %: a meter right at its limit is reported 1 time in 100
+# 99 % confidence that |e| is beyond (or within) the limit: one tail matters while the
+# standard error is below the limit (z 2.326); when it is not, an estimate may stray past
+# either bound, and each tail gets half (z 2.576)
+Z_MILLI, Z_MILLI_WIDE = 2_326, 2_576
 
 
 @dataclass
@@ -158,8 +162,8 @@ def judge(acc: Accumulator, limits_ppm: list[int]) -> tuple[Estimate, list[str]]
 
 
 def verdict(error_ppm: int, stderr_ppm: int, limit_ppm: int) -> str:
-    """'out_of_tolerance', 'within' or 'undecided' at Z_MILLI/1000 standard errors."""
-    margin = stderr_ppm * Z_MILLI // 1000
+    """'out_of_tolerance', 'within' or 'undecided', each at 99 % confidence."""
+    margin = stderr_ppm * (Z_MILLI if stderr_ppm < limit_ppm else Z_MILLI_WIDE) // 1000
     if abs(error_ppm) - margin > limit_ppm:
         return "out_of_tolerance"
     if abs(error_ppm) + margin <= limit_ppm:

@@ -95,6 +95,8 @@ def test_the_estimate_is_the_same_in_another_process() -> None:
     (40_000, 10_000, "undecided"),
     (-50_000, 10_000, "out_of_tolerance"),
     (1_000, 5_000, "within"),  # 1,000 + 11,630 <= 20,000
+    (72_000, 21_000, "undecided"),  # an imprecise meter: 72,000 - 54,096 < 20,000
+    (76_000, 21_000, "out_of_tolerance"),  # (2.326 would have flagged it at 69,000)
     (10_000, 5_000, "undecided"),
 ])  # fmt: skip
 def test_verdicts_at_the_confidence_bound(error: int, stderr: int, expected: str) -> None:
