@@ -16,6 +16,11 @@ State:
                  open: [[period, [Wh or -1]]], acc: the normal equations (as text: their
                  integers outgrow msgpack's 64 bits), estimate: {...} | None}
   member/<id> = [area id, index] (the summary meter's index is the number of user meters)
+  flags       = how many out-of-tolerance verdicts were raised; flag/<n> = the n-th
+                {area, meter, error_ppm, stderr_ppm, time_ms} (published for analysis.service)
+
+An electricity meter's device id is its asset barcode (ledger.verification): the work
+orders find a meter's asset by it.
 """
 
 from __future__ import annotations
@@ -86,7 +91,19 @@ def observe(state: ContractState, reading: MeterReading) -> list[tuple[str, Any]
     if last is None or last[0] != period - 1:
         return []  # the first reading, or one after a gap: no period's energy yet
     _record(area, period, index, reading.energy_wh - last[1])
-    return _close_complete(area, area_id)
+    events = _close_complete(area, area_id)
+    for name, data in events:
+        if name == "meter_out_of_tolerance":
+            publish_flag(state, data)
+    return events
+
+
+def publish_flag(state: ContractState, found: dict[str, Any]) -> None:
+    """Out-of-tolerance verdicts numbered in ledger order, for the work-order contract to
+    read (analysis.service): flags = their count, flag/<n> = the verdict, from 1."""
+    count = state.get("flags", 0) + 1
+    state.put("flags", count)
+    state.put(f"flag/{count}", {**found, "time_ms": state.time_ms})
 
 
 def _record(area: dict[str, Any], period: int, index: int, energy_wh: int) -> None:

@@ -8,10 +8,11 @@ from typing import Any
 from analysis.areas import AreaContract
 from analysis.contracts import NoteContract, Registry
 from analysis.devices import DeviceRegistry, DeviceRules
+from analysis.service import ServiceContract, ServiceRules
 from analysis.surveillance import DispenserSurveillance, SurveillanceRules
 from analysis.verification import VerificationContract, VerificationRules
 
-KNOWN_SECTIONS = ("devices", "surveillance", "verification")
+KNOWN_SECTIONS = ("devices", "surveillance", "verification", "service")
 
 
 def build_registry(
@@ -41,10 +42,15 @@ def build_registry(
         )  # fmt: skip
     except (ValueError, TypeError) as exc:
         raise ValueError(f"verification: {exc}") from None
+    try:
+        service = ServiceRules.from_config(_section(config, "service"), verification.utilities)
+    except ValueError as exc:
+        raise ValueError(f"service: {exc}") from None
     return Registry([NoteContract(), DeviceRegistry(device_rules),
                      DispenserSurveillance(surveillance_rules),
                      VerificationContract(verification),
-                     AreaContract(verification.utilities)])  # fmt: skip
+                     AreaContract(verification.utilities),
+                     ServiceContract(service)])  # fmt: skip
 
 
 def _section(config: dict[str, Any], name: str) -> dict[str, Any]:

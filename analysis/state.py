@@ -14,12 +14,19 @@ from typing import Any
 
 
 class ContractState:
-    def __init__(self, committed: dict[str, Any], prev_hash: bytes = b""):
+    def __init__(self, committed: dict[str, Any], prev_hash: bytes = b"", time_ms: int = 0):
         self.committed = committed
         self.writes: dict[str, Any] = {}
         # the hash of the block before the one being executed: a seed no transaction of
         # this block could choose (the sampling draw uses it)
         self.prev_hash = prev_hash
+        self.time_ms = time_ms  # the block's time (consensus.clock), the same on every node
+        # the other contracts' states in this block, to read what they publish
+        self.peers: dict[str, ContractState] = {}
+
+    def peer(self, contract: str) -> ContractState:
+        """Another contract's state as this block sees it (read it, never write)."""
+        return self.peers[contract]
 
     def get(self, key: str, default: Any = None) -> Any:
         if key in self.writes:

@@ -12,6 +12,7 @@ disagreeing meter (§5.1 anomaly handling).
 State (keys and values; integers, text and bytes):
   institution/<id> = {name, key, registered_at, revoked_at}
   ikey/<hex>       = institution id of a signing key
+  assetno/<no>     = the barcode of the meter with that asset number
   asset/<barcode>  = {asset_no, batch, manufacturer, meter_type, wiring, accuracy_class,
                       owner_unit, status, registered_at, history[[height, event, detail]],
                       first: [result, institution], sampling: result,
@@ -159,6 +160,9 @@ class VerificationContract:
         key = f"asset/{p.barcode}"
         if key in state:
             return TxResult(False, "asset_exists")
+        if f"assetno/{p.asset_no}" in state:
+            return TxResult(False, "asset_no_exists")
+        state.put(f"assetno/{p.asset_no}", p.barcode)
         # every key from the start, in sorted order, so that the canonical encoding of a
         # block's writes finds its maps sorted and copies none (ledger.encoding)
         state.put(key, {"accuracy_class": p.accuracy_class, "asset_no": p.asset_no,

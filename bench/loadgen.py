@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from bench.http_pool import HttpError, HttpPool
+from oracle.http_pool import HttpError, HttpPool
 from ledger.crypto import get_suite
 from ledger.types import join_encoded
 from node.load import sample_txs

@@ -1,7 +1,8 @@
 """`metroledger demo`: 4 local daemons, a simulated fleet pushing signed refuel readings
 through the oracle SDK, the dispenser verdicts and an offline receipt check, then meter
 verification supervision (oracle.supervision), a transformer area judged by the remote
-error model (oracle.area_feed), and what committed on every node."""
+error model with calibration requests and a work order (metroledger.demo_area), and what
+committed on every node."""
 
 from __future__ import annotations
 
@@ -9,17 +10,15 @@ import argparse
 import shutil
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from ledger.receipt import load_trust_anchor, verify_receipt_json
 from ledger.types import Transaction
+from metroledger.demo_area import run_area, wait_committed
 from node.load import submit_all
 from node.testnet import Daemon, daemons, init_testnet, wait_ready
-from oracle.area_feed import AreaFeed
-from oracle.areas import AreaConfig
 from oracle.client import run
 from oracle.keys import load_signing_key
 from oracle.sim.fleet import Fleet, FleetConfig
@@ -120,42 +119,6 @@ def run_supervision(nodes: list[Daemon], suite: str, homes: list[Path]) -> bool:
         print(f"{o.batch:7} {o.institution:11} {o.first_verification:26} {plan:16} "
               f"{o.nonconforming:>3} {o.lot:13} {', '.join(o.warnings) or '-'}")  # fmt: skip
     return True
-
-
-def run_area(nodes: list[Daemon], suite: str, homes: list[Path]) -> bool:
-    """The remote error model (§6.1.3): a transformer area of 8 user meters, one of them
-    6 % off, two days of hourly readings; each meter's estimate as every node holds it."""
-    keys = [load_signing_key(h / "keys" / "node_key.json")[1] for h in homes[:3]]
-    feed = AreaFeed(AreaConfig(meters=8, days=2, seed=7, bad_error_ppm=60_000), suite,
-                    nodes[0].chain(), keys[0], (keys[1], keys[2]), keys[1])  # fmt: skip
-    feed.resume(nodes[0].get)  # these keys signed the fleet's and the supervision's part
-    print("\nremote error model: a transformer area of 8 user meters and its summary meter, "
-          "two days of hourly signed readings (0.2 % noise, 3 % line loss)")  # fmt: skip
-    batches = [feed.registrations(), feed.endorsements_and_area(), *feed.readings()]
-    for k, txs in enumerate(batches, start=1):
-        if not wait_committed(nodes, submit_all([nodes[0].api], txs, suite)[-1]):
-            print("area transactions did not commit", file=sys.stderr)
-            return False
-        print(f"\r  {k}/{len(batches)} batches committed", end="", file=sys.stderr)
-    print(file=sys.stderr)
-    shown = nodes[2].get(f"/v1/meter/areas/{feed.area_id}")
-    print(f"{'meter':10} {'true error':>10} {'estimate':>9} {'± 1 s.e.':>9}  verdict")
-    for i, m in enumerate(shown["meters"]):
-        print(f"{m['meter']:10} {feed.truth_ppm(i) / 1e4:>9.2f}% {m['error_ppm'] / 1e4:>8.2f}% "
-              f"{m['stderr_ppm'] / 1e4:>8.2f}%  {m['verdict']}")  # fmt: skip
-    return True
-
-
-def wait_committed(nodes: list[Daemon], last_hash: str, timeout_s: float = 60) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if all(d.get(f"/v1/tx/{last_hash}")["status"] == "committed" for d in nodes):
-                return True
-        except OSError:
-            pass
-        time.sleep(0.2)
-    return False
 
 
 def print_table(nodes: list[Daemon]) -> None:

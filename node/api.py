@@ -19,6 +19,7 @@ from node.logs import jsonable
 from node.membership import members_json
 from node.routes import Route, Router, with_document
 from node.service import Service
+from node.service_api import service_routes
 from node.submit import (
     MAX_BATCH_BYTES,
     parse_wait,
@@ -217,6 +218,7 @@ def build_routes(node: Service) -> list[Route]:
         Route("GET", "/metrics", metrics, "Prometheus metrics",
               {200: ("text exposition format", None)}, content_type="text/plain"),
         *verification_routes(node),
+        *service_routes(node),
         *build_operator_routes(node, tuple(private_routes(node))),
     ]  # fmt: skip
     return with_document(routes, "metroledger node API")

@@ -20,6 +20,7 @@ class Commits:
         self.metrics = metrics
         self.admitted_at: dict[bytes, float] = {}  # tx hash -> monotonic time, oldest first
         self.waiters: dict[bytes, set[trio.Event]] = {}
+        self.block_stored = trio.Event()  # set (and replaced) at each stored block
 
     def admitted(self, tx_hashes: Iterable[bytes]) -> None:
         now = time.monotonic()
@@ -50,6 +51,8 @@ class Commits:
 
     def stored(self, tx_hashes: Iterable[bytes]) -> None:
         """A block holding these transactions is stored and its state committed."""
+        self.block_stored.set()
+        self.block_stored = trio.Event()
         now = time.monotonic()
         for tx_hash in tx_hashes:
             for woken in self.waiters.pop(tx_hash, ()):

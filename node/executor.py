@@ -9,6 +9,12 @@ the state and of every event while a block costs what it changes, and a refused
 transaction changes nothing of it: its reason is kept with the transaction's status
 (`GET /v1/tx/HASH`), a function of the committed state and the block, as is the
 position of an event in its block.
+
+Contracts read the block's time (`ContractState.time_ms`: the proposal's, never earlier
+than the block before's), which the executor keeps as its own write `clock/time_ms`; a
+contract with deadlines has `begin_block(state, height) -> events`, run before the
+block's transactions, whose events carry an empty tx hash. A contract reads what
+another publishes with `state.peer(name)`, as this block sees it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from ledger.encoding import encode, packb
 from ledger.types import Block, Transaction, compute_tx_hash, join_encoded
 
 StateWrites = tuple[tuple[str, str, Any], ...]  # (contract, key, value), sorted
+CLOCK = "clock"  # the executor's own state: the last block's time
 REPLAYED, UNKNOWN_KIND = TxResult(False, "replay"), TxResult(False, "unknown_kind")
 
 
@@ -65,10 +72,16 @@ class Executor:
         """Execute the block against the committed state, changing nothing: the node
         commits the result once the block is stored, so what queries read is always the
         state at the stored height."""
-        prev = block.header.prev_hash
-        views = {c.name: ContractState(self.state.get(c.name, {}), prev)
+        prev, time_ms = block.header.prev_hash, self.block_time_ms(block)
+        views = {c.name: ContractState(self.state.get(c.name, {}), prev, time_ms)
                  for c in self.registry.contracts}  # fmt: skip
-        results, events = [], []
+        for view in views.values():
+            view.peers = views
+        if time_ms != self.time_ms():
+            views[CLOCK] = ContractState({})
+            views[CLOCK].put("time_ms", time_ms)
+        results: list[tuple[bytes, int, str]] = []
+        events = self._begin_block(views, block.header.height)
         skipped, height, suite = set(replays), block.header.height, self.suite
         for index, tx in enumerate(block.txs):
             outcome = REPLAYED if index in skipped else self._apply_tx(views, tx, height)
@@ -84,12 +97,32 @@ class Executor:
         )
         root, values = self.state_root, tuple(encode(value) for _, _, value in writes)
         if writes or events:
-            raised = [(results[i][0], name, data) for i, name, data in events]
+            raised = [(results[i][0] if i >= 0 else b"", name, data) for i, name, data in events]
             pairs = zip(writes, values, strict=True)  # each write as [name, key, value]:
             encoded = join_encoded([b"\x93" + packb(n) + packb(k) + v for (n, k, _), v in pairs])
             diff = join_encoded([encoded, encode(raised)])  # = encode([writes, raised])
             root = self.suite.hash(root + self.suite.hash(diff))
         return BlockResult(block.header.height, root, writes, tuple(results), tuple(events), values)
+
+    def time_ms(self) -> int:
+        """The time of the last block executed (0 before the first)."""
+        return int(self.state.get(CLOCK, {}).get("time_ms", 0))
+
+    def block_time_ms(self, block: Block) -> int:
+        """consensus.clock.block_time_ms: a null proposal (time 0) keeps the time before."""
+        return max(self.time_ms(), block.header.proposal.timestamp_ms)
+
+    def _begin_block(
+        self, views: dict[str, ContractState], height: int
+    ) -> list[tuple[int, str, Any]]:
+        """Contracts with deadlines act on the block's time before its transactions;
+        their events belong to no transaction (index -1)."""
+        events: list[tuple[int, str, Any]] = []
+        for contract in self.registry.contracts:
+            hook = getattr(contract, "begin_block", None)
+            if hook is not None:
+                events += [(-1, name, data) for name, data in hook(views[contract.name], height)]
+        return events
 
     def commit(self, result: BlockResult) -> None:
         for name, key, value in result.writes:

@@ -31,6 +31,11 @@ class Reads:
     def events(self, name: str | None, from_height: int, limit: int) -> list[dict[str, Any]]:
         return self.reader.events(name, from_height, limit)
 
+    def events_after(
+        self, after_rowid: int, names: tuple[str, ...], limit: int
+    ) -> list[tuple[int, dict[str, Any]]]:
+        return self.reader.events_after(after_rowid, names, limit)
+
     def evidence(self) -> list[dict[str, Any]]:
         return self.reader.evidence()
 

@@ -238,6 +238,18 @@ class Storage:
             for h, i, n, d in rows.fetchall()
         ]
 
+    def events_after(
+        self, after_rowid: int, names: tuple[str, ...], limit: int
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Contract events stored after row `after_rowid`, in ledger order, with their row
+        ids (a stream's cursor): optionally only those of some names."""
+        query = "SELECT rowid, height, idx, name, data FROM events WHERE rowid > ?"
+        if names:
+            query += f" AND name IN ({','.join('?' * len(names))})"
+        rows = self.db.execute(query + " ORDER BY rowid LIMIT ?", (after_rowid, *names, limit))
+        return [(r, {"height": h, "tx_index": i, "name": n, "data": decode(bytes(d))})
+                for r, h, i, n, d in rows.fetchall()]  # fmt: skip
+
     def contract_state(self) -> dict[str, dict[str, Any]]:
         state: dict[str, dict[str, Any]] = {}
         for contract, key, value in self.db.execute("SELECT contract, key, value FROM kv"):

@@ -16,6 +16,10 @@ KIND and the JSON document:
   digest       the same as record: only its digest and index fields are submitted
   task         {"veriTaskNo", "batch", "level", "aql", "severity", "mode"}
   recheck      {"veriTaskNo", "batch", "results": [[barCode, veriResult, [[tableCode, conc]]]]}
+  calibration  {"request_id", "asset_no", "channel": "app"|"web"|"hotline"|"counter",
+                "applicant"}  (a user's active-calibration request, §6.1)
+  order        {"order_id", "action": "accept"|"process"|"visit"|"evaluate", "staff",
+                process: "task_no"; evaluate: "satisfaction", "opinion"}
 """
 
 from __future__ import annotations
@@ -24,13 +28,13 @@ import argparse
 import json
 import sys
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ledger.areas import AreaRegistration, parse_area
 from ledger.crypto import get_suite
 from ledger.readings import Payload, sign_payload
+from ledger.service import CalibrationRequest, WorkOrderStep, parse_service
 from ledger.types import compute_tx_hash
 from ledger.verification import (
     AssetStatus,
@@ -46,7 +50,8 @@ from node.config import ConfigError, load_genesis, load_node_config
 from node.load import post_tx
 from oracle.keys import load_signing_key
 
-KINDS = ("institution", "asset", "status", "area", "record", "digest", "task", "recheck")
+KINDS = ("institution", "asset", "status", "area", "record", "digest", "task", "recheck",
+         "calibration", "order")  # fmt: skip
 
 
 def add_submit_parser(sub: Any) -> None:
@@ -83,6 +88,13 @@ def payload_of(kind: str, doc: dict[str, Any]) -> Payload:
                                     doc["institution_id"], doc["kind"], items,
                                     doc["veriResult"], **extra, points=points)  # fmt: skip
         return record if kind == "record" else RecordDigest.of(record)
+    if kind == "calibration":
+        return CalibrationRequest(doc["request_id"], doc["asset_no"], doc["channel"],
+                                  doc.get("applicant", ""))  # fmt: skip
+    if kind == "order":
+        return WorkOrderStep(doc["order_id"], doc["action"], doc.get("staff", ""),
+                             doc.get("task_no", ""), doc.get("satisfaction", ""),
+                             doc.get("opinion", ""))  # fmt: skip
     if kind == "task":
         return SamplingTask(doc["veriTaskNo"], doc["batch"], doc["level"], doc["aql"],
                             doc["severity"], doc["mode"])  # fmt: skip
@@ -90,12 +102,20 @@ def payload_of(kind: str, doc: dict[str, Any]) -> Payload:
     return RecheckImport(doc["veriTaskNo"], doc["batch"], rows)
 
 
+def check(payload: Payload) -> Any:
+    """The payload as the node parses it (InvalidRecord if it would be refused)."""
+    if isinstance(payload, AreaRegistration):
+        return parse_area(payload.encode())
+    if isinstance(payload, CalibrationRequest | WorkOrderStep):
+        return parse_service(payload.KIND, payload.encode())
+    return parse_verification(payload.KIND, payload.encode())
+
+
 def run_submit(args: argparse.Namespace) -> int:
     try:
         genesis = load_genesis(load_node_config(args.config).genesis_file)
         payload = payload_of(args.kind, json.loads(args.json.read_text(encoding="utf-8")))
-        check = parse_area if args.kind == "area" else partial(parse_verification, payload.KIND)
-        payload = check(payload.encode())  # the node's own checks
+        payload = check(payload)  # the node's own checks
         _, key = load_signing_key(args.key)
     except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
         print(f"metroledger meter submit: {exc}", file=sys.stderr)

@@ -192,3 +192,18 @@ def test_the_meter_submit_command_signs_and_submits_each_kind(tmp_path: Path) ->
         query = {"barCode": barcode(5), "veriTaskNo": "T9", "tableCode": ""}
         status, answer = post(nodes[1].api, "/v1/meter/query", query)
         assert status == 200 and answer["data"]["veriResult"] == "合格"
+        # a running meter in no area: the model cannot compute, so a work order opens
+        ask = {"request_id": "Q1", "asset_no": "A5", "channel": "hotline", "applicant": "Li"}
+        assert cli("calibration", ask, utility).returncode == 0
+        assert nodes[2].get("/v1/meter/calibrations/Q1")["answer"] == "further_verification"
+        step = cli("order", {"order_id": "C-Q1", "action": "accept", "staff": "Wang"}, utility)
+        assert step.returncode == 0, step.stdout + step.stderr
+        early = cli("order", {"order_id": "C-Q1", "action": "visit"}, utility)
+        assert early.returncode == 1 and "order_step:accepted->visit" in early.stdout
+        bad = cli("order", {"order_id": "C-Q1", "action": "evaluate", "satisfaction": "meh"},
+                  utility)  # fmt: skip
+        assert bad.returncode == 2 and "satisfaction" in bad.stderr
+        order = nodes[3].get("/v1/meter/work_orders/C-Q1")
+        assert order["status"] == "accepted" and order["staff"] == [
+            {"step": "accept", "staff": "Wang"}
+        ]

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bench.http_pool import HttpError, HttpPool
+from oracle.http_pool import HttpError, HttpPool
 
 ANSWERS = {
     b"/length": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
