@@ -3,12 +3,16 @@ backup accepts.
 
 A primary stamps a fresh proposal with its wall clock, and never earlier than the block
 before it plus 1 ms. A backup refuses a fresh proposal (and asks for a view change) when
-its time is further than `max_clock_skew_ms` from the backup's own wall clock, or not
-after the time of the block before it when the backup knows that block. A block is
-committed only with the prepares of 2f+1 members, f+1 of them honest, so its time is
-within the bound of an honest clock at the time it was prepared: f Byzantine members,
-the primary among them, can shift block time by at most the bound, and cannot stop it
-or run it backwards. (CometBFT's BFT time, the median of the committers' clocks, would
+its time is ahead of the backup's own wall clock by more than `max_clock_skew_ms` (5 s),
+or behind it by more than `max_proposal_lag_ms` (60 s), or not after the time of the
+block before it when the backup knows that block. The bounds differ because a proposal
+can reach a backup late, never early: under load a backup handles a pre-prepare seconds
+after it arrived (a bound of 5 s both ways once turned an overload into a cascade of
+view changes). A block is committed only with the prepares of 2f+1 members, f+1 of them
+honest, so its time is within those bounds of an honest clock at the time it was
+prepared: f Byzantine members, the primary among them, can move block time at most 5 s
+ahead or hold it at most 60 s back (a deadline passes at most a minute late), and cannot
+stop it or run it backwards. (CometBFT's BFT time, the median of the committers' clocks, would
 bound it tighter; it needs the votes' times in the next block.) Re-proposals of a new
 view keep their original times and are checked by their prepared certificates.
 
@@ -48,9 +52,10 @@ def previous_time_ms(r: Replica, seq: int) -> int | None:
 
 def check_time(r: Replica, proposal: Proposal) -> str | None:
     """Why a fresh proposal's time is not acceptable here, or None."""
-    skew = proposal.timestamp_ms - r.wall_ms
-    if r.wall_ms and abs(skew) > r.cfg.max_clock_skew_ms:  # 0: no tick read yet
-        return f"proposal time is {skew} ms from ours (at most {r.cfg.max_clock_skew_ms})"
+    skew, cfg = proposal.timestamp_ms - r.wall_ms, r.cfg
+    if r.wall_ms and not -cfg.max_proposal_lag_ms <= skew <= cfg.max_clock_skew_ms:  # 0: no tick
+        return (f"proposal time is {skew} ms from ours (at most {cfg.max_clock_skew_ms} "
+                f"ahead, {cfg.max_proposal_lag_ms} behind)")  # fmt: skip
     before = previous_time_ms(r, proposal.height)
     if before is not None and proposal.timestamp_ms <= before:
         return "proposal time is not after the previous block's"

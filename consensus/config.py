@@ -25,8 +25,11 @@ class ProtocolConfig:
     max_buffered_messages: int = 1024
     fetch_max_blocks: int = 64
     sync_interval_ms: int = 5_000  # ask a peer for newer blocks this often (anti-entropy)
-    # a backup refuses a fresh proposal whose time is further than this from its own clock
+    # a backup refuses a fresh proposal whose time is ahead of its own clock by more than
+    # the skew, or behind it by more than the lag: a proposal can reach a backup late (in
+    # the network, or queued behind the backup's own work under load), never early
     max_clock_skew_ms: int = 5_000
+    max_proposal_lag_ms: int = 60_000
     genesis_hash: bytes = b"\x00" * 32  # hash of 'block 0': the genesis file's hash
     # The epoch (ledger.membership): `members` is the roster of every key ever admitted,
     # `active` the indices voting now (empty: all), and the epoch starts after block

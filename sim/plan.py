@@ -49,6 +49,7 @@ class SimParams:
             max_backoff_exponent=4,
             fetch_max_blocks=8,
             max_clock_skew_ms=MAX_CLOCK_SKEW_MS,
+            max_proposal_lag_ms=4 * MAX_CLOCK_SKEW_MS,
         )
 
 

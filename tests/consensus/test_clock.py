@@ -12,7 +12,7 @@ from ledger.types import null_proposal
 from tests.consensus.harness import feed, make_replica, receive, rejections, sent
 from tests.factories import SUITE, client_tx, pre_prepare
 
-SKEW = 5_000  # the default max_clock_skew_ms
+SKEW, LAG = 5_000, 60_000  # the defaults of max_clock_skew_ms and max_proposal_lag_ms
 
 
 def backup_at(wall_ms: int):  # type: ignore[no-untyped-def]
@@ -28,8 +28,13 @@ def test_a_proposal_far_from_the_backups_clock_is_refused_with_a_view_change() -
     assert any(isinstance(m, ViewChange) for m in sent(actions))
 
 
-def test_a_proposal_within_the_bound_either_way_is_accepted() -> None:
-    for delta in (SKEW, -SKEW):
+def test_a_proposal_later_than_the_lag_behind_the_backups_clock_is_refused() -> None:
+    r = backup_at(1_001 + LAG + 1)
+    assert rejections(receive(r, 0, pre_prepare(0, 1, (client_tx(),)))) == [Reason.BAD_PROPOSAL]
+
+
+def test_a_proposal_within_the_bounds_is_accepted() -> None:
+    for delta in (SKEW, -LAG):  # ahead by the skew, or arriving a minute late
         r = backup_at(1_001 - delta)
         actions = receive(r, 0, pre_prepare(0, 1, (client_tx(),)))
         assert rejections(actions) == [] and any(isinstance(m, Prepare) for m in sent(actions))
