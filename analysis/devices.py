@@ -139,12 +139,13 @@ class DeviceRegistry:
         if f"key/{p.public_key.hex()}" in state:
             return TxResult(False, "key_in_use")
         state.put(f"key/{p.public_key.hex()}", p.device_id)
+        # keys in sorted order: the canonical encoding of each write then copies nothing
         state.put(device_key(p.device_id), {
-            "kind": p.device_kind, "key": p.public_key, "manufacturer": tx.sender,
-            "model": p.model, "accuracy_class": p.accuracy_class, "registered_at": h,
-            "endorsers": [], "active_from": NOT_ACTIVE, "revokers": {}, "revoked_from": 0,
-            "last_seq": 0, "readings": 0, "last_energy_wh": 0,
-            "history": [[h, "registered", tx.sender, p.model]],
+            "accuracy_class": p.accuracy_class, "active_from": NOT_ACTIVE, "endorsers": [],
+            "history": [[h, "registered", tx.sender, p.model]], "key": p.public_key,
+            "kind": p.device_kind, "last_energy_wh": 0, "last_seq": 0,
+            "manufacturer": tx.sender, "model": p.model, "readings": 0, "registered_at": h,
+            "revoked_from": 0, "revokers": {},
         })  # fmt: skip
         return TxResult(True, events=(("device_registered", {"device_id": p.device_id}),))
 
@@ -253,11 +254,9 @@ class DeviceRegistry:
         problem = self._reading_problem(device, tx, p, h)
         if problem is not None or device is None:
             return TxResult(False, problem or "unknown_device")
-        device = state.edit(device_key(p.device_id))
-        device["last_seq"] = tx.seq
-        device["readings"] += 1
-        if isinstance(p, MeterReading):
-            device["last_energy_wh"] = p.energy_wh
+        energy = p.energy_wh if isinstance(p, MeterReading) else device["last_energy_wh"]
+        state.update(device_key(p.device_id), last_energy_wh=energy, last_seq=tx.seq,
+                     readings=device["readings"] + 1)  # fmt: skip
         return TxResult(True)
 
     def _reading_problem(

@@ -17,6 +17,7 @@ class ContractState:
     def __init__(self, committed: dict[str, Any], prev_hash: bytes = b"", time_ms: int = 0):
         self.committed = committed
         self.writes: dict[str, Any] = {}
+        self.shallow: set[str] = set()  # written by `update`: nested values still shared
         # the hash of the block before the one being executed: a seed no transaction of
         # this block could choose (the sampling draw uses it)
         self.prev_hash = prev_hash
@@ -35,6 +36,9 @@ class ContractState:
 
     def edit(self, key: str) -> Any:
         """A copy of the value to change in place, recorded as written; None if absent."""
+        if key in self.shallow:
+            self.shallow.discard(key)
+            self.writes[key] = copy.deepcopy(self.writes[key])
         if key not in self.writes:
             value = self.committed.get(key)
             if value is None:
@@ -42,15 +46,29 @@ class ContractState:
             self.writes[key] = copy.deepcopy(value)
         return self.writes[key]
 
+    def update(self, key: str, **fields: Any) -> None:
+        """Set top-level fields of a map that exists: a shallow copy, so its nested values
+        are shared with the committed one (`edit` copies them before any change). A hot
+        path's cheap write: a reading changes a device's counters, not its history."""
+        if key in self.writes:
+            self.writes[key].update(fields)
+            return
+        value = dict(self.committed[key])
+        value.update(fields)
+        self.writes[key] = value
+        self.shallow.add(key)
+
     def put(self, key: str, value: Any) -> None:
         self.writes[key] = value
+        self.shallow.discard(key)
 
     def forget_since(self, mark: int) -> None:
         """Drop the keys first written after `mark` (= len(writes) then): a refused
         transaction's. A contract must not change an already written value before it
         refuses; its tests check that a refusal leaves the writes as they were."""
         while len(self.writes) > mark:
-            self.writes.popitem()  # the last inserted first
+            key, _ = self.writes.popitem()  # the last inserted first
+            self.shallow.discard(key)
 
     def __contains__(self, key: str) -> bool:
         return key in self.writes or key in self.committed
@@ -83,3 +101,6 @@ class DirectState(ContractState):
 
     def put(self, key: str, value: Any) -> None:
         self.committed[key] = value
+
+    def update(self, key: str, **fields: Any) -> None:
+        self.committed[key].update(fields)
