@@ -17,10 +17,10 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from oracle.http_pool import HttpError, HttpPool
 from ledger.crypto import get_suite
 from ledger.types import join_encoded
 from node.load import sample_txs
+from oracle.http_pool import HttpError, HttpPool
 
 CLIENTS = 4_000  # signers: a client's consecutive txs are far apart (anti-replay window)
 

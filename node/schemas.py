@@ -62,8 +62,14 @@ TX_DONE = obj(
 )
 TX_STATUS: Schema = {"oneOf": [TX_PENDING, TX_DONE]}
 BATCH_RESULT = obj(
-    {"tx_hash": STR, "status": {"enum": ["pending", "refused"]}},
-    {"http_status": INT, "error": STR},
+    {"tx_hash": STR, "status": {"enum": ["pending", "refused", "committed", "rejected"]}},
+    {
+        "http_status": INT,
+        "error": STR,
+        "height": INT,
+        "index": INT,
+        "reason": {"type": ["string", "null"]},
+    },
 )
 BATCH = obj({"results": {"type": "array", "items": BATCH_RESULT}})
 RECEIPT = obj(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import trio
+
 from analysis.devices import DeviceRegistry
 from analysis.verification import VerificationContract
 from consensus.reasons import Reason
@@ -162,6 +164,19 @@ async def wait_for_commit(node: Service, tx_hash: bytes, wait_s: float) -> TxSta
     return found
 
 
+async def wait_for_batch(
+    node: Service, hashes: list[bytes], results: list[dict[str, Any]], deadline: float
+) -> None:
+    """Each pending result becomes its commit, waiting until `deadline` at most."""
+    for tx_hash, result in zip(hashes, results, strict=True):
+        if result["status"] != "pending":
+            continue
+        remaining_s = max(0.0, deadline - trio.current_time())
+        found = await wait_for_commit(node, tx_hash, remaining_s)
+        if found is not None:
+            result.update(status_json(tx_hash, found))
+
+
 def status_json(tx_hash: bytes, found: TxStatus) -> dict[str, Any]:
     height, index, reason = found
     return {"tx_hash": tx_hash.hex(), "status": "rejected" if reason else "committed",
@@ -207,9 +222,13 @@ def submit_routes(node: Service) -> list[Route]:
         return json_response(status_json(tx_hash, found))
 
     async def post_txs(request: Request) -> Response:
-        """A batch: the canonical encoding of a list of transactions. 202 if all were
-        admitted, else 200; either way `results` says, per transaction, `pending` or the
-        refusal."""
+        """A batch: the canonical encoding of a list of transactions. 202 if some are
+        pending, else 200; either way `results` says, per transaction, `pending` or the
+        refusal, and with `?wait_s=N` (a data concentrator's one wait for its batch) the
+        commit of each that committed within N s."""
+        wait_s = parse_wait(request, max_wait_s)
+        if wait_s is None:
+            return error(400, "bad_query", f"0 <= wait_s <= {max_wait_s}")
         if (busy := full(node)) is not None:
             return busy
         try:
@@ -231,8 +250,10 @@ def submit_routes(node: Service) -> list[Route]:
             status, reason = outcome(reasons)
             if status != 202:
                 results[i].update(status="refused", http_status=status, error=reason)
-        all_pending = all(r["status"] == "pending" for r in results)
-        return json_response({"results": results}, 202 if all_pending else 200)
+        if wait_s:
+            await wait_for_batch(node, hashes, results, trio.current_time() + wait_s)
+        some_pending = any(r["status"] == "pending" for r in results)
+        return json_response({"results": results}, 202 if some_pending else 200)
 
     refusals = {
         400: ("malformed, or a bad signature or reading", None),
@@ -254,7 +275,9 @@ def submit_routes(node: Service) -> list[Route]:
                     "application/json": schemas.obj({"tx": schemas.HEX_STR})}),
         Route("POST", "/v1/txs", post_txs,
               "Submit a batch: the canonical encoding of a list of signed transactions "
-              f"(at most {MAX_BATCH_TXS:,}, 8 MiB); per-transaction results",
-              {202: ("all pending", schemas.BATCH), 200: ("some refused", schemas.BATCH),
-               **refusals}, body={"application/octet-stream": raw}),
+              f"(at most {MAX_BATCH_TXS:,}, 8 MiB); per-transaction results; ?wait_s=N "
+              "waits up to N s for their commits",
+              {202: ("some pending", schemas.BATCH), 200: ("none pending", schemas.BATCH),
+               **refusals}, params=(schemas.wait_param(max_wait_s),),
+              body={"application/octet-stream": raw}),
     ]  # fmt: skip

@@ -10,10 +10,9 @@ from typing import Any
 
 from ledger.crypto import KeyPair
 from ledger.receipt import ReceiptInvalid, load_trust_anchor, verify_receipt_json
-from oracle.client import run
 from oracle.keys import load_signing_key, write_device_key
 from oracle.sim.fleet import FleetConfig
-from oracle.sim.run import Simulation, render_progress
+from oracle.sim.scale import ScaleConfig, run_scale
 from oracle.testnet_keys import find_testnet, load_testnet_roles
 
 
@@ -39,12 +38,20 @@ def add_oracle_parsers(commands: Any) -> None:
     sim.add_argument("--shortfall-pct", type=float, default=2.0)
     sim.add_argument("--collude", type=float, default=0.0, help="fraction of colluding vehicles")
     sim.add_argument("--noise-pct", type=float, default=2.0)
-    sim.add_argument("--readings", type=int, default=1000)
-    sim.add_argument("--rate", default="200/s", help="offered readings per second, e.g. 200/s")
+    sim.add_argument("--readings", type=int, default=1000,
+                     help="refuel readings, at --rate (unless --duration is given)")  # fmt: skip
+    sim.add_argument("--rate", default="200/s", help="refuel readings offered per second")
+    sim.add_argument("--meters", type=int, default=0, help="smart meters (default none)")
+    sim.add_argument("--meter-rate", default="0/s", help="meter readings offered per second")
+    sim.add_argument("--concentrators", type=int, default=0,
+                     help="data concentrators relaying the meters (one per 2,000)")  # fmt: skip
+    sim.add_argument("--duration", type=float, help="seconds of offered load")
+    sim.add_argument("--processes", type=int, default=1, help="simulator worker processes")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--manufacturer-key", type=Path, help="key file of a manufacturer")
     sim.add_argument("--authority-keys", help="comma-separated key files of k authorities")
-    sim.add_argument("--journal", default="oracle-journal.sqlite3", help="store-and-forward file")
+    sim.add_argument("--journal", type=Path, default=Path("oracle-journal"),
+                     help="store-and-forward folder (per network and worker)")  # fmt: skip
     sim.set_defaults(run=run_simulate)
 
     receipt = commands.add_parser("receipt", help="offline receipts")
@@ -66,14 +73,14 @@ def run_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_rate(raw: str) -> float:
+def parse_rate(raw: str, name: str = "--rate") -> float:
     value = raw.removesuffix("/s")
     try:
         rate = float(value)
     except ValueError:
-        raise ValueError(f"--rate {raw!r}: expected a number per second, e.g. 200/s") from None
-    if rate <= 0:
-        raise ValueError("--rate must be positive")
+        raise ValueError(f"{name} {raw!r}: expected a number per second, e.g. 200/s") from None
+    if rate < 0 or rate != rate:
+        raise ValueError(f"{name} must not be negative")
     return rate
 
 
@@ -97,39 +104,29 @@ def simulation_roles(args: argparse.Namespace) -> tuple[str, list[str], KeyPair,
 def run_simulate(args: argparse.Namespace) -> int:
     try:
         suite, urls, maker, authorities = simulation_roles(args)
-        fleet = FleetConfig(
-            vehicles=args.vehicles,
-            dispensers=args.dispensers,
-            seed=args.seed,
-            fraud_fraction=args.fraud,
-            fraud_shortfall_pct=args.shortfall_pct,
-            collude_fraction=args.collude,
-            noise_pct=args.noise_pct,
-        )
-        simulation = Simulation(
-            urls,
-            suite,
-            fleet,
-            maker,
-            authorities,
-            args.journal,
-            args.readings,
-            parse_rate(args.rate),
-        )
+        fleet = FleetConfig(vehicles=args.vehicles, dispensers=args.dispensers, seed=args.seed,
+                            fraud_fraction=args.fraud, fraud_shortfall_pct=args.shortfall_pct,
+                            collude_fraction=args.collude, noise_pct=args.noise_pct)  # fmt: skip
+        rate, meter_rate = parse_rate(args.rate), parse_rate(args.meter_rate, "--meter-rate")
+        duration = args.duration or (args.readings / rate if rate else 0)
+        cfg = ScaleConfig(fleet, args.meters, rate, meter_rate, duration, args.processes,
+                          args.concentrators, args.journal)  # fmt: skip
     except ValueError as exc:
         print(f"metroledger oracle simulate: {exc}", file=sys.stderr)
         return 2
-    print(f"seed {args.seed}; journal {args.journal}", file=sys.stderr)
-    report = run(simulation.run(lambda p: print(render_progress(p), end="", file=sys.stderr)))
+    print(f"seed {args.seed}; {args.vehicles} vehicles at {rate:g}/s, {args.meters} meters at "
+          f"{meter_rate:g}/s through {cfg.concentrator_count if args.meters else 0} "
+          f"concentrators, {duration:g} s, {args.processes} processes; journal {args.journal}",
+          file=sys.stderr)  # fmt: skip
+    try:
+        report = run_scale(urls, suite, cfg, maker, authorities,
+                           lambda text: print(text, end="", file=sys.stderr))  # fmt: skip
+    except (RuntimeError, OSError, ValueError) as exc:
+        print(f"\nmetroledger oracle simulate: {exc}", file=sys.stderr)
+        return 1
     print(file=sys.stderr)
-    summary = {
-        "submitted": report.submitted,
-        "outcomes": report.outcomes,
-        "reasons": report.reasons,
-        "elapsed_s": round(report.elapsed_s, 2),
-    }
-    print(json.dumps(summary, indent=2))
-    return 0 if report.committed == report.submitted else 1
+    print(json.dumps(report.summary(), indent=2))
+    return 0 if report.outcomes.get("committed", 0) == report.submitted else 1
 
 
 def run_receipt_verify(args: argparse.Namespace) -> int:

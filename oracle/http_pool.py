@@ -1,4 +1,5 @@
-"""A minimal keep-alive HTTP/1.1 client on asyncio streams, for the load generator.
+"""A minimal keep-alive HTTP/1.1 client on asyncio streams, for the load generator and
+the SDK's gateways (oracle.gateway), which must cost a small device little.
 
 The generator must outrun the daemons it measures. httpx cost it about 50 us of CPU per
 offered transaction (2.5 ms per 50-transaction request), an eighth of a core at 2,500

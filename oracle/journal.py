@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS txs (
     PRIMARY KEY (sender, seq)
 );
 CREATE INDEX IF NOT EXISTS txs_payload ON txs (sender, payload_hash);
+CREATE INDEX IF NOT EXISTS txs_hash ON txs (tx_hash);
 CREATE TABLE IF NOT EXISTS chain (hash BLOB NOT NULL);
 """
 
@@ -91,6 +92,32 @@ class Journal:
             "INSERT INTO txs (sender, seq, payload_hash, tx, tx_hash, status) VALUES (?,?,?,?,?,?)",
             (tx.sender, tx.seq, payload_digest(tx.kind, tx.payload), tx.encoded(), tx_hash, QUEUED),
         )
+
+    def add_many(self, entries: list[tuple[Transaction, bytes]]) -> None:
+        """Journal a group of transactions in one SQLite transaction (a gateway's
+        readings of one flush: one write instead of one per reading)."""
+        rows = [(tx.sender, tx.seq, payload_digest(tx.kind, tx.payload), tx.encoded(), h, QUEUED)
+                for tx, h in entries]  # fmt: skip
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT INTO txs (sender, seq, payload_hash, tx, tx_hash, status) "
+                "VALUES (?,?,?,?,?,?)", rows)  # fmt: skip
+
+    def settle_many(self, outcomes: list[tuple[bytes, int, str, str, int]]) -> None:
+        """(sender, seq, status, reason, height) of a group, in one SQLite transaction."""
+        with self.db:
+            self.db.execute("BEGIN")
+            rows = [(status, reason, height, s, q) for s, q, status, reason, height in outcomes]
+            self.db.executemany(
+                "UPDATE txs SET status = ?, reason = ?, height = ? WHERE sender = ? AND seq = ?",
+                rows,
+            )
+
+    def high_seqs(self) -> dict[bytes, int]:
+        """Every signer's highest journaled sequence number (a gateway resumes from them)."""
+        rows = self.db.execute("SELECT sender, MAX(seq) FROM txs GROUP BY sender").fetchall()
+        return {bytes(sender): int(seq) for sender, seq in rows}
 
     def settle(self, tx_hash: bytes, status: str, reason: str = "", height: int = 0) -> None:
         self.db.execute(

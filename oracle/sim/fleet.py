@@ -172,7 +172,7 @@ class MeterFleet:
             cls = self.rng.choice((1, 2))
             drift = 0.0005 if m in drifting else 0.0
             error = self.rng.uniform(-cls, cls) / 200  # well within the class at installation
-            self.meters.append(Meter(f"meter-{m:05d}", cls, error, drift))
+            self.meters.append(Meter(f"meter-{seed}-{m:05d}", cls, error, drift))
 
     def reading(self, meter_index: int) -> MeterReading:
         m = self.meters[meter_index]

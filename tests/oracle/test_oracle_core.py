@@ -130,7 +130,19 @@ def test_device_key_files(tmp_path: Path) -> None:
 
 
 def test_parse_rate() -> None:
-    assert parse_rate("200/s") == 200.0
-    for bad in ("fast", "0/s", "-3"):
+    assert parse_rate("200/s") == 200.0 and parse_rate("0/s") == 0.0  # none of that kind
+    for bad in ("fast", "nan/s", "-3"):
         with pytest.raises(ValueError, match="rate"):
             parse_rate(bad)
+
+
+def test_a_scale_run_refuses_settings_that_offer_nothing_or_have_no_meters() -> None:
+    from oracle.sim.fleet import FleetConfig
+    from oracle.sim.scale import ScaleConfig
+
+    cases = (({"vehicle_rate": 0.0}, "offer some"), ({"meter_rate": 5.0}, "--meters"),
+             ({"processes": 0}, "processes"), ({"duration_s": 0}, "duration"))  # fmt: skip
+    for bad, match in cases:
+        with pytest.raises(ValueError, match=match):
+            ScaleConfig(FleetConfig(), **bad)  # type: ignore[arg-type]
+    assert ScaleConfig(FleetConfig(), meters=4001).concentrator_count == 3
