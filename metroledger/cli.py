@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from bench.cli import add_bench_parsers, add_surveil_parser
+from bench.lake import add_export_parser
 from metroledger.demo import add_demo_parser
 from node.commands import add_node_parsers
 from oracle.cli import add_oracle_parsers
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_meter_parser(commands)
     add_surveil_parser(commands)
     add_bench_parsers(commands)
+    add_export_parser(commands)
     return parser
 
 

@@ -1,6 +1,6 @@
-"""The demo's meters in the field (Tianjin spec §6.1-§6.2): a transformer area judged by
-the remote error model (oracle.area_feed), user calibration requests answered each way,
-and a replacement work order from the model's verdict taken through its whole life."""
+"""The demo's meters in the field (Tianjin spec §6.1-§6.2): three transformer areas judged
+by the remote error model (oracle.area_feed), user calibration requests answered each
+way, and a replacement work order from the model's verdict taken through its whole life."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.crypto import KeyPair, get_suite
+from ledger.readings import SequencedSigner
 from ledger.types import Transaction
 from ledger.verification import NOT_QUALIFIED
 from node.load import submit_all
@@ -32,12 +33,21 @@ def wait_committed(nodes: list[Daemon], last_hash: str, timeout_s: float = 60) -
     return False
 
 
+AREAS = (  # (meters, bad meters): the first area's bad meters show the work orders
+    AreaConfig(meters=8, days=2, seed=7, bad=2, bad_error_ppm=60_000),
+    AreaConfig(meters=6, days=2, seed=8, bad=1, bad_error_ppm=80_000),
+    AreaConfig(meters=10, days=2, seed=9, bad=0),
+)
+
+
 def run_area(nodes: list[Daemon], suite: str, homes: list[Path]) -> bool:
-    """8 user meters, two of them 6 % off, two days of hourly readings; each meter's
-    estimate as every node holds it, then the calibrations and the work order."""
+    """Three transformer areas, two days of hourly readings; each meter's estimate as a
+    node holds it, then calibration requests and a replacement work order in the first."""
     keys = [load_signing_key(h / "keys" / "node_key.json")[1] for h in homes[:3]]
-    feed = AreaFeed(AreaConfig(meters=8, days=2, seed=7, bad=2, bad_error_ppm=60_000), suite,
-                    nodes[0].chain(), keys[0], (keys[1], keys[2]), keys[1])  # fmt: skip
+    signer = SequencedSigner(get_suite(suite), nodes[0].chain())
+    feeds = [AreaFeed(cfg, suite, nodes[0].chain(), keys[0], (keys[1], keys[2]), keys[1],
+                      area_no=k + 1, signer=signer) for k, cfg in enumerate(AREAS)]  # fmt: skip
+    feed = feeds[0]
     feed.resume(nodes[0].get)  # these keys signed the fleet's and the supervision's part
     lab = get_suite(suite).keypair_from_seed(b"demo-calibration-laboratory")
     bad = [i for i, kind in enumerate(feed.area.kinds) if kind == "bad"]
@@ -49,18 +59,24 @@ def run_area(nodes: list[Daemon], suite: str, homes: list[Path]) -> bool:
         print("area transactions did not commit", file=sys.stderr)
         return False
 
-    print("\nremote error model: a transformer area of 8 user meters (running assets of the "
-          "utility) and its summary meter, two days of hourly signed readings (0.2 % noise, "
-          "3 % line loss)")  # fmt: skip
-    batches = [feed.registrations(), feed.endorsements_and_area(), feed.assets(),
-               feed.installations(), [feed.institution(keys[0], lab, "LAB-1")],
-               [feed.calibration("D1", bad[0])], *feed.readings()]  # fmt: skip
+    print(f"\nremote error model: {len(feeds)} transformer areas of "
+          f"{', '.join(str(c.meters) for c in AREAS)} user meters (running assets of the "
+          "utility) and their summary meters, two days of hourly signed readings (0.2 % "
+          "noise, 3 % line loss)")  # fmt: skip
+    setup = [[tx for f in feeds for tx in step(f)] for step in
+             (AreaFeed.registrations, AreaFeed.endorsements_and_area, AreaFeed.assets,
+              AreaFeed.installations)]  # fmt: skip
+    periods = [[tx for batch in batches for tx in batch]
+               for batches in zip(*(f.readings() for f in feeds), strict=True)]  # fmt: skip
+    batches = [*setup, [feed.institution(keys[0], lab, "LAB-1")],
+               [feed.calibration("D1", bad[0])], *periods]  # fmt: skip
     for k, txs in enumerate(batches, start=1):
         if not commit(txs):
             return False
         print(f"\r  {k}/{len(batches)} batches committed", end="", file=sys.stderr)
     print(file=sys.stderr)
-    print_estimates(nodes[2], feed)
+    for f in feeds:
+        print_estimates(nodes[2], f)
     if not commit([feed.calibration("D2", good), feed.calibration("D3", bad[1])]):
         return False
     print_answers(nodes[3].get, ("D1", "D2", "D3"))
@@ -69,9 +85,10 @@ def run_area(nodes: list[Daemon], suite: str, homes: list[Path]) -> bool:
 
 def print_estimates(node: Daemon, feed: AreaFeed) -> None:
     shown = node.get(f"/v1/meter/areas/{feed.area_id}")
-    print(f"{'meter (barcode)':22} {'true error':>10} {'estimate':>9} {'± 1 s.e.':>9}  verdict")
+    print(f"{feed.area_id + ': meter (barcode)':28} {'true error':>10} {'estimate':>9} "
+          f"{'± 1 s.e.':>9}  verdict")  # fmt: skip
     for i, m in enumerate(shown["meters"]):
-        print(f"{m['meter']:22} {feed.truth_ppm(i) / 1e4:>9.2f}% {m['error_ppm'] / 1e4:>8.2f}% "
+        print(f"  {m['meter']:26} {feed.truth_ppm(i) / 1e4:>9.2f}% {m['error_ppm'] / 1e4:>8.2f}% "
               f"{m['stderr_ppm'] / 1e4:>8.2f}%  {m['verdict']}")  # fmt: skip
 
 

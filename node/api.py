@@ -116,10 +116,17 @@ def build_routes(node: Service) -> list[Route]:
 
     async def get_events(request: Request) -> Response:
         start = _int(request.query.get("from_height", "0"))
+        after = _int(request.query.get("after", "0"))
         limit = _int(request.query.get("limit", "100"))
-        if start is None or limit is None or not 1 <= limit <= 1000:
-            return error(400, "bad_query", "from_height >= 0, 1 <= limit <= 1000")
-        found = node.reads.events(request.query.get("name"), start, limit)
+        if start is None or after is None or limit is None or not 1 <= limit <= 1000:
+            return error(400, "bad_query", "from_height >= 0, after >= 0, 1 <= limit <= 1000")
+        name = request.query.get("name")
+        if after:
+            paged = node.reads.events_after(after, (name,) if name else (), limit)
+            return json_response(
+                {"events": jsonable([e for _, e in paged if e["height"] >= start])}
+            )
+        found = node.reads.events(name, start, limit)
         return json_response({"events": jsonable(found)})
 
     async def get_evidence(request: Request) -> Response:
@@ -199,7 +206,8 @@ def build_routes(node: Service) -> list[Route]:
               {200: ("vehicle", s.VEHICLE), 404: ("unknown vehicle", None)},
               (s.Param("vehicle_id", s.ID_PARAM, "path"),)),
         Route("GET", "/v1/events", get_events,
-              "Contract events in ledger order; ?name=dispenser_flagged&from_height=0&limit=100",
+              "Contract events in ledger order, each with its id; ?name=dispenser_flagged"
+              "&from_height=0&limit=100, ?after=ID for the next page",
               {200: ("events", s.EVENTS), **bad_request}, s.EVENT_QUERY),
         Route("GET", "/v1/evidence", get_evidence,
               "Conflicting messages signed by one member (equivocation)",

@@ -47,6 +47,12 @@ DISPENSER_STATUS = Param(
 EVENT_QUERY = (
     Param("name", {"type": "string", "maxLength": 200}, "query", "only events of this name"),
     Param("from_height", {"type": "integer", "minimum": 0, "maximum": 10**18}, "query"),
+    Param(
+        "after",
+        {"type": "integer", "minimum": 0, "maximum": 10**18},
+        "query",
+        "only events after the one with this id (paging)",
+    ),
     Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "query"),
 )
 
@@ -126,7 +132,15 @@ EVENTS = obj(
     {
         "events": {
             "type": "array",
-            "items": obj({"height": INT, "tx_index": INT, "name": STR, "data": {}}),
+            "items": obj(
+                {
+                    "id": INT,
+                    "height": INT,
+                    "name": STR,
+                    "data": {},
+                    "tx_index": {"type": "integer", "minimum": -1},
+                }
+            ),  # -1: the block's
         }
     }
 )

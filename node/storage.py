@@ -226,16 +226,17 @@ class Storage:
         return None if row is None else (int(row[0]), int(row[1]), str(row[2]))
 
     def events(self, name: str | None, from_height: int, limit: int) -> list[dict[str, Any]]:
-        """Contract events in ledger order, optionally of one name."""
-        query = "SELECT height, idx, name, data FROM events WHERE height >= ?"
+        """Contract events in ledger order, optionally of one name, each with its id (its
+        row: `events_after` pages by it)."""
+        query = "SELECT rowid, height, idx, name, data FROM events WHERE height >= ?"
         params: list[Any] = [from_height]
         if name:
             query += " AND name = ?"
             params.append(name)
-        rows = self.db.execute(query + " ORDER BY height, rowid LIMIT ?", (*params, limit))
+        rows = self.db.execute(query + " ORDER BY rowid LIMIT ?", (*params, limit))
         return [
-            {"height": h, "tx_index": i, "name": n, "data": decode(bytes(d))}
-            for h, i, n, d in rows.fetchall()
+            {"id": r, "height": h, "tx_index": i, "name": n, "data": decode(bytes(d))}
+            for r, h, i, n, d in rows.fetchall()
         ]
 
     def events_after(
@@ -247,7 +248,7 @@ class Storage:
         if names:
             query += f" AND name IN ({','.join('?' * len(names))})"
         rows = self.db.execute(query + " ORDER BY rowid LIMIT ?", (after_rowid, *names, limit))
-        return [(r, {"height": h, "tx_index": i, "name": n, "data": decode(bytes(d))})
+        return [(r, {"id": r, "height": h, "tx_index": i, "name": n, "data": decode(bytes(d))})
                 for r, h, i, n, d in rows.fetchall()]  # fmt: skip
 
     def contract_state(self) -> dict[str, dict[str, Any]]:

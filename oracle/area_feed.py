@@ -31,9 +31,11 @@ START_MS, PERIOD_MS = 1_800_000_000_000, 3_600_000  # the readings' clock: hourl
 class AreaFeed:
     def __init__(self, cfg: AreaConfig, suite: str, chain: bytes, manufacturer: KeyPair,
                  authorities: tuple[KeyPair, KeyPair], utility: KeyPair,
-                 area_no: int = 1):  # fmt: skip
+                 area_no: int = 1, signer: SequencedSigner | None = None):  # fmt: skip
+        """`signer`: shared by the feeds of several areas, whose member keys sign in one
+        sequence."""
         self.area, self.area_id = Area(cfg), f"TA-{area_no}"
-        self.signer = SequencedSigner(get_suite(suite), chain)
+        self.signer = signer or SequencedSigner(get_suite(suite), chain)
         self.sign = self.signer.sign
         self.manufacturer, self.authorities, self.utility = manufacturer, authorities, utility
         # 22-digit barcodes, as meter assets have them (ledger.verification.BARCODE)
