@@ -8,11 +8,12 @@ from typing import Any
 from analysis.areas import AreaContract
 from analysis.contracts import NoteContract, Registry
 from analysis.devices import DeviceRegistry, DeviceRules
+from analysis.registry import RegistryContract, RegistryRules
 from analysis.service import ServiceContract, ServiceRules
 from analysis.surveillance import DispenserSurveillance, SurveillanceRules
 from analysis.verification import VerificationContract, VerificationRules
 
-KNOWN_SECTIONS = ("devices", "surveillance", "verification", "service")
+KNOWN_SECTIONS = ("devices", "surveillance", "verification", "service", "registry")
 
 
 def build_registry(
@@ -46,11 +47,15 @@ def build_registry(
         service = ServiceRules.from_config(_section(config, "service"), verification.utilities)
     except ValueError as exc:
         raise ValueError(f"service: {exc}") from None
+    try:
+        registry = RegistryRules.from_config(_section(config, "registry"))
+    except ValueError as exc:
+        raise ValueError(f"registry: {exc}") from None
     return Registry([NoteContract(), DeviceRegistry(device_rules),
                      DispenserSurveillance(surveillance_rules),
                      VerificationContract(verification),
                      AreaContract(verification.utilities),
-                     ServiceContract(service)])  # fmt: skip
+                     ServiceContract(service), RegistryContract(registry)])  # fmt: skip
 
 
 def _section(config: dict[str, Any], name: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from node.auth import RateLimiter, rate_limited
 from node.http_server import serve_http
 from node.logs import jsonable
 from node.membership import members_json
+from node.registry_api import registry_routes
 from node.routes import Route, Router, with_document
 from node.service import Service
 from node.service_api import service_routes
@@ -227,6 +228,7 @@ def build_routes(node: Service) -> list[Route]:
               {200: ("text exposition format", None)}, content_type="text/plain"),
         *verification_routes(node),
         *service_routes(node),
+        *registry_routes(node),
         *build_operator_routes(node, tuple(private_routes(node))),
     ]  # fmt: skip
     return with_document(routes, "metroledger node API")

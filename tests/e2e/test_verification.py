@@ -203,6 +203,14 @@ def test_the_meter_submit_command_signs_and_submits_each_kind(tmp_path: Path) ->
         bad = cli("order", {"order_id": "C-Q1", "action": "evaluate", "satisfaction": "meh"},
                   utility)  # fmt: skip
         assert bad.returncode == 2 and "satisfaction" in bad.stderr
+        shown = nodes[1].get(f"/v1/registry?serial={barcode(5)[:18]}&type=DDZY")
+        (entry,) = shown["entries"]  # the public registry: valid for the default 8 years
+        assert entry["valid_until"] == "2032-12-31" and entry["certificate_no"] == "JD-9"
+        assert nodes[1].get("/v1/registry?valid_until_to=2030-01-01")["total"] == 0
+        with urllib.request.urlopen(nodes[2].api + f"/v1/registry.csv?serial={barcode(5)}") as f:
+            lines = f.read().decode().splitlines()
+        assert lines[0].startswith("barcode,") and lines[1].startswith(barcode(5))
+        assert nodes[0].get("/v1/registry/reminders?owner=U")["reminders"] == []  # not yet due
         order = nodes[3].get("/v1/meter/work_orders/C-Q1")
         assert order["status"] == "accepted" and order["staff"] == [
             {"step": "accept", "staff": "Wang"}
