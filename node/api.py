@@ -29,6 +29,7 @@ from node.submit import (
     wait_for_commit,
 )
 from node.tls import server_context
+from node.twin_api import twin_routes
 from node.verification_api import private_routes, verification_routes
 from node.web import Handler, Request, Response, error, json_response
 
@@ -229,6 +230,7 @@ def build_routes(node: Service) -> list[Route]:
         *verification_routes(node),
         *service_routes(node),
         *registry_routes(node),
+        *twin_routes(node),
         *build_operator_routes(node, tuple(private_routes(node))),
     ]  # fmt: skip
     return with_document(routes, "metroledger node API")

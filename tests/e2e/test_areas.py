@@ -122,4 +122,20 @@ def test_the_model_judges_meters_and_opens_work_orders(tmp_path: Path) -> None:
                                        "timely_rate_ppm": 0, "overdue": 1}  # fmt: skip
         assert kpis["calibration"]["total"] == 1 and kpis["calibration"]["in_progress"] == 1
         assert kpis["alerts"] == {"overdue_unaccepted": 2}
+        shown = nodes[2].get(f"/v1/twins/{feed.meters[bad[1]]}")  # the digital twin
+        assert (
+            shown["instance"]["area"] == feed.area_id
+            and shown["instance"]["asset_status"] == "running"
+        )
+        assert shown["instance"]["model_verdict"]["verdict"] == "out_of_tolerance"
+        assert shown["work_orders"] == [
+            {"order": order, "kind": "replacement", "status": "evaluated"}
+        ]
+        assert (
+            shown["authorised"]["institutions"] == ["LAB-1"]
+            and len(shown["authorised"]["endorsers"]) == 2
+        )
+        events = [e["event"] for e in shown["log"]]
+        assert events[:2] == ["registered", "endorsed"] and "verified_user_calibration" in events
+        assert events[-1] == "work_order_evaluated"
         assert len({d.get("/v1/status")["state_root"] for d in nodes}) == 1
