@@ -20,6 +20,7 @@ from typing import Any
 
 from analysis.state import DirectState
 from analysis.surveillance import SUSPECT, DispenserSurveillance, SurveillanceRules
+from bench.bound import BiasKnowingDetector
 from oracle.sim.fleet import Fleet, FleetConfig
 
 FULL_GRID = {
@@ -46,6 +47,7 @@ class Cell:
     vehicles: int = 2000
     dispensers: int = 40
     fraud_fraction: float = 0.2
+    bias_sd_pct: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class CellResult:
     honest_vehicles: int
     suspected_honest_vehicles: int
     readings: int
+    bound_flagged_fraudulent: int = 0  # bench.bound: what knowing every bias would find
+    bound_flagged_honest: int = 0
 
 
 def run_cell(cell: Cell, rules: SurveillanceRules | None = None) -> CellResult:
@@ -75,13 +79,17 @@ def run_cell(cell: Cell, rules: SurveillanceRules | None = None) -> CellResult:
             noise_pct=cell.noise_pct,
             collude_fraction=cell.collude_fraction,
             collusion="cover+frame",
+            bias_sd_pct=cell.bias_sd_pct,
         )
     )
-    contract, state = DispenserSurveillance(rules or SurveillanceRules()), DirectState({})
+    rules = rules or SurveillanceRules()
+    contract, state = DispenserSurveillance(rules), DirectState({})
+    bound = BiasKnowingDetector(rules)
     ever_flagged: set[str] = set()
     readings = cell.vehicles * cell.refuels_per_vehicle
     for _ in range(readings):
-        _, reading = fleet.refuel()
+        index, reading = fleet.refuel()
+        bound.add(reading, fleet.vehicles[index].bias)
         for name, evidence in contract.observe(state, reading).events:
             if name == "dispenser_flagged":
                 ever_flagged.add(evidence["dispenser_id"])
@@ -96,6 +104,7 @@ def run_cell(cell: Cell, rules: SurveillanceRules | None = None) -> CellResult:
         if (state.get(f"veh/{v.vehicle_id}") or {}).get("suspect", False)
     }
     detect = sorted(records[d]["flagged_at"] for d in fraud & flagged if records[d]["flagged_at"])
+    bound_flagged = bound.suspects()
     return CellResult(
         cell,
         len(fraud),
@@ -109,6 +118,8 @@ def run_cell(cell: Cell, rules: SurveillanceRules | None = None) -> CellResult:
         cell.vehicles - len(colluders),
         len(suspected - colluders),
         readings,
+        len(fraud & bound_flagged),
+        len(honest & bound_flagged),
     )
 
 
@@ -142,16 +153,28 @@ def summarise(results: list[CellResult]) -> list[dict[str, Any]]:
                 else None,
                 "honest_vehicles_suspected": sum(r.suspected_honest_vehicles for r in g) / honest_v,
                 "dispensers": fraud + honest,
+                **bound_columns(g, fraud, honest),
             }
         )
     return rows
 
 
+def bound_columns(g: list[CellResult], fraud: int, honest: int) -> dict[str, float | None]:
+    """The bias-knowing detector's sensitivity and specificity, and the contract's
+    sensitivity as a fraction of the bound's."""
+    bound = sum(r.bound_flagged_fraudulent for r in g) / fraud
+    found = sum(r.flagged_fraudulent for r in g) / fraud
+    return {"bound_sensitivity": bound,
+            "bound_specificity": 1 - sum(r.bound_flagged_honest for r in g) / honest,
+            "of_bound": found / bound if bound else None}  # fmt: skip
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     head = (
         "| noise % | refuels/vehicle | fraud % | colluding | sensitivity | specificity "
-        "| false alarms | readings to detect | colluders found | honest vehicles suspected |\n"
-        "|---|---|---|---|---|---|---|---|---|---|\n"
+        "| false alarms | readings to detect | colluders found | honest vehicles suspected "
+        "| bound: sensitivity | bound: specificity | sensitivity of the bound's |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
 
     def pct(x: float | None) -> str:
@@ -161,7 +184,9 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         f"| {r['noise_pct']:g} | {r['refuels_per_vehicle']} | {r['fraud_pct']:g} "
         f"| {pct(r['collude_fraction'])} | {pct(r['sensitivity'])} | {pct(r['specificity'])} "
         f"| {pct(r['false_alarm_rate'])} | {r['median_readings_to_detect'] or '-'} "
-        f"| {pct(r['colluders_found'])} | {pct(r['honest_vehicles_suspected'])} |\n"
+        f"| {pct(r['colluders_found'])} | {pct(r['honest_vehicles_suspected'])} "
+        f"| {pct(r['bound_sensitivity'])} | {pct(r['bound_specificity'])} "
+        f"| {pct(r['of_bound'])} |\n"
         for r in rows
     )
     return head + body

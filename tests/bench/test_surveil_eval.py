@@ -19,6 +19,7 @@ def test_one_cell_grid_reports_json_markdown_and_plots(tmp_path: Path) -> None:
     rows = summarise(run_grid(grid, seeds=1, jobs=1))
     assert len(rows) == 1 and rows[0]["dispensers"] == 40
     assert rows[0]["sensitivity"] == 1.0 and rows[0]["specificity"] == 1.0
+    assert rows[0]["bound_sensitivity"] == 1.0 and rows[0]["of_bound"] == 1.0
     paths = write_reports(rows, {"grid": grid}, tmp_path)
     assert json.loads((tmp_path / "surveil_eval.json").read_text())["rows"] == rows
     assert "| 2 | 5 | 5 | 0.0 % | 100.0 % | 100.0 % |" in markdown_table(rows)
