@@ -27,6 +27,12 @@ from oracle.sim.fleet import Fleet, FleetConfig
 ACCEPTABLE_AGAIN = {"device_exists", "already_endorsed"}  # a rerun of the same fleet
 
 
+def sim_device_key(suite: str, seed: int, device_id: str) -> KeyPair:
+    """A simulated device's key, derived from the fleet's seed (reruns sign alike)."""
+    digest = hashlib.sha256(f"metroledger-sim/{seed}/{device_id}".encode()).digest()
+    return get_suite(suite).keypair_from_seed(digest)
+
+
 @dataclass
 class Progress:
     phase: str
@@ -62,8 +68,7 @@ class Simulation:
     wait_timeout_s: float = 120.0
 
     def vehicle_key(self, vehicle_id: str) -> KeyPair:
-        seed = hashlib.sha256(f"metroledger-sim/{self.fleet.seed}/{vehicle_id}".encode()).digest()
-        return get_suite(self.suite).keypair_from_seed(seed)
+        return sim_device_key(self.suite, self.fleet.seed, vehicle_id)
 
     async def run(
         self, on_progress: Callable[[Progress], None] = lambda p: None

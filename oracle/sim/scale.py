@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import multiprocessing
 import queue
@@ -36,9 +35,9 @@ from oracle.gateway import Gateway
 from oracle.http_pool import HttpError, HttpPool
 from oracle.journal import Journal
 from oracle.sim.fleet import Fleet, FleetConfig, MeterFleet
+from oracle.sim.run import ACCEPTABLE_AGAIN, sim_device_key
 
 ENROL_BATCH = 500
-ACCEPTABLE_AGAIN = {"device_exists", "already_endorsed"}  # a rerun of the same fleet
 TICK_S = 0.01
 
 
@@ -65,11 +64,6 @@ class ScaleConfig:
     @property
     def concentrator_count(self) -> int:
         return self.concentrators or max(1, -(-self.meters // 2000))
-
-
-def device_key(suite: str, seed: int, device_id: str) -> KeyPair:
-    digest = hashlib.sha256(f"metroledger-sim/{seed}/{device_id}".encode()).digest()
-    return get_suite(suite).keypair_from_seed(digest)
 
 
 def device_ids(cfg: ScaleConfig) -> list[tuple[str, str]]:
@@ -118,7 +112,7 @@ async def enrol(urls: list[str], suite: str, cfg: ScaleConfig, maker: KeyPair,
             raw = (await pool.get(urls[0], f"/v1/clients/{key.public_key.hex()}"))[1]
             signer.resume(key.public_key, int(json.loads(raw)["committed_high_seq"]))
         devices = device_ids(cfg)
-        keys = {d: device_key(suite, cfg.fleet.seed, d).public_key for d, _ in devices}
+        keys = {d: sim_device_key(suite, cfg.fleet.seed, d).public_key for d, _ in devices}
         registrations = [signer.sign(maker, RegisterDevice(d, kind, keys[d], "sim", "2"))
                          for d, kind in devices]  # fmt: skip
         await submit_waiting(pool, urls, registrations, "register", say)
@@ -232,7 +226,7 @@ class Shard:
         self.meters = list(range(index, cfg.meters, step))
         ids = [self.fleet.vehicles[v].vehicle_id for v in self.vehicles]
         ids += [self.meter_fleet.meters[m].meter_id for m in self.meters]
-        self.keys = {d: device_key(suite, seed, d) for d in ids}
+        self.keys = {d: sim_device_key(suite, seed, d) for d in ids}
         self.pool = HttpPool(per_host=256)
         # a journal per network and worker: the devices' sequence numbers continue in it
         self.journal = Journal(cfg.journal_dir / chain.hex()[:16] / f"worker-{index}.sqlite3")
