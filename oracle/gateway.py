@@ -70,6 +70,7 @@ class Gateway:
         self.wait_s, self.flush_s = wait_s, flush_s
         self.seqs = journal.high_seqs()
         self.queues: dict[bytes, deque[Queued]] = {}
+        self.queued = 0  # readings in the queues: asked on every pass of the loop
         self.ready: dict[bytes, None] = {}  # devices with a reading to send, oldest first
         self.in_flight: set[bytes] = set()
         self.unjournaled: list[tuple[Transaction, bytes]] = []
@@ -85,6 +86,7 @@ class Gateway:
         tx = sign_payload(self.suite, key, seq, payload, self.chain)
         tx_hash = compute_tx_hash(self.suite, tx)
         self.unjournaled.append((tx, tx_hash))
+        self.queued += 1
         self.queues.setdefault(key.public_key, deque()).append(
             Queued(tx, tx_hash, time.monotonic())
         )
@@ -94,7 +96,7 @@ class Gateway:
         return tx_hash
 
     def pending(self) -> int:
-        return sum(len(q) for q in self.queues.values())
+        return self.queued
 
     async def run(self, until: asyncio.Event) -> None:
         """Deliver until `until` is set and nothing is left to deliver."""
@@ -161,6 +163,7 @@ class Gateway:
 
     def _settle(self, device: bytes, entry: Queued, status: str, reason: str, height: int) -> None:
         self.queues[device].popleft()
+        self.queued -= 1
         self.settled.append((entry.tx.sender, entry.tx.seq, status, reason, height))
         self.stats.outcomes[status] += 1
         if reason:
