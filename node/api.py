@@ -125,9 +125,7 @@ def build_routes(node: Service) -> list[Route]:
         name = request.query.get("name")
         if after:
             paged = node.reads.events_after(after, (name,) if name else (), limit)
-            return json_response(
-                {"events": jsonable([e for _, e in paged if e["height"] >= start])}
-            )
+            return json_response({"events": jsonable([e for e in paged if e["height"] >= start])})
         found = node.reads.events(name, start, limit)
         return json_response({"events": jsonable(found)})
 

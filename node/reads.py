@@ -32,9 +32,9 @@ class Reads:
         return self.reader.events(name, from_height, limit)
 
     def events_after(
-        self, after_rowid: int, names: tuple[str, ...], limit: int
-    ) -> list[tuple[int, dict[str, Any]]]:
-        return self.reader.events_after(after_rowid, names, limit)
+        self, after_id: int, names: tuple[str, ...], limit: int
+    ) -> list[dict[str, Any]]:
+        return self.reader.events_after(after_id, names, limit)
 
     def evidence(self) -> list[dict[str, Any]]:
         return self.reader.evidence()

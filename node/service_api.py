@@ -154,10 +154,10 @@ async def events(
     while trio.current_time() < deadline:
         stored = node.commits.block_stored  # taken before reading: no block is missed
         found = node.reads.events_after(after, names, EVENTS_PER_READ)
-        for rowid, item in found:
+        for item in found:
             data = json.dumps(jsonable(item), separators=(",", ":"), ensure_ascii=False)
-            yield f"id: {rowid}\nevent: {item['name']}\ndata: {data}\n\n".encode()
-            after = rowid
+            yield f"id: {item['id']}\nevent: {item['name']}\ndata: {data}\n\n".encode()
+            after = item["id"]
         if len(found) == EVENTS_PER_READ:
             continue
         with trio.move_on_at(min(deadline, trio.current_time() + KEEPALIVE_S)) as idle:

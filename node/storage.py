@@ -234,22 +234,18 @@ class Storage:
             query += " AND name = ?"
             params.append(name)
         rows = self.db.execute(query + " ORDER BY rowid LIMIT ?", (*params, limit))
-        return [
-            {"id": r, "height": h, "tx_index": i, "name": n, "data": decode(bytes(d))}
-            for r, h, i, n, d in rows.fetchall()
-        ]
+        return [_event(row) for row in rows.fetchall()]
 
     def events_after(
-        self, after_rowid: int, names: tuple[str, ...], limit: int
-    ) -> list[tuple[int, dict[str, Any]]]:
-        """Contract events stored after row `after_rowid`, in ledger order, with their row
-        ids (a stream's cursor): optionally only those of some names."""
+        self, after_id: int, names: tuple[str, ...], limit: int
+    ) -> list[dict[str, Any]]:
+        """Contract events stored after the one with id `after_id` (a stream's cursor), in
+        ledger order: optionally only those of some names."""
         query = "SELECT rowid, height, idx, name, data FROM events WHERE rowid > ?"
         if names:
             query += f" AND name IN ({','.join('?' * len(names))})"
-        rows = self.db.execute(query + " ORDER BY rowid LIMIT ?", (after_rowid, *names, limit))
-        return [(r, {"id": r, "height": h, "tx_index": i, "name": n, "data": decode(bytes(d))})
-                for r, h, i, n, d in rows.fetchall()]  # fmt: skip
+        rows = self.db.execute(query + " ORDER BY rowid LIMIT ?", (after_id, *names, limit))
+        return [_event(row) for row in rows.fetchall()]
 
     def contract_state(self) -> dict[str, dict[str, Any]]:
         state: dict[str, dict[str, Any]] = {}
@@ -344,3 +340,9 @@ def _record_seq(record: Record) -> int:
     if isinstance(record, PreparedRecord):
         return record.cert.pre_prepare.seq
     return 1 << 62  # view records are never pruned by a checkpoint
+
+
+def _event(row: tuple[int, int, int, str, bytes]) -> dict[str, Any]:
+    event_id, height, index, name, data = row
+    return {"id": event_id, "height": height, "tx_index": index, "name": name,
+            "data": decode(bytes(data))}  # fmt: skip

@@ -88,10 +88,7 @@ class Journal:
         return None if row is None else _entry(row)
 
     def add(self, tx: Transaction, tx_hash: bytes) -> None:
-        self.db.execute(
-            "INSERT INTO txs (sender, seq, payload_hash, tx, tx_hash, status) VALUES (?,?,?,?,?,?)",
-            (tx.sender, tx.seq, payload_digest(tx.kind, tx.payload), tx.encoded(), tx_hash, QUEUED),
-        )
+        self.add_many([(tx, tx_hash)])
 
     def add_many(self, entries: list[tuple[Transaction, bytes]]) -> None:
         """Journal a group of transactions in one SQLite transaction (a gateway's
