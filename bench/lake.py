@@ -1,4 +1,5 @@
-"""`metroledger export --format parquet DIR --api URL`: the ledger as a research data lake.
+"""`metroledger export --format parquet DIR [--api URL]`: the ledger as a research data
+lake (without --api, from the first node of the `testnet init` folder it runs in).
 
 What a node has committed, read through its API (`GET /v1/blocks/{h}`: the encoded block
 and the transactions it refused), written as a Hive-partitioned Parquet dataset:
@@ -32,6 +33,7 @@ import pyarrow.parquet as pq
 from ledger.readings import KIND_METER, KIND_REFUEL, MeterReading, RefuelReading, parse_payload
 from ledger.types import Block
 from ledger.verification import KIND_RECORD, VerificationRecord, parse_verification
+from oracle.testnet_keys import find_testnet, load_testnet_roles
 
 MANIFEST = "_export.json"
 TX = [("height", pa.int64()), ("tx_index", pa.int32()), ("tx_hash", pa.string()),
@@ -190,15 +192,27 @@ def add_export_parser(commands: Any) -> None:
     p = commands.add_parser("export", help="committed data as a Parquet data lake (incremental)")
     p.add_argument("dir", type=Path, help="the lake's folder (created; a second run adds to it)")
     p.add_argument("--format", choices=["parquet"], default="parquet")
-    p.add_argument("--api", required=True, help="a node's API URL")
+    p.add_argument("--api", help="a node's API URL (default: the first node of the "
+                                 "`testnet init` folder this runs in)")  # fmt: skip
     p.set_defaults(run=run_export)
+
+
+def node_api(given: str | None) -> str:
+    """--api, else the first node of the testnet in the current folder; ValueError if neither."""
+    if given:
+        return given
+    folder = find_testnet(Path.cwd())
+    if folder is None:
+        raise ValueError("give --api URL, or run inside a `testnet init` folder")
+    return load_testnet_roles(folder).node_urls[0]
 
 
 def run_export(args: Any) -> int:
     import sys
 
     try:
-        written = export(args.api, args.dir, lambda s: print(s, end="", file=sys.stderr))
+        api = node_api(args.api)
+        written = export(api, args.dir, lambda s: print(s, end="", file=sys.stderr))
     except (OSError, ValueError, ExportError) as exc:
         print(f"\nmetroledger export: {exc}", file=sys.stderr)
         return 2

@@ -146,3 +146,15 @@ def test_a_scale_run_refuses_settings_that_offer_nothing_or_have_no_meters() -> 
         with pytest.raises(ValueError, match=match):
             ScaleConfig(FleetConfig(), **bad)  # type: ignore[arg-type]
     assert ScaleConfig(FleetConfig(), meters=4001).concentrator_count == 3
+
+
+def test_export_outside_a_testnet_needs_an_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import argparse
+
+    from bench.lake import run_export
+
+    monkeypatch.chdir(tmp_path)  # not a testnet folder
+    assert run_export(argparse.Namespace(api=None, dir=tmp_path / "lake")) == 2
+    assert not (tmp_path / "lake").exists()
