@@ -17,7 +17,8 @@ reported as a suspected colluder and stops voting. Integers only: two nodes reac
 identical state.
 
 State: global    = {n, sum_ppm, sum_sq} over every reading (the noise level)
-       disp/<id> = {n, k, sum_ppm, sum_sq, status, flagged_at, estimate, lower, upper}
+       disp/<id> = {n, k, sum_ppm, sum_sq, status, flagged_at, estimate, lower, upper,
+                    station (of its first reading)}
        veh/<id>  = {s: {disp: sum_ppm}, n: {disp: count}, m: {disp: vote_ppm}, suspect}
 """
 
@@ -44,19 +45,39 @@ class SurveillanceRules:
     vote_clip_ppm: int = 100_000  # no single vote counts beyond +-10 %
     bias_sd_ppm: int = 10_000  # prior spread of vehicle sensor biases (1 %)
     vehicle_min_dispensers: int = 3
+    # where each station is, for maps: (station id, latitude, longitude in millionths of a
+    # degree); configuration only, no decision depends on it
+    stations: tuple[tuple[str, int, int], ...] = ()
 
     @classmethod
     def from_config(cls, raw: dict[str, Any]) -> SurveillanceRules:
+        raw = dict(raw)
+        stations = parse_stations(raw.pop("stations", {}))
         rules = cls()
         for key, value in raw.items():
             if not hasattr(rules, key):
                 raise ValueError(f"unknown setting {key!r}")
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{key} must be a non-negative integer")
-        rules = cls(**raw)
+        rules = cls(**raw, stations=stations)
         if rules.min_vehicles < 2 or rules.vote_clip_ppm == 0:
             raise ValueError("min_vehicles must be >= 2 and vote_clip_ppm > 0")
         return rules
+
+
+def parse_stations(raw: Any) -> tuple[tuple[str, int, int], ...]:
+    """`{"station-000": [lat_e6, lon_e6], ...}`: integers, inside the globe."""
+    if not isinstance(raw, dict):
+        raise ValueError("stations: expected {station id: [latitude_e6, longitude_e6]}")
+    out = []
+    for station, where in sorted(raw.items()):
+        ok = isinstance(where, list) and len(where) == 2
+        ok = ok and all(isinstance(x, int) and not isinstance(x, bool) for x in where)
+        if not ok or not (-90_000_000 <= where[0] <= 90_000_000
+                          and -180_000_000 <= where[1] <= 180_000_000):  # fmt: skip
+            raise ValueError(f"stations.{station}: expected [latitude_e6, longitude_e6]")
+        out.append((station, where[0], where[1]))
+    return tuple(out)
 
 
 # chi-square quantiles at 1 - 1e-6 by degrees of freedom (x 1000): per-reading noise is
@@ -113,7 +134,7 @@ class DispenserSurveillance:
         vehicle["s"][d] = vehicle["s"].get(d, 0) + r
         vehicle["n"][d] = vehicle["n"].get(d, 0) + 1
         events: list[tuple[str, Any]] = []
-        self._count_reading(state, d)
+        self._count_reading(state, d, reading.station_id)
         if vehicle["suspect"]:  # a suspected colluder's readings are kept but do not vote
             return TxResult(True)
         noise_var = self._noise_var(state)  # fixed for the rest of this reading
@@ -133,12 +154,13 @@ class DispenserSurveillance:
         g["sum_ppm"] += r_ppm
         g["sum_sq"] += r_ppm * r_ppm
 
-    def _count_reading(self, state: ContractState, dispenser_id: str) -> None:
+    def _count_reading(self, state: ContractState, dispenser_id: str, station_id: str) -> None:
         key = f"disp/{dispenser_id}"
         d = state.edit(key)
         if d is None:
             d = {"n": 0, "k": 0, "sum_ppm": 0, "sum_sq": 0, "status": UNDECIDED,
-                 "flagged_at": 0, "estimate": 0, "lower": -PPM, "upper": PPM}  # fmt: skip
+                 "flagged_at": 0, "estimate": 0, "lower": -PPM, "upper": PPM,
+                 "station": station_id}  # fmt: skip
             state.put(key, d)
         d["n"] += 1
 

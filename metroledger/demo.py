@@ -10,6 +10,7 @@ import argparse
 import shutil
 import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from node.load import submit_all
 from node.testnet import Daemon, daemons, init_testnet, wait_ready
 from oracle.client import run
 from oracle.keys import load_signing_key
-from oracle.sim.fleet import Fleet, FleetConfig
+from oracle.sim.fleet import Fleet, FleetConfig, station_coordinates
 from oracle.sim.run import Simulation, render_progress
 from oracle.supervision import Supervision, SupervisionConfig
 
@@ -29,8 +30,16 @@ from oracle.supervision import Supervision, SupervisionConfig
 def demo_fleet(vehicles: int) -> FleetConfig:
     return FleetConfig(
         vehicles=vehicles, dispensers=8, seed=1, fraud_fraction=0.25, fraud_shortfall_pct=4.0,
-        noise_pct=1.0,
+        noise_pct=1.0, stations=4,
     )  # fmt: skip
+
+
+def demo_contracts(vehicles: int, accept_limit_s: int = 86_400) -> dict[str, Any]:
+    """The demo chain's contract settings: decide after 10 vehicles' votes (the default,
+    40, suits real fleets) and place the fleet's stations on the dashboard's map."""
+    fleet = demo_fleet(vehicles)
+    return {"surveillance": {"min_vehicles": 10, "stations": station_coordinates(fleet)},
+            "service": {"accept_limit_s": accept_limit_s}}  # fmt: skip
 
 
 def add_demo_parser(commands: Any) -> None:
@@ -41,51 +50,82 @@ def add_demo_parser(commands: Any) -> None:
     p.add_argument("--vehicles", type=int, default=40)
     p.add_argument("--suite", default="ed25519", choices=["ed25519", "sm2"])
     p.add_argument("--dir", type=Path, help="keep the network here (default: a temporary folder)")
+    p.add_argument("--serve", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep the network running for the dashboard until Ctrl-C (default: "
+                        "when run from a terminal)")  # fmt: skip
     p.set_defaults(run=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
     directory = args.dir or Path(tempfile.mkdtemp(prefix="metroledger-demo-"))
     print(f"creating a 4-node network ({args.suite}) in {directory}")
-    # a small fleet: decide after 10 vehicles' votes (the default, 40, suits real fleets)
-    init_testnet(directory, 4, args.suite, contracts={"surveillance": {"min_vehicles": 10}})
+    init_testnet(directory, 4, args.suite, contracts=demo_contracts(args.vehicles))
     nodes = daemons(directory)
     try:
         for d in nodes:
             d.start()
         wait_ready(nodes)
         print("4 daemons up (py-libp2p on loopback, SQLite on disk, HTTP APIs)")
-        homes = [d.config.parent for d in nodes]
-        sim = Simulation(
-            [d.api for d in nodes],
-            args.suite,
-            demo_fleet(args.vehicles),
-            load_signing_key(homes[0] / "keys" / "node_key.json")[1],
-            [load_signing_key(h / "keys" / "node_key.json")[1] for h in homes[1:3]],
-            directory / "oracle-journal.sqlite3",
-            readings=args.readings,
-        )
-        print(f"enrolling {args.vehicles} vehicles (register + 2 endorsements each), then "
-              f"{args.readings} refuel readings through the oracle SDK")  # fmt: skip
-        report = run(sim.run(lambda p: print(render_progress(p), end="", file=sys.stderr)))
-        print(file=sys.stderr)
-        print(f"readings: {report.outcomes} in {report.elapsed_s:.1f}s")
-        if report.committed != report.submitted or not wait_committed(nodes, report.tx_hashes[-1]):
-            print("not everything committed", file=sys.stderr)
+        if not populate(nodes, directory, args.suite, args.readings, args.vehicles):
             return 1
-        print_dispensers(nodes, demo_fleet(args.vehicles))
-        show_receipt(nodes[1], report.tx_hashes[len(report.tx_hashes) // 2], directory)
-        if not run_supervision(nodes, args.suite, homes):
-            return 1
-        if not run_area(nodes, args.suite, homes):
-            return 1
-        print_table(nodes)
+        serve = sys.stdin.isatty() if args.serve is None else args.serve
+        if serve:
+            wait_for_interrupt(nodes)
+        else:
+            print(f"\ndashboard: `metroledger demo --serve` keeps the network up for "
+                  f"{nodes[0].api}/dashboard/")  # fmt: skip
         return 0
     finally:
         for d in nodes:
             d.stop()
         if args.dir is None:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def wait_for_interrupt(nodes: list[Daemon]) -> None:
+    print(
+        f"\ndashboard: {nodes[0].api}/dashboard/ (every node serves it: "
+        f"{', '.join(d.api + '/dashboard/' for d in nodes[1:])})"
+    )
+    print("the network keeps running; Ctrl-C stops it")
+    try:
+        while all(d.process is None or d.process.poll() is None for d in nodes):
+            time.sleep(0.5)
+        print("a daemon stopped; stopping the network", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\nstopping the network")
+
+
+def populate(nodes: list[Daemon], directory: Path, suite: str, readings: int,
+             vehicles: int) -> bool:  # fmt: skip
+    """The demo's data on a running network: the fleet's refuels and the verdicts, a
+    receipt checked offline, meter verification supervision, transformer areas with
+    calibration requests and work orders; False (with the reason printed) if any part
+    did not commit."""
+    homes = [d.config.parent for d in nodes]
+    sim = Simulation(
+        [d.api for d in nodes],
+        suite,
+        demo_fleet(vehicles),
+        load_signing_key(homes[0] / "keys" / "node_key.json")[1],
+        [load_signing_key(h / "keys" / "node_key.json")[1] for h in homes[1:3]],
+        directory / "oracle-journal.sqlite3",
+        readings=readings,
+    )
+    print(f"enrolling {vehicles} vehicles (register + 2 endorsements each), then "
+          f"{readings} refuel readings through the oracle SDK")  # fmt: skip
+    report = run(sim.run(lambda p: print(render_progress(p), end="", file=sys.stderr)))
+    print(file=sys.stderr)
+    print(f"readings: {report.outcomes} in {report.elapsed_s:.1f}s")
+    if report.committed != report.submitted or not wait_committed(nodes, report.tx_hashes[-1]):
+        print("not everything committed", file=sys.stderr)
+        return False
+    print_dispensers(nodes, demo_fleet(vehicles))
+    show_receipt(nodes[1], report.tx_hashes[len(report.tx_hashes) // 2], directory)
+    if not run_supervision(nodes, suite, homes) or not run_area(nodes, suite, homes):
+        return False
+    print_table(nodes)
+    return True
 
 
 def run_supervision(nodes: list[Daemon], suite: str, homes: list[Path]) -> bool:

@@ -14,6 +14,7 @@ from ledger.types import Block, CommitCertificate, compute_tx_hash
 from node import schemas as s
 from node.admin import build_operator_routes
 from node.auth import RateLimiter, rate_limited
+from node.dashboard_api import dashboard_routes, load_assets
 from node.http_server import serve_http
 from node.logs import jsonable
 from node.membership import members_json
@@ -102,7 +103,10 @@ def build_routes(node: Service) -> list[Route]:
             for key, record in sorted(state.items())
             if key.startswith("disp/") and wanted in (None, record["status"])
         ]
-        return json_response({"dispensers": found})
+        rules = getattr(node.registry.named("surveillance"), "rules", None)
+        return json_response(
+            {"dispensers": found, "tolerance_ppm": getattr(rules, "tolerance_ppm", None)}
+        )
 
     async def get_vehicle(request: Request) -> Response:
         vehicle_id, snapshot = request.path_params["vehicle_id"], node.snapshot
@@ -163,7 +167,8 @@ def build_routes(node: Service) -> list[Route]:
                 "epoch": snap.epoch,
                 "members": list(snap.members),
                 "is_member": snap.is_member,
-            }
+            },
+            headers=(("access-control-allow-origin", "*"),),  # the dashboards of other members
         )
 
     async def get_members(request: Request) -> Response:
@@ -229,6 +234,7 @@ def build_routes(node: Service) -> list[Route]:
         *service_routes(node),
         *registry_routes(node),
         *twin_routes(node),
+        *dashboard_routes(node, load_assets()),
         *build_operator_routes(node, tuple(private_routes(node))),
     ]  # fmt: skip
     return with_document(routes, "metroledger node API")
@@ -279,6 +285,7 @@ def dispenser_json(dispenser_id: str, record: dict[str, Any]) -> dict[str, Any]:
         "readings": record["n"],
         "vehicles": record["k"],
         "flagged_at_readings": record["flagged_at"] or None,
+        "station_id": record.get("station"),
     }
 
 

@@ -116,9 +116,12 @@ DISPENSER = obj(
         "readings": INT,
         "vehicles": INT,
         "flagged_at_readings": NULLABLE_INT,
-    }
+    },
+    {"station_id": {"type": ["string", "null"]}},
 )
-DISPENSERS = obj({"dispensers": {"type": "array", "items": DISPENSER}})
+DISPENSERS = obj(
+    {"dispensers": {"type": "array", "items": DISPENSER}}, {"tolerance_ppm": NULLABLE_INT}
+)
 VEHICLE = obj(
     {
         "vehicle_id": STR,

@@ -69,6 +69,19 @@ class Vehicle:
     seq: int = 0
 
 
+CENTRE_E6 = (39_084_000, 117_200_000)  # Tianjin, in millionths of a degree
+
+
+def station_coordinates(cfg: FleetConfig) -> dict[str, list[int]]:
+    """Where the fleet's stations are (within about 15 km of the centre), seeded by the
+    fleet's seed but from a generator of their own, so readings stay as they were."""
+    rng = random.Random(f"stations-{cfg.seed}")
+    stations = cfg.stations or max(1, cfg.dispensers // 4)
+    return {f"station-{k:03d}": [CENTRE_E6[0] + rng.randint(-130_000, 130_000),
+                                 CENTRE_E6[1] + rng.randint(-170_000, 170_000)]
+            for k in range(stations)}  # fmt: skip
+
+
 @dataclass
 class Fleet:
     config: FleetConfig

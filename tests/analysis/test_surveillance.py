@@ -121,3 +121,19 @@ def test_rules_from_genesis_refuse_bad_settings() -> None:
             assert "surveillance" in str(exc)
         else:
             raise AssertionError(f"accepted {bad}")
+
+
+def test_station_coordinates_are_checked_and_kept_out_of_the_decisions() -> None:
+    from analysis.surveillance import SurveillanceRules
+
+    rules = SurveillanceRules.from_config(
+        {"min_vehicles": 10, "stations": {"s-1": [39_084_000, 117_200_000]}}
+    )
+    assert rules.stations == (("s-1", 39_084_000, 117_200_000),) and rules.min_vehicles == 10
+    for bad in ({"s-1": [91_000_000, 0]}, {"s-1": [1.5, 2]}, {"s-1": [1]}, ["s-1"]):
+        try:
+            SurveillanceRules.from_config({"stations": bad})
+        except ValueError as exc:
+            assert "stations" in str(exc)
+        else:
+            raise AssertionError(f"accepted {bad}")
