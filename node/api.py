@@ -315,5 +315,7 @@ async def serve_api(node: Service, task_status: Any = trio.TASK_STATUS_IGNORED) 
         limiter = RateLimiter(node.cfg.api_rate_per_s)
         handler = rate_limited(handler, limiter, lambda: refused("rate_limited"))
     tls = server_context(*node.cfg.api_tls) if node.cfg.api_tls else None
-    await serve_http(handler, node.cfg.api_host, node.cfg.api_port, MAX_BATCH_BYTES, refused,
-                     tls, task_status=task_status)  # fmt: skip
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(node.metrics.history.run)  # what the dashboard's network page reads
+        await serve_http(handler, node.cfg.api_host, node.cfg.api_port, MAX_BATCH_BYTES,
+                         refused, tls, task_status=task_status)  # fmt: skip

@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import logging
 import signal
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import trio
 
@@ -30,7 +30,6 @@ from ledger.types import Transaction
 from node.commits import Commits
 from node.config import ConfigError, Genesis, NodeConfig, load_genesis
 from node.core import Core
-from node.history import NetworkHistory
 from node.intake import Intake, SignatureCache
 from node.keys import load_keys
 from node.logs import event
@@ -66,10 +65,6 @@ class Node:
     commits: Commits
     core: Core
     intake: Intake
-    history: NetworkHistory = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.history = NetworkHistory(self.metrics)
 
     # ---- what the listeners see (`node.service.Service`) ------------------------------
 
@@ -117,7 +112,6 @@ class Node:
                 await nursery.start(self.transport.run)
                 nursery.start_soon(self.core.run)
                 nursery.start_soon(self.intake.run)
-                nursery.start_soon(self.history.run)
                 await nursery.start(serve_api, self)
                 if self.cfg.admin_listen:
                     await nursery.start(serve_admin, self)

@@ -102,7 +102,7 @@ def dashboard_routes(node: Service, assets: dict[str, tuple[bytes, str]]) -> lis
 
     async def network_history(request: Request) -> Response:
         return json_response(
-            node.history.to_json(), headers=(("access-control-allow-origin", "*"),)
+            node.metrics.history.to_json(), headers=(("access-control-allow-origin", "*"),)
         )
 
     async def list_stations(request: Request) -> Response:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
-from node.metrics import Metrics
+if TYPE_CHECKING:
+    from node.metrics import Metrics
 
 HISTORY_SAMPLES = 300  # five minutes at one sample a second
 SAMPLE_INTERVAL_S = 1.0

@@ -57,6 +57,10 @@ class Metrics:
             registry=r,
         )  # fmt: skip
 
+        from node.history import NetworkHistory  # it reads this registry
+
+        self.history = NetworkHistory(self)  # the last minutes, for the dashboard
+
     def track_gc(self) -> None:
         """Count the collector's pauses (once per process: callbacks are global)."""
         started = [0.0]

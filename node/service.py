@@ -10,7 +10,6 @@ from ledger.crypto import SignatureSuite
 from ledger.types import Transaction
 from node.commits import Commits
 from node.config import Genesis, NodeConfig
-from node.history import NetworkHistory
 from node.metrics import Metrics
 from node.reads import Reads
 from node.snapshot import Snapshot
@@ -27,7 +26,6 @@ class Service(Protocol):
     registry: Registry
     metrics: Metrics
     commits: Commits
-    history: NetworkHistory
 
     @property
     def snapshot(self) -> Snapshot: ...

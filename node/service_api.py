@@ -10,13 +10,14 @@ EventSource reconnects by itself), so no request holds a connection for ever.
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import trio
 
-from analysis.service_kpi import kpis, scan
+from analysis.service_kpi import kpis
 from node import schemas as s
 from node.logs import jsonable
 from node.routes import Param, Route
@@ -26,6 +27,7 @@ from node.web import Request, Response, error, json_response
 KEEPALIVE_S = 15.0
 MAX_STREAM_S = 3600
 EVENTS_PER_READ = 500
+MAX_ORDERS = 10_000  # work orders in one answer
 ORDER = s.obj({"order": s.STR, "kind": s.STR, "barcode": s.STR, "status": s.STR,
                "created_ms": s.INT, "alerts": {"type": "array"}})  # fmt: skip
 NUMBERED = (
@@ -76,9 +78,15 @@ def service_routes(node: Service) -> list[Route]:
 
     async def work_orders(request: Request) -> Response:
         kind, status = request.query.get("kind"), request.query.get("status")
-        found = [order_json(k[len("order/") :], o) for k, o in scan(view(), "order/")
-                 if kind in (None, o["kind"]) and status in (None, o["status"])]  # fmt: skip
-        return json_response({"orders": found})
+        raw = request.query.get("limit", str(MAX_ORDERS))
+        if not (raw.isdigit() and 1 <= int(raw) <= MAX_ORDERS):
+            return error(400, "bad_query", f"limit: 1..{MAX_ORDERS}")
+        orders = view().committed
+        found = [k for k, o in orders.items() if k.startswith("order/")
+                 and kind in (None, o["kind"]) and status in (None, o["status"])]  # fmt: skip
+        last = heapq.nlargest(int(raw), found, key=lambda k: orders[k]["created_ms"])
+        shown = [order_json(k[len("order/") :], orders[k]) for k in reversed(last)]
+        return json_response({"total": len(found), "orders": shown})
 
     async def alerts(request: Request) -> Response:
         return numbered(request, view(), "alert/", "alerts")
@@ -115,10 +123,15 @@ def service_routes(node: Service) -> list[Route]:
               {200: ("order", ORDER), 404: ("unknown order", None)},
               (Param("order", s.ID_PARAM, "path"),)),
         Route("GET", "/v1/meter/work_orders", work_orders,
-              "Work orders, optionally of one kind and status",
-              {200: ("orders", s.obj({"orders": {"type": "array", "items": ORDER}}))},
+              "Work orders, optionally of one kind and status: how many, and the `limit` "
+              f"most recently created, oldest first (at most {MAX_ORDERS})",
+              {200: ("orders", s.obj({"total": s.INT,
+                                      "orders": {"type": "array", "items": ORDER}})),
+               400: ("bad query", None)},
               (Param("kind", {"type": "string", "enum": ["calibration", "replacement"]}, "query"),
-               Param("status", {"type": "string", "maxLength": 20}, "query"))),
+               Param("status", {"type": "string", "maxLength": 20}, "query"),
+               Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_ORDERS},
+                     "query"))),
         Route("GET", "/v1/meter/alerts", alerts,
               "§6.4.2: overdue unaccepted, overdue unprocessed, customer unsatisfied",
               {200: ("alerts", s.obj({"total": s.INT, "items": {"type": "array"}})),

@@ -68,6 +68,13 @@ export async function verificationPage(root) {
     ], ov.batches, { id: "batches" })));
 }
 
+const ORDERS_SHOWN = 500, NUMBERED_SHOWN = 200;
+
+// the last NUMBERED_SHOWN of a list numbered from 1 (alerts, anomalies)
+async function lastNumbered(path) {
+  const { total } = await api(`${path}?limit=1`);
+  return api(`${path}?from=${Math.max(1, total - NUMBERED_SHOWN + 1)}&limit=${NUMBERED_SHOWN}`);
+}
 const ALERT_NAMES = { overdue_unaccepted: "not accepted in time", overdue_unprocessed: "not processed in time",
   customer_unsatisfied: "customer unsatisfied" };
 
@@ -102,8 +109,8 @@ function orderDetail(box, o) {
 }
 
 export async function servicePage(root, params, ctx) {
-  const [k, { orders }, alerts, anomalies] = await Promise.all([api("/v1/meter/kpis"),
-    api("/v1/meter/work_orders"), api("/v1/meter/alerts?limit=1000"), api("/v1/meter/anomalies?limit=1000")]);
+  const [k, { total: orderCount, orders }, alerts, anomalies] = await Promise.all([api("/v1/meter/kpis"),
+    api(`/v1/meter/work_orders?limit=${ORDERS_SHOWN}`), lastNumbered("/v1/meter/alerts"), lastNumbered("/v1/meter/anomalies")]);
   const c = k.calibration, r = k.replacement;
   const detail = el("div", { class: "panel", id: "order-detail" },
     el("p", { class: "muted" }, "Click a work order for its steps."));
@@ -122,8 +129,10 @@ export async function servicePage(root, params, ctx) {
     section(`Alerts (§6.4.2): `, alertCount, " raised; new ones appear here as they commit",
       el("table", { id: "alerts" }, el("thead", {}, el("tr", {},
         ["#", "alert", "order", "kind", "meter", "block time"].map(t => el("th", {}, t)))), alertBody)),
-    section("Work orders by transformer area (schematic: areas carry no coordinates)", areaTiles(orders)),
-    section("Work orders", el("div", { class: "scroll" }, table([
+    section("Work orders by transformer area (schematic: areas carry no coordinates)"
+      + (orderCount > orders.length ? `, of the last ${orders.length}` : ""), areaTiles(orders)),
+    section(orderCount > orders.length ? `Work orders: the last ${orders.length} of ${orderCount}`
+      : "Work orders", el("div", { class: "scroll" }, table([
       { title: "order", value: o => o.order }, { title: "kind", value: o => o.kind },
       { title: "meter", value: o => o.barcode }, { title: "area", value: o => o.model?.area || "–" },
       { title: "status", value: o => o.status }, { title: "created", value: o => when(o.created_ms) },
