@@ -14,6 +14,8 @@ State (keys and values; integers, text and bytes):
                  endorsers[], active_from, revokers{hex: height}, revoked_from,
                  last_seq, readings, last_energy_wh, history[[height, action, by, detail]]}
   key/<hex>   = id    every key ever bound to a device (a key serves one device, once)
+  type/<model> = a type approval and its approved software (analysis.device_types)
+A device that reports a software hash also keeps `software`, the last it reported.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 from analysis.contracts import TxResult
 from analysis.device_lists import current_lists, observe_change
+from analysis.device_types import approve_type, software_change, software_problem, type_key
 from analysis.state import ContractState
 from ledger.crypto import get_suite
 from ledger.membership import KIND_MEMBERSHIP
@@ -33,6 +36,7 @@ from ledger.readings import (
     KIND_REGISTER,
     KIND_REVOKE,
     KIND_ROTATE,
+    KIND_TYPE,
     EndorseDevice,
     InvalidReading,
     MeterReading,
@@ -40,6 +44,7 @@ from ledger.readings import (
     RegisterDevice,
     RevokeDevice,
     RotateKey,
+    TypeApproval,
     parse_payload,
     rotation_proof_bytes,
 )
@@ -87,7 +92,15 @@ class DeviceRegistry:
     rules: DeviceRules
     name: str = "devices"
     kinds: tuple[str, ...] = field(
-        default=(KIND_REGISTER, KIND_ENDORSE, KIND_REVOKE, KIND_ROTATE, KIND_REFUEL, KIND_METER)
+        default=(
+            KIND_REGISTER,
+            KIND_ENDORSE,
+            KIND_REVOKE,
+            KIND_ROTATE,
+            KIND_TYPE,
+            KIND_REFUEL,
+            KIND_METER,
+        )
     )
     observes: tuple[str, ...] = (KIND_MEMBERSHIP,)
 
@@ -110,6 +123,8 @@ class DeviceRegistry:
             return self._revoke(state, tx, payload, height)
         if isinstance(payload, RotateKey):
             return self._rotate(state, tx, payload, height)
+        if isinstance(payload, TypeApproval):
+            return approve_type(state, tx, payload, height, self._lists(state, height)[0])
         assert isinstance(payload, RefuelReading | MeterReading)
         return self._reading(state, tx, payload, height)
 
@@ -123,7 +138,7 @@ class DeviceRegistry:
             return exc.reason
         assert isinstance(payload, RefuelReading | MeterReading)
         device = state.get(device_key(payload.device_id))
-        return self._reading_problem(device, tx, payload, height + 1)
+        return self._reading_problem(state, device, tx, payload, height + 1)
 
     # ---- registry requests ----------------------------------------------------------
 
@@ -251,16 +266,18 @@ class DeviceRegistry:
         self, state: ContractState, tx: Transaction, p: RefuelReading | MeterReading, h: int
     ) -> TxResult:
         device = state.get(device_key(p.device_id))
-        problem = self._reading_problem(device, tx, p, h)
+        problem = self._reading_problem(state, device, tx, p, h)
         if problem is not None or device is None:
             return TxResult(False, problem or "unknown_device")
         energy = p.energy_wh if isinstance(p, MeterReading) else device["last_energy_wh"]
         state.update(device_key(p.device_id), last_energy_wh=energy, last_seq=tx.seq,
-                     readings=device["readings"] + 1)  # fmt: skip
+                     readings=device["readings"] + 1,
+                     **software_change(device, p, h, tx.sender))  # fmt: skip
         return TxResult(True)
 
     def _reading_problem(
         self,
+        state: ContractState,
         device: dict[str, Any] | None,
         tx: Transaction,
         p: RefuelReading | MeterReading,
@@ -280,7 +297,7 @@ class DeviceRegistry:
             return "sequence_not_increasing"
         if isinstance(p, MeterReading) and p.energy_wh < device["last_energy_wh"]:
             return "energy_decreased"
-        return None
+        return software_problem(state.get(type_key(device["model"])), p)
 
 
 def device_key(device_id: str) -> str:

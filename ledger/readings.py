@@ -25,6 +25,7 @@ KIND_REGISTER = "device.register"
 KIND_ENDORSE = "device.endorse"
 KIND_REVOKE = "device.revoke"
 KIND_ROTATE = "device.rotate"
+KIND_TYPE = "device.type"
 DEVICE_KINDS = ("vehicle", "meter")
 
 MAX_VOLUME_ML = 2_000_000  # a 2,000 L truck fill
@@ -32,6 +33,8 @@ MAX_OBD_LEVEL = 255  # OBD-II PID 0x2F: 100/255 % of the tank per step
 MAX_ODOMETER_M = 10_000_000_000
 MAX_ENERGY_WH = 10**15
 MAX_INTERVAL_S = 31 * 86_400
+SOFTWARE_HASH_BYTES = 32  # SHA-256 or SM3 of the legally relevant software
+MAX_APPROVED_SOFTWARE = 16
 MIN_TIME_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
 MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
@@ -65,7 +68,20 @@ class Payload:
     KIND: ClassVar[str]
 
     def encode(self) -> bytes:
-        return encode([self.TAG, *vars(self).values()])  # fields in declaration order
+        fields = list(vars(self).values())  # in declaration order
+        if getattr(self, "software_hash", None) == b"":
+            fields.pop()  # a reading with no software hash keeps its earlier encoding
+        return encode([self.TAG, *fields])
+
+
+def _software_split(value: Any, length: int) -> tuple[Any, bytes]:
+    """A reading's fields and its optional last one, the hash of the legally relevant
+    software that took it (exactly 32 bytes: an empty one would be a second encoding
+    of the reading without it)."""
+    if isinstance(value, list) and len(value) == length + 2:
+        return value[:-1], blob(value[-1], "software_hash", SOFTWARE_HASH_BYTES,
+                                SOFTWARE_HASH_BYTES)  # fmt: skip
+    return value, b""
 
 
 @dataclass(frozen=True)
@@ -83,9 +99,11 @@ class RefuelReading(Payload):
     tank_level_after_obd: int
     odometer_m: int
     time_ms: int
+    software_hash: bytes = b""  # of its legally relevant software; b"": not reported
 
     @classmethod
     def from_wire(cls, value: Any) -> RefuelReading:
+        value, software = _software_split(value, 9)
         f = expect_tagged(value, cls.TAG, 9, "refuel reading")
         volume, obd = (
             (MAX_VOLUME_ML, "volume_out_of_range"),
@@ -103,6 +121,7 @@ class RefuelReading(Payload):
                 u64(f[7], "odometer_m"), 0, MAX_ODOMETER_M, "odometer_out_of_range", "odometer_m"
             ),
             _time(f[8]),
+            software,
         )
 
     @property
@@ -120,9 +139,11 @@ class MeterReading(Payload):
     energy_wh: int
     interval_s: int
     time_ms: int
+    software_hash: bytes = b""
 
     @classmethod
     def from_wire(cls, value: Any) -> MeterReading:
+        value, software = _software_split(value, 4)
         f = expect_tagged(value, cls.TAG, 4, "meter reading")
         return cls(
             _id(f[0], "meter_id"),
@@ -131,6 +152,7 @@ class MeterReading(Payload):
                 u64(f[2], "interval_s"), 1, MAX_INTERVAL_S, "interval_out_of_range", "interval_s"
             ),
             _time(f[3]),
+            software,
         )
 
     @property
@@ -216,6 +238,42 @@ class RotateKey(Payload):
         )
 
 
+@dataclass(frozen=True)
+class TypeApproval(Payload):
+    """An authority's type approval of a device model (INMETRO's and OIML's type
+    evaluation): its approval number, accuracy class and the hashes of the legally
+    relevant software versions approved for it. Once a model has approved software, a
+    reading of that model must carry one of those hashes. A later approval of the same
+    model replaces it (a new software version, a withdrawn one)."""
+
+    TAG: ClassVar[int] = 36
+    KIND: ClassVar[str] = KIND_TYPE
+    model: str
+    device_kind: str
+    approval_no: str
+    accuracy_class: str
+    software_hashes: tuple[bytes, ...]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> TypeApproval:
+        f = expect_tagged(value, cls.TAG, 5, "type approval")
+        kind = text(f[1], "device_kind", 16)
+        if kind not in DEVICE_KINDS:
+            raise InvalidReading("unknown_device_kind", f"{kind!r}; known: {DEVICE_KINDS}")
+        if not isinstance(f[4], list) or len(f[4]) > MAX_APPROVED_SOFTWARE:
+            raise InvalidReading("invalid_software_list", f"at most {MAX_APPROVED_SOFTWARE}")
+        hashes = tuple(blob(h, "software_hash", SOFTWARE_HASH_BYTES, SOFTWARE_HASH_BYTES)
+                       for h in f[4])  # fmt: skip
+        if list(hashes) != sorted(set(hashes)):
+            raise InvalidReading("invalid_software_list", "hashes sorted, each once")
+        return cls(text(f[0], "model", 64), kind, text(f[2], "approval_no", 64),
+                   text(f[3], "accuracy_class", 16), hashes)  # fmt: skip
+
+    def encode(self) -> bytes:
+        return encode([self.TAG, self.model, self.device_kind, self.approval_no,
+                       self.accuracy_class, list(self.software_hashes)])  # fmt: skip
+
+
 def rotation_proof_bytes(device_id: str, old_key: bytes, new_key: bytes) -> bytes:
     """What the new key signs to prove its holder asked for the rotation."""
     return encode(["metroledger/rotate/v1", device_id, old_key, new_key])
@@ -223,7 +281,15 @@ def rotation_proof_bytes(device_id: str, old_key: bytes, new_key: bytes) -> byte
 
 PAYLOAD_TYPES: dict[str, Any] = {
     t.KIND: t
-    for t in (RefuelReading, MeterReading, RegisterDevice, EndorseDevice, RevokeDevice, RotateKey)
+    for t in (
+        RefuelReading,
+        MeterReading,
+        RegisterDevice,
+        EndorseDevice,
+        RevokeDevice,
+        RotateKey,
+        TypeApproval,
+    )
 }
 
 

@@ -7,6 +7,7 @@ committed on every node."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import sys
 import tempfile
@@ -15,23 +16,46 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from ledger.crypto import KeyPair
+from ledger.readings import TypeApproval
 from ledger.receipt import load_trust_anchor, verify_receipt_json
 from ledger.types import Transaction
 from metroledger.demo_area import run_area, wait_committed
 from node.load import submit_all
 from node.testnet import Daemon, daemons, init_testnet, wait_ready
-from oracle.client import run
+from oracle.client import OracleClient, run
 from oracle.keys import load_signing_key
 from oracle.sim.fleet import Fleet, FleetConfig, station_coordinates
 from oracle.sim.run import Simulation, render_progress
 from oracle.supervision import Supervision, SupervisionConfig
 
+# the hash of the vehicles' legally relevant software, fixed by the model's type approval
+DEMO_SOFTWARE = hashlib.sha256(b"sim-OBD refuel firmware 3.1").digest()
+
 
 def demo_fleet(vehicles: int) -> FleetConfig:
     return FleetConfig(
         vehicles=vehicles, dispensers=8, seed=1, fraud_fraction=0.25, fraud_shortfall_pct=4.0,
-        noise_pct=1.0, stations=4,
+        noise_pct=1.0, stations=4, software_hash=DEMO_SOFTWARE,
     )  # fmt: skip
+
+
+def approve_vehicle_type(nodes: list[Daemon], suite: str, authority: KeyPair) -> bool:
+    """An authority approves the fleet's model and fixes its software (INMETRO's case):
+    from then on a reading with another software hash is refused."""
+    approval = TypeApproval("sim-OBD", "vehicle", "INMETRO-2026-041", "2", (DEMO_SOFTWARE,))
+
+    async def approve() -> str:
+        async with OracleClient([d.api for d in nodes], authority, suite=suite) as client:
+            return (await client.wait(client.submit(approval), timeout_s=60)).status
+
+    status: str = run(approve())
+    committed = status == "committed"
+    print(
+        f"type approval {approval.approval_no} of model sim-OBD: software "
+        f"{DEMO_SOFTWARE.hex()[:16]}… fixed ({'committed' if committed else 'NOT committed'})"
+    )
+    return committed
 
 
 def demo_contracts(vehicles: int, accept_limit_s: int = 86_400) -> dict[str, Any]:
@@ -103,6 +127,10 @@ def populate(nodes: list[Daemon], directory: Path, suite: str, readings: int,
     calibration requests and work orders; False (with the reason printed) if any part
     did not commit."""
     homes = [d.config.parent for d in nodes]
+    if not approve_vehicle_type(
+        nodes, suite, load_signing_key(homes[1] / "keys" / "node_key.json")[1]
+    ):
+        return False
     sim = Simulation(
         [d.api for d in nodes],
         suite,

@@ -3,9 +3,11 @@ one view of one instrument from everything the contracts publish about it.
 
 `GET /v1/twins/{id}`, where id is a device id (a meter's is its asset barcode):
 - `type`: what the instrument is (the device registry's model and accuracy class, the
-  asset's meter type, wiring mode, manufacturer and arrival batch);
+  asset's meter type, wiring mode, manufacturer and arrival batch, the model's type
+  approval with its approved software, analysis.device_types);
 - `instance`: serial, owner, location (its transformer area), status in the device
-  registry and as an asset, its readings summary and the remote error model's verdict;
+  registry and as an asset, its readings summary, the software hash its last reading
+  carried, and the remote error model's verdict;
 - `authorised`: its current key, its manufacturer's key, the authorities that endorsed
   it, the institutions that verified it;
 - `log`: every event of its life: registration, endorsements, key rotations,
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from analysis.device_types import type_key, type_view
 from analysis.devices import device_key, device_view
 from analysis.service_kpi import scan
 from node import schemas as s
@@ -61,12 +64,15 @@ def twin(snap: Snapshot, device_id: str) -> dict[str, Any] | None:
                  "model": shown["model"] if shown else None,
                  "accuracy_class": (shown or asset or {}).get("accuracy_class"),
                  **({k: asset[k] for k in ("meter_type", "wiring", "manufacturer", "batch")}
-                    if asset else {})},
+                    if asset else {}),
+                 "type_approval": _approval(snap, shown["model"] if shown else None)},
         "instance": {"serial": device_id, "owner": asset["owner_unit"] if asset else None,
                      "area": member[0] if member else None,
                      "device_status": shown["status"] if shown else None,
                      "asset_status": asset["status"] if asset else None,
                      "readings": shown["readings"] if shown else 0,
+                     "software_hash": device["software"].hex()
+                                      if device and device.get("software") else None,
                      "model_verdict": _verdict(snap, member),
                      "valid_until": max((e["valid_until"] for e in entries), default="") or None},
         "authorised": {"key": shown["public_key"] if shown else None,
@@ -76,6 +82,11 @@ def twin(snap: Snapshot, device_id: str) -> dict[str, Any] | None:
         "work_orders": [{"order": i, "kind": o["kind"], "status": o["status"]} for i, o in orders],
         "log": log,
     }  # fmt: skip
+
+
+def _approval(snap: Snapshot, model: str | None) -> dict[str, Any] | None:
+    found = snap.view_of("devices").get(type_key(model)) if model else None
+    return type_view(model, found) if model and found else None
 
 
 def _verdict(snap: Snapshot, member: list[Any] | None) -> dict[str, Any] | None:
@@ -90,6 +101,13 @@ def _verdict(snap: Snapshot, member: list[Any] | None) -> dict[str, Any] | None:
 
 
 def twin_routes(node: Service) -> list[Route]:
+    async def get_type(request: Request) -> Response:
+        model = request.path_params["model"]
+        found = node.snapshot.view_of("devices").get(type_key(model))
+        if found is None:
+            return error(404, "unknown_type", model)
+        return json_response(type_view(model, found))
+
     async def get_twin(request: Request) -> Response:
         found = twin(node.snapshot, request.path_params["id"])
         if found is None:
@@ -105,4 +123,12 @@ def twin_routes(node: Service) -> list[Route]:
                                     "work_orders": {"type": "array"},
                                     "log": {"type": "array"}})),
                404: ("unknown instrument", None)}, (Param("id", s.ID_PARAM, "path"),)),
+        Route("GET", "/v1/types/{model}", get_type,
+              "A model's type approval: approval number, accuracy class, the approved "
+              "legally relevant software (hashes) and every earlier version",
+              {200: ("type approval", s.obj({"model": s.STR, "approval_no": s.STR,
+                                             "approved_software": {"type": "array"},
+                                             "history": {"type": "array"}})),
+               404: ("no approval of this model", None)},
+              (Param("model", s.ID_PARAM, "path"),)),
     ]  # fmt: skip

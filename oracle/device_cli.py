@@ -1,4 +1,5 @@
-"""`metroledger device register|endorse|revoke|rotate|show`: the registry from a shell."""
+"""`metroledger device register|endorse|revoke|rotate|approve-type|show`: the registry from
+a shell."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import httpx
 
 from ledger.crypto import KeyPair, get_suite
 from ledger.readings import (
+    SOFTWARE_HASH_BYTES,
     EndorseDevice,
     Payload,
     RegisterDevice,
     RevokeDevice,
     RotateKey,
+    TypeApproval,
     rotation_proof_bytes,
 )
 from oracle.client import OracleClient, run
@@ -54,6 +57,17 @@ def add_device_parsers(commands: Any) -> None:
     rotate.add_argument("--new-key", type=Path, required=True)
     rotate.set_defaults(run=run_rotate)
     command("show", "the device's status and history", signed=False).set_defaults(run=run_show)
+    approve = command("approve-type", "an authority approves a model (--id) and its software")
+    approve.add_argument("--kind", required=True, choices=["vehicle", "meter"])
+    approve.add_argument("--approval-no", required=True, help="the type approval's number")
+    approve.add_argument("--accuracy-class", required=True)
+    approve.add_argument(
+        "--software",
+        default="",
+        help="comma-separated hex SHA-256/SM3 "
+        "hashes of the approved legally relevant software (none: unchecked)",
+    )
+    approve.set_defaults(run=run_approve_type)
 
 
 def run_register(args: argparse.Namespace) -> int:
@@ -82,6 +96,20 @@ def run_rotate(args: argparse.Namespace) -> int:
         return RotateKey(
             args.id, new.public_key, get_suite(suite).sign(new.secret_key, proof_bytes)
         )
+
+    return _submit(args, payload)
+
+
+def run_approve_type(args: argparse.Namespace) -> int:
+    def payload(key: KeyPair) -> Payload:
+        try:
+            hashes = sorted({bytes.fromhex(h) for h in args.software.split(",") if h})
+        except ValueError:
+            raise ValueError("--software: hex hashes, comma-separated") from None
+        if any(len(h) != SOFTWARE_HASH_BYTES for h in hashes):
+            raise ValueError(f"--software: each hash is {SOFTWARE_HASH_BYTES} bytes")
+        return TypeApproval(args.id, args.kind, args.approval_no, args.accuracy_class,
+                            tuple(hashes))  # fmt: skip
 
     return _submit(args, payload)
 

@@ -71,7 +71,7 @@ export async function registryPage(root) {
 }
 
 function pairs(object) {
-  return el("dl", { class: "kv" }, Object.entries(object || {}).flatMap(([k, v]) => [
+  return el("dl", { class: "kv" }, Object.entries(object || {}).filter(([, v]) => v !== undefined).flatMap(([k, v]) => [
     el("dt", {}, k),
     el("dd", {}, show(v))]));
 }
@@ -81,6 +81,16 @@ function show(value) {
   if (Array.isArray(value)) return value.map(show).join(", ") || "none";
   if (typeof value === "object") return Object.entries(value).map(([k, v]) => `${k}: ${show(v)}`).join("; ");
   return String(value);
+}
+
+function approvalView(approval, running) {
+  if (!approval) return el("p", { class: "muted" }, "no type approval of this model on the ledger");
+  const software = approval.approved_software;
+  return el("div", { id: "type-approval" }, pairs({ approval_no: approval.approval_no,
+    accuracy_class: approval.accuracy_class, approved_at: `block ${approval.approved_at}` }),
+  el("p", {}, software.length ? "approved legally relevant software (hash):" : "no software fixed: readings unchecked"),
+  el("ul", {}, software.map(h => el("li", {}, el("code", {}, h), h === running ? " ← its last reading" : ""))),
+  el("p", { class: "muted" }, `${approval.history.length} version(s) of this approval`));
 }
 
 export async function twinPage(root, params) {
@@ -104,7 +114,9 @@ export async function twinPage(root, params) {
     el("div", { class: "cards" }, card("instrument", twin.id, "twin-id"), card("kind", twin.type.device_kind),
       card("device status", inst.device_status), card("asset status", inst.asset_status),
       card("readings", inst.readings), card("valid until", inst.valid_until)),
-    el("div", { class: "grid" }, section("Type", pairs(twin.type)), section("Instance", pairs(inst)),
+    el("div", { class: "grid" }, section("Type", pairs({ ...twin.type, type_approval: undefined })),
+      section("Type approval", approvalView(twin.type.type_approval, inst.software_hash)),
+      section("Instance", pairs(inst)),
       section("Who is authorised for what", pairs(twin.authorised)),
       section("Work orders", table([
         { title: "order", value: o => o.order }, { title: "kind", value: o => o.kind },

@@ -33,6 +33,7 @@ class FleetConfig:
     collusion: str = "cover"  # or "cover+frame"
     dispensers_per_vehicle: int = 5
     stations: int = 0  # 0: one station per 4 dispensers
+    software_hash: bytes = b""  # what every vehicle's readings carry (b"": none)
 
     def __post_init__(self) -> None:
         if self.vehicles < 1 or self.dispensers < 1:
@@ -147,7 +148,7 @@ class Fleet:
         self.time_ms += rng.randrange(1_000, 60_000)
         reading = RefuelReading(
             v.vehicle_id, d.dispenser_id, d.station_id, claimed_ml, min(measured_ml, 2_000_000),
-            before_obd, after_obd, v.odometer_m, self.time_ms,
+            before_obd, after_obd, v.odometer_m, self.time_ms, cfg.software_hash,
         )  # fmt: skip
         return index, reading
 

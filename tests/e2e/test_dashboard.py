@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from metroledger.demo import demo_contracts, populate
+from metroledger.demo import DEMO_SOFTWARE, demo_contracts, populate
 from node.load import sample_txs, submit_all
 from node.testnet import Daemon, running
 from tests.e2e.test_network import wait_until
@@ -153,6 +153,12 @@ def test_twin_page_shows_an_instruments_log(browser: Any, network: list[Daemon])
     log = [r[1] for r in rows(browser, "twin-log")]
     assert log[0] == "registered" and "work_order_evaluated" in log
     shoot(browser, "twin")
+    vehicle = network[0].get("/v1/dispensers/disp-0000/votes")["votes"][0]["vehicle_id"]
+    open_page(browser, network[0], f"twin/{vehicle}")  # its model's software is fixed
+    approval = browser.locator("#type-approval").inner_text()
+    assert f"{DEMO_SOFTWARE.hex()} ← its last reading" in approval, approval
+    assert "software" in [r[1] for r in rows(browser, "twin-log")]
+    shoot(browser, "twin-vehicle")
 
 
 def test_an_alert_raised_while_the_calibration_page_is_open_arrives_live(

@@ -19,6 +19,7 @@ from ledger.readings import (
     RegisterDevice,
     RevokeDevice,
     RotateKey,
+    TypeApproval,
     parse_payload,
 )
 
@@ -32,6 +33,7 @@ SAMPLES = [
     EndorseDevice("meter-1", b"\x01" * 32),
     RevokeDevice("meter-1", 50, "seal broken"),
     RotateKey("meter-1", b"\x02" * 32, b"\x03" * 64),
+    TypeApproval("EM-3", "meter", "TA-2026-7", "1", (b"\x04" * 32, b"\x05" * 32)),
 ]
 
 
