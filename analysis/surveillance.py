@@ -17,9 +17,11 @@ reported as a suspected colluder and stops voting. Integers only: two nodes reac
 identical state.
 
 State: global    = {n, sum_ppm, sum_sq} over every reading (the noise level)
-       disp/<id> = {n, k, sum_ppm, sum_sq, status, flagged_at, estimate, lower, upper,
-                    station (of its first reading)}
-       veh/<id>  = {s: {disp: sum_ppm}, n: {disp: count}, m: {disp: vote_ppm}, suspect}
+       disp/<id> = {n, k, w, sum_ppm, sum_sq, status, flagged_at, estimate, lower, upper,
+                    station (of its first reading)}: k votes, w the sum of their weights,
+                    sum_ppm and sum_sq their weighted sums
+       veh/<id>  = {s: {disp: sum_ppm}, n: {disp: count}, m: {disp: vote_ppm},
+                    w: {disp: weight_milli}, suspect}
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class SurveillanceRules:
     vote_clip_ppm: int = 100_000  # no single vote counts beyond +-10 %
     bias_sd_ppm: int = 10_000  # prior spread of vehicle sensor biases (1 %)
     vehicle_min_dispensers: int = 3
+    # the most one vote weighs, in thousandths of a reading whose vehicle's bias is known:
+    # a vehicle that refuels often at one dispenser cannot outweigh many (colluders)
+    max_vote_weight_milli: int = 3_000
     # where each station is, for maps: (station id, latitude, longitude in millionths of a
     # degree); configuration only, no decision depends on it
     stations: tuple[tuple[str, int, int], ...] = ()
@@ -60,8 +65,10 @@ class SurveillanceRules:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{key} must be a non-negative integer")
         rules = cls(**raw, stations=stations)
-        if rules.min_vehicles < 2 or rules.vote_clip_ppm == 0:
-            raise ValueError("min_vehicles must be >= 2 and vote_clip_ppm > 0")
+        if rules.min_vehicles < 2 or rules.vote_clip_ppm == 0 or rules.max_vote_weight_milli == 0:
+            raise ValueError(
+                "min_vehicles must be >= 2, vote_clip_ppm and max_vote_weight_milli > 0"
+            )
         return rules
 
 
@@ -99,15 +106,30 @@ def relative_error_ppm(reading: RefuelReading) -> int:
 
 
 def dispenser_bounds(d: dict[str, Any], z_milli: int) -> tuple[int, int, int]:
-    """(estimate, lower, upper) in ppm from the vote sums; floor arithmetic throughout."""
-    k, total, total_sq = d["k"], d["sum_ppm"], d["sum_sq"]
-    estimate = total // k
+    """(estimate, lower, upper) in ppm from the weighted vote sums: the weighted mean of
+    the votes, and its standard error from their weighted spread (a vote's variance is
+    taken as a common factor over its weight, the factor estimated from the spread, so a
+    wrong noise level does not make the interval too narrow); floor arithmetic."""
+    k, weight, total, total_sq = d["k"], d["w"], d["sum_ppm"], d["sum_sq"]
+    if k == 0 or weight == 0:
+        return 0, -PPM, PPM
+    estimate = total // weight
     if k < 2:
         return estimate, -PPM, PPM
-    spread = max(0, k * total_sq - total * total)  # = k (k-1) * sample variance
-    se = isqrt(spread // (k * k * (k - 1)))  # SE^2 = sample variance / k
+    spread = max(0, weight * total_sq - total * total)  # = W * sum w (x - mean)^2
+    se = isqrt(spread // (weight * weight * (k - 1)))
     half = z_milli * se // 1000
     return estimate, estimate - half, estimate + half
+
+
+def vote_weight_milli(here: int, elsewhere: int, prior_var: int, noise_var: int) -> int:
+    """How much one vehicle's vote at a dispenser is worth, in thousandths of a reading
+    whose vehicle's bias is known: the inverse of the vote's variance in units of the
+    noise variance. The vote averages `here` readings (variance 1/here) and subtracts a
+    bias shrunk from `elsewhere` readings (posterior variance p / (p * elsewhere + v)),
+    so a vehicle seen at one dispenser only weighs little, however often it refuels."""
+    shrunk = prior_var * elsewhere + noise_var
+    return 1000 * here * shrunk // (shrunk + here * prior_var)
 
 
 @dataclass
@@ -127,7 +149,7 @@ class DispenserSurveillance:
         vkey = f"veh/{reading.vehicle_id}"
         vehicle = state.edit(vkey)
         if vehicle is None:
-            vehicle = {"s": {}, "n": {}, "m": {}, "suspect": False}
+            vehicle = {"s": {}, "n": {}, "m": {}, "w": {}, "suspect": False}
             state.put(vkey, vehicle)
         d, r = reading.dispenser_id, relative_error_ppm(reading)
         self._count_global(state, r)
@@ -158,7 +180,7 @@ class DispenserSurveillance:
         key = f"disp/{dispenser_id}"
         d = state.edit(key)
         if d is None:
-            d = {"n": 0, "k": 0, "sum_ppm": 0, "sum_sq": 0, "status": UNDECIDED,
+            d = {"n": 0, "k": 0, "w": 0, "sum_ppm": 0, "sum_sq": 0, "status": UNDECIDED,
                  "flagged_at": 0, "estimate": 0, "lower": -PPM, "upper": PPM,
                  "station": station_id}  # fmt: skip
             state.put(key, d)
@@ -166,22 +188,23 @@ class DispenserSurveillance:
 
     def _bias_without(
         self, state: ContractState, vehicle: dict[str, Any], skip: str, noise_var: int
-    ) -> int:
-        """The vehicle's sensor bias from its other dispensers, each corrected by its estimate."""
+    ) -> tuple[int, int]:
+        """The vehicle's sensor bias from its other dispensers, each corrected by its
+        estimate, and the number of readings it comes from."""
         total, count = 0, 0
         for other in sorted(vehicle["n"]):
             if other == skip:
                 continue
             record = state.get(f"disp/{other}")
-            estimate = record["sum_ppm"] // record["k"] if record and record["k"] else 0
+            estimate = record["sum_ppm"] // record["w"] if record and record["w"] else 0
             total += vehicle["s"][other] - vehicle["n"][other] * estimate
             count += vehicle["n"][other]
         if not count:
-            return 0
+            return 0, 0
         # Shrink towards 0 as empirical Bayes does: a bias learned from few noisy readings
         # is mostly noise, and a colluder's invented readings should not move it far.
         prior_var = self.rules.bias_sd_ppm**2
-        return total * prior_var // (prior_var * count + noise_var)
+        return total * prior_var // (prior_var * count + noise_var), count
 
     def _noise_var(self, state: ContractState) -> int:
         """Per-reading noise variance: all readings' variance less the bias spread."""
@@ -197,21 +220,20 @@ class DispenserSurveillance:
         self, state: ContractState, vehicle: dict[str, Any], dispenser_id: str, noise_var: int
     ) -> list[tuple[str, Any]]:
         clip = self.rules.vote_clip_ppm
-        mean = vehicle["s"][dispenser_id] // vehicle["n"][dispenser_id]
-        bias = self._bias_without(state, vehicle, dispenser_id, noise_var)
+        here = vehicle["n"][dispenser_id]
+        mean = vehicle["s"][dispenser_id] // here
+        bias, elsewhere = self._bias_without(state, vehicle, dispenser_id, noise_var)
         vote = max(-clip, min(clip, mean - bias))
-        old = vehicle["m"].get(dispenser_id)
-        if old == vote:
+        weight = min(vote_weight_milli(here, elsewhere, self.rules.bias_sd_ppm**2, noise_var),
+                     self.rules.max_vote_weight_milli)  # fmt: skip
+        old, old_weight = vehicle["m"].get(dispenser_id), vehicle["w"].get(dispenser_id, 0)
+        if old == vote and old_weight == weight:
             return []
         d = state.edit(f"disp/{dispenser_id}")
         if old is not None:
-            d["k"] -= 1
-            d["sum_ppm"] -= old
-            d["sum_sq"] -= old * old
-        d["k"] += 1
-        d["sum_ppm"] += vote
-        d["sum_sq"] += vote * vote
-        vehicle["m"][dispenser_id] = vote
+            _count_vote(d, -1, old, old_weight)
+        _count_vote(d, 1, vote, weight)
+        vehicle["m"][dispenser_id], vehicle["w"][dispenser_id] = vote, weight
         return self._decide(d, dispenser_id)
 
     def _decide(self, d: dict[str, Any], dispenser_id: str) -> list[tuple[str, Any]]:
@@ -251,8 +273,9 @@ class DispenserSurveillance:
             d = state.get(f"disp/{dispenser_id}")
             if d is None or d["k"] < self.rules.min_vehicles:
                 continue
-            vote = vehicle["m"][dispenser_id]
-            deviations.append(vote - (d["sum_ppm"] - vote) // (d["k"] - 1))
+            vote, weight = vehicle["m"][dispenser_id], vehicle["w"][dispenser_id]
+            others = d["w"] - weight
+            deviations.append(vote - (d["sum_ppm"] - weight * vote) // others if others else 0)
             weights.append(vehicle["n"][dispenser_id])  # 1 / variance, in units of 1/noise
         dof = len(deviations) - 1
         if dof + 1 < self.rules.vehicle_min_dispensers:
@@ -274,9 +297,15 @@ class DispenserSurveillance:
         ]
         for dispenser_id, vote in sorted(vehicle["m"].items()):  # its votes stop counting
             d = state.edit(f"disp/{dispenser_id}")
-            d["k"] -= 1
-            d["sum_ppm"] -= vote
-            d["sum_sq"] -= vote * vote
+            _count_vote(d, -1, vote, vehicle["w"][dispenser_id])
             events += self._decide(d, dispenser_id)
-        vehicle["m"] = {}
+        vehicle["m"], vehicle["w"] = {}, {}
         return events
+
+
+def _count_vote(d: dict[str, Any], sign: int, vote: int, weight: int) -> None:
+    """Add (sign 1) or take back (sign -1) one weighted vote in a dispenser's sums."""
+    d["k"] += sign
+    d["w"] += sign * weight
+    d["sum_ppm"] += sign * weight * vote
+    d["sum_sq"] += sign * weight * vote * vote

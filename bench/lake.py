@@ -48,9 +48,10 @@ SCHEMAS = {
                          ("measured_volume_ml", pa.int64()),
                          ("tank_level_before_obd", pa.int32()),
                          ("tank_level_after_obd", pa.int32()), ("odometer_m", pa.int64()),
-                         ("time_ms", pa.int64())]),
+                         ("time_ms", pa.int64()), ("software_hash", pa.string())]),
     "meter": pa.schema([*TX, ("meter_id", pa.string()), ("energy_wh", pa.int64()),
-                        ("interval_s", pa.int64()), ("time_ms", pa.int64())]),
+                        ("interval_s", pa.int64()), ("time_ms", pa.int64()),
+                        ("software_hash", pa.string())]),
     "record": pa.schema([*TX, ("task_no", pa.string()), ("barcode", pa.string()),
                          ("date", pa.string()), ("institution_id", pa.string()),
                          ("record_kind", pa.string()), ("result", pa.string()),
@@ -113,7 +114,8 @@ def block_rows(doc: dict[str, Any], time_ms: int) -> list[tuple[str, dict[str, A
         if tx.kind in (KIND_REFUEL, KIND_METER):
             reading = parse_payload(tx.kind, tx.payload)
             assert isinstance(reading, RefuelReading | MeterReading)
-            out.append((tx.kind if tx.kind == KIND_METER else "refuel", {**base, **vars(reading)}))
+            fields = {**vars(reading), "software_hash": reading.software_hash.hex()}
+            out.append((tx.kind if tx.kind == KIND_METER else "refuel", {**base, **fields}))
         elif tx.kind == KIND_RECORD:
             r = parse_verification(tx.kind, tx.payload)
             assert isinstance(r, VerificationRecord)
@@ -219,3 +221,28 @@ def run_export(args: Any) -> int:
     print(file=sys.stderr)
     print(json.dumps({"dir": str(args.dir), "rows": written}))
     return 0
+
+
+def replay_surveillance(lake: Path, contracts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The surveillance contract run again over the lake's refuel readings, in ledger
+    order, with the chain's rules (the genesis `contracts` section): each dispenser's
+    record, as the nodes hold it. DuckDB reads the files; the contract is the nodes' own
+    code, so a researcher reproduces the verdicts exactly, or tries other rules."""
+    import duckdb
+
+    from analysis.state import DirectState
+    from analysis.surveillance import DispenserSurveillance, SurveillanceRules
+
+    columns = ("vehicle_id, dispenser_id, station_id, dispensed_volume_ml, measured_volume_ml, "
+               "tank_level_before_obd, tank_level_after_obd, odometer_m, time_ms")  # fmt: skip
+    files = f"read_parquet('{lake}/kind=refuel/*/*.parquet', hive_partitioning = true)"
+    relation = duckdb.sql(f"SELECT {columns} FROM {files} ORDER BY height, tx_index")
+    assert relation is not None  # a SELECT always has a result
+    rows = relation.fetchall()
+    contract = DispenserSurveillance(
+        SurveillanceRules.from_config(contracts.get("surveillance", {}))
+    )
+    state = DirectState({})
+    for row in rows:
+        contract.observe(state, RefuelReading(*row))
+    return {k[len("disp/") :]: v for k, v in state.committed.items() if k.startswith("disp/")}

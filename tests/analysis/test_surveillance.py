@@ -11,6 +11,7 @@ from analysis.surveillance import (
     SurveillanceRules,
     dispenser_bounds,
     relative_error_ppm,
+    vote_weight_milli,
 )
 from ledger.readings import RefuelReading
 from oracle.sim.fleet import Fleet, FleetConfig
@@ -29,12 +30,29 @@ def test_relative_error_in_ppm_floors() -> None:
 
 
 def test_bounds_by_hand() -> None:
-    # votes -1 %, -2 %, -3 %: mean -2 %, sample sd 1 %, SE = 1 % / sqrt 3 = 5,773 ppm
-    record = {"k": 3, "sum_ppm": -60_000, "sum_sq": 10_000**2 + 20_000**2 + 30_000**2}
+    # votes -1 %, -2 %, -3 %, equal weights: mean -2 %, sample sd 1 %, SE = 1 % / sqrt 3
+    record = {"k": 3, "w": 3, "sum_ppm": -60_000, "sum_sq": 10_000**2 + 20_000**2 + 30_000**2}
     assert dispenser_bounds(record, 1000) == (-20_000, -25_773, -14_227)
     assert dispenser_bounds(record, 2500) == (-20_000, -34_432, -5_568)
-    single = {"k": 1, "sum_ppm": -7, "sum_sq": 49}
+    same = {k: v * 1000 if k != "k" else v for k, v in record.items()}  # weights' scale: none
+    assert dispenser_bounds(same, 1000) == (-20_000, -25_773, -14_227)
+    single = {"k": 1, "w": 1000, "sum_ppm": -7000, "sum_sq": 49_000}
     assert dispenser_bounds(single, 2500) == (-7, -1_000_000, 1_000_000)
+    # -1 % weighing 3, -3 % weighing 1: mean -1.5 %; weighted SE^2 =
+    # (3 * 0.5^2 + 1 * 1.5^2) / ((k - 1) * W) = 3 / 4 (%^2): SE = 0.866 % (ppm: 8,660.25)
+    weighted = {"k": 2, "w": 4, "sum_ppm": 3 * -10_000 + -30_000,
+                "sum_sq": 3 * 10_000**2 + 30_000**2}  # fmt: skip
+    assert dispenser_bounds(weighted, 1000) == (-15_000, -23_660, -6_340)  # SE floored: 8,660
+
+
+def test_a_vote_weighs_by_how_well_its_vehicle_is_known() -> None:
+    prior, noise = 10_000**2, 50_000**2  # bias sd 1 %, noise 5 %
+    one_here_none_elsewhere = vote_weight_milli(1, 0, prior, noise)
+    assert one_here_none_elsewhere == 1000 * noise // (noise + prior)  # 1 / (1 + p/v)
+    assert vote_weight_milli(3, 0, prior, noise) > one_here_none_elsewhere
+    assert vote_weight_milli(1, 20, prior, noise) > one_here_none_elsewhere
+    assert vote_weight_milli(1, 10**6, prior, noise) == 999  # bias known: one reading's worth
+    assert vote_weight_milli(2, 10**6, prior, noise) == 1999
 
 
 def observe_all(
@@ -69,8 +87,10 @@ def test_a_vehicle_has_one_vote_per_dispenser_however_often_it_refuels() -> None
     contract, state = DispenserSurveillance(), DirectState({})
     observe_all(contract, state, [refuel("loud", "d", 40_000, 20_000)] * 100)
     record = state.get("disp/d")
+    rules = SurveillanceRules()
     assert (record["n"], record["k"]) == (100, 1)
-    assert record["sum_ppm"] == -SurveillanceRules().vote_clip_ppm  # and that vote is clipped
+    assert 0 < record["w"] <= rules.max_vote_weight_milli  # one vote, its weight bounded
+    assert record["sum_ppm"] == -rules.vote_clip_ppm * record["w"]  # and its vote clipped
 
 
 def test_ledger_path_and_evaluation_path_agree_and_are_deterministic() -> None:
@@ -137,3 +157,11 @@ def test_station_coordinates_are_checked_and_kept_out_of_the_decisions() -> None
             assert "stations" in str(exc)
         else:
             raise AssertionError(f"accepted {bad}")
+
+
+def test_a_well_known_vehicle_weighs_no_more_than_the_cap() -> None:
+    rules = SurveillanceRules(max_vote_weight_milli=1_500)
+    contract, state = DispenserSurveillance(rules), DirectState({})
+    readings = [refuel("known", d, 40_000, 39_600) for d in ("a", "b", "c", "d")] * 25
+    observe_all(contract, state, readings)
+    assert {state.get(f"disp/{d}")["w"] for d in "abcd"} == {1_500}

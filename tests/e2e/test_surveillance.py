@@ -71,12 +71,14 @@ def test_fraudulent_dispenser_is_flagged_identically_on_every_node(
 def test_the_lake_holds_what_the_contract_counted(network: list[Daemon], tmp_path: Path) -> None:
     """`metroledger export` writes the committed refuels as Parquet; DuckDB reads them with
     the queries of docs/lake.md: per dispenser, the contract's reading counts, and the
-    cheating dispenser's shortfall the largest. A second run adds only new blocks."""
+    cheating dispenser's shortfall the largest; the contract replayed over the lake gives
+    every dispenser's estimate, interval and status exactly. A second run adds only new
+    blocks."""
     import json
 
     import duckdb
 
-    from bench.lake import export
+    from bench.lake import export, replay_surveillance
     from ledger.crypto import get_suite
     from ledger.readings import RefuelReading, sign_payload
     from ledger.types import compute_tx_hash
@@ -103,6 +105,13 @@ def test_the_lake_holds_what_the_contract_counted(network: list[Daemon], tmp_pat
     assert {r[0]: r[1] for r in rows} == counted
     truth = next(d.dispenser_id for d in Fleet(FLEET).dispensers if d.fraudulent)
     assert rows[0][0] == truth
+    # the contract run again over the lake reproduces every dispenser's record exactly
+    genesis = json.loads((tmp_path / "genesis.json").read_text())
+    replayed = replay_surveillance(lake, genesis["contracts"])
+    for d in nodes[1].get("/v1/dispensers")["dispensers"]:
+        again = replayed[d["dispenser_id"]]
+        assert [again["estimate"], again["lower"], again["upper"], again["status"]] == [
+            d["estimate_ppm"], *d["interval_ppm"], d["status"]], d  # fmt: skip
     again = export(nodes[1].api, lake)  # nothing new yet but the blocks since
     assert again["refuel"] == 0
     vehicle = Fleet(FLEET).vehicles[0]
