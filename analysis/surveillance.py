@@ -18,8 +18,9 @@ identical state.
 
 State: global    = {n, sum_ppm, sum_sq} over every reading (the noise level)
        disp/<id> = {n, k, w, sum_ppm, sum_sq, status, flagged_at, estimate, lower, upper,
-                    station (of its first reading)}: k votes, w the sum of their weights,
-                    sum_ppm and sum_sq their weighted sums
+                    station (of its first reading), cusum, changed_at}: k votes, w the
+                    sum of their weights, sum_ppm and sum_sq their weighted sums; the
+                    change test's statistic and when it fired (analysis.change)
        veh/<id>  = {s: {disp: sum_ppm}, n: {disp: count}, m: {disp: vote_ppm},
                     w: {disp: weight_milli}, suspect}
 """
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from math import isqrt
 from typing import Any
 
+from analysis.change import cusum_alarm, cusum_step
 from analysis.contracts import TxResult
 from analysis.state import ContractState
 from ledger.readings import KIND_REFUEL, RefuelReading, parse_payload
@@ -50,6 +52,7 @@ class SurveillanceRules:
     # the most one vote weighs, in thousandths of a reading whose vehicle's bias is known:
     # a vehicle that refuels often at one dispenser cannot outweigh many (colluders)
     max_vote_weight_milli: int = 3_000
+    change_h_milli: int = 40_000  # the change test's threshold, in noise sigmas (change.py)
     # where each station is, for maps: (station id, latitude, longitude in millionths of a
     # degree); configuration only, no decision depends on it
     stations: tuple[tuple[str, int, int], ...] = ()
@@ -160,6 +163,7 @@ class DispenserSurveillance:
         if vehicle["suspect"]:  # a suspected colluder's readings are kept but do not vote
             return TxResult(True)
         noise_var = self._noise_var(state)  # fixed for the rest of this reading
+        events += self._test_change(state, vehicle, d, r, noise_var)
         for dispenser in sorted(vehicle["n"]):
             events += self._revote(state, vehicle, dispenser, noise_var)
         events += self._judge_vehicle(state, vehicle, reading.vehicle_id, noise_var)
@@ -236,11 +240,35 @@ class DispenserSurveillance:
         vehicle["m"][dispenser_id], vehicle["w"][dispenser_id] = vote, weight
         return self._decide(d, dispenser_id)
 
+    def _test_change(
+        self,
+        state: ContractState,
+        vehicle: dict[str, Any],
+        dispenser_id: str,
+        r_ppm: int,
+        noise_var: int,
+    ) -> list[tuple[str, Any]]:
+        """One CUSUM step on this reading's bias-corrected error (analysis.change)."""
+        d = state.edit(f"disp/{dispenser_id}")
+        if d.get("changed_at") or d["status"] == SUSPECT or d["k"] < self.rules.min_vehicles:
+            return []  # suspect already, or too few vehicles yet to decide anything
+        bias, _ = self._bias_without(state, vehicle, dispenser_id, noise_var)
+        # the error against the dispenser's own estimate so far: what has always been
+        # there (framing colluders' steady lies among it) is no change
+        error = r_ppm - bias - d["estimate"]
+        d["cusum"] = cusum_step(d.get("cusum", 0), error, self.rules.tolerance_ppm)
+        if not cusum_alarm(d["cusum"], noise_var, self.rules.change_h_milli):
+            return []
+        d["changed_at"] = d["n"]
+        return self._decide(d, dispenser_id)
+
     def _decide(self, d: dict[str, Any], dispenser_id: str) -> list[tuple[str, Any]]:
         estimate, lower, upper = dispenser_bounds(d, self.rules.z_milli)
         d["estimate"], d["lower"], d["upper"] = estimate, lower, upper
         status = UNDECIDED
-        if d["k"] >= self.rules.min_vehicles:
+        if d.get("changed_at"):
+            status = SUSPECT  # the change test's verdict stands (analysis.change)
+        elif d["k"] >= self.rules.min_vehicles:
             if upper < -self.rules.tolerance_ppm:
                 status = SUSPECT
             elif lower > -self.rules.tolerance_ppm:
@@ -254,7 +282,8 @@ class DispenserSurveillance:
             status, "dispenser_undecided"
         )
         evidence = {"dispenser_id": dispenser_id, "readings": d["n"], "vehicles": d["k"],
-                    "estimate_ppm": estimate, "lower_ppm": lower, "upper_ppm": upper}  # fmt: skip
+                    "estimate_ppm": estimate, "lower_ppm": lower, "upper_ppm": upper,
+                    "test": "change" if d.get("changed_at") else "estimate"}  # fmt: skip
         return [(name, evidence)]
 
     # ---- vehicles ------------------------------------------------------------------------

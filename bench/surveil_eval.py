@@ -48,6 +48,7 @@ class Cell:
     dispensers: int = 40
     fraud_fraction: float = 0.2
     bias_sd_pct: float = 1.0
+    cheats_from: float = 0.0  # fraudulent dispensers cheat from this share of the readings on
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def run_cell(cell: Cell, rules: SurveillanceRules | None = None) -> CellResult:
             collude_fraction=cell.collude_fraction,
             collusion="cover+frame",
             bias_sd_pct=cell.bias_sd_pct,
+            fraud_from_refuel=int(cell.cheats_from * cell.vehicles * cell.refuels_per_vehicle),
         )
     )
     rules = rules or SurveillanceRules()
@@ -87,7 +89,11 @@ def run_cell(cell: Cell, rules: SurveillanceRules | None = None) -> CellResult:
     bound = BiasKnowingDetector(rules)
     ever_flagged: set[str] = set()
     readings = cell.vehicles * cell.refuels_per_vehicle
-    for _ in range(readings):
+    change_at = int(cell.cheats_from * readings)
+    before: dict[str, int] = {}  # readings at each dispenser when the cheating starts
+    for k in range(readings):
+        if k == change_at and change_at:
+            before = {d: r["n"] for d, r in state.committed.items() if d.startswith("disp/")}
         index, reading = fleet.refuel()
         bound.add(reading, fleet.vehicles[index].bias)
         for name, evidence in contract.observe(state, reading).events:
@@ -103,7 +109,8 @@ def run_cell(cell: Cell, rules: SurveillanceRules | None = None) -> CellResult:
         for v in fleet.vehicles
         if (state.get(f"veh/{v.vehicle_id}") or {}).get("suspect", False)
     }
-    detect = sorted(records[d]["flagged_at"] for d in fraud & flagged if records[d]["flagged_at"])
+    detect = sorted(records[d]["flagged_at"] - before.get(f"disp/{d}", 0)
+                    for d in fraud & flagged if records[d]["flagged_at"])  # fmt: skip
     bound_flagged = bound.suspects()
     return CellResult(
         cell,
@@ -131,6 +138,7 @@ def summarise(results: list[CellResult]) -> list[dict[str, Any]]:
         r.cell.refuels_per_vehicle,
         r.cell.fraud_pct,
         r.cell.collude_fraction,
+        r.cell.cheats_from,
     )
     for point, group in itertools.groupby(sorted(results, key=key), key=key):
         g = list(group)
@@ -143,6 +151,7 @@ def summarise(results: list[CellResult]) -> list[dict[str, Any]]:
                 "refuels_per_vehicle": point[1],
                 "fraud_pct": point[2],
                 "collude_fraction": point[3],
+                "cheats_from": point[4],
                 "seeds": len(g),
                 "sensitivity": sum(r.flagged_fraudulent for r in g) / fraud,
                 "specificity": 1 - sum(r.flagged_honest for r in g) / honest,
@@ -171,10 +180,11 @@ def bound_columns(g: list[CellResult], fraud: int, honest: int) -> dict[str, flo
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| noise % | refuels/vehicle | fraud % | colluding | sensitivity | specificity "
+        "| noise % | refuels/vehicle | fraud % | colluding | cheats from | sensitivity "
+        "| specificity "
         "| false alarms | readings to detect | colluders found | honest vehicles suspected "
         "| bound: sensitivity | bound: specificity | sensitivity of the bound's |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
 
     def pct(x: float | None) -> str:
@@ -182,7 +192,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
     body = "".join(
         f"| {r['noise_pct']:g} | {r['refuels_per_vehicle']} | {r['fraud_pct']:g} "
-        f"| {pct(r['collude_fraction'])} | {pct(r['sensitivity'])} | {pct(r['specificity'])} "
+        f"| {pct(r['collude_fraction'])} | {pct(r['cheats_from'])} | {pct(r['sensitivity'])} "
+        f"| {pct(r['specificity'])} "
         f"| {pct(r['false_alarm_rate'])} | {r['median_readings_to_detect'] or '-'} "
         f"| {pct(r['colluders_found'])} | {pct(r['honest_vehicles_suspected'])} "
         f"| {pct(r['bound_sensitivity'])} | {pct(r['bound_specificity'])} "
@@ -196,6 +207,9 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 # dispensers cheating; (noise %, refuels per vehicle, fraud %, colluding fraction)
 ISSUE_FLEET = {"vehicles": 1000, "dispensers": 50, "fraud_fraction": 0.1, "bias_sd_pct": 2.0}
 ISSUE_SETTINGS = ((5.0, 10, 2.0, 0.0), (5.0, 10, 2.0, 0.2), (2.0, 10, 1.0, 0.0))
+# dispensers that start cheating half-way, once most honest-looking ones are cleared: the
+# change test's cells (readings to detect count from the start of the cheating)
+CHANGE_SETTINGS = ((5.0, 10, 2.0, 0.0), (2.0, 10, 2.0, 0.0), (2.0, 20, 2.0, 0.0))
 
 
 def run_grid(grid: dict[str, tuple[Any, ...]], seeds: int, jobs: int) -> list[CellResult]:
@@ -296,8 +310,11 @@ def evaluate_issue_fleet(seeds: int, jobs: int, out: Path) -> list[dict[str, Any
     written to OUT/bound_issue_fleet.json."""
     cells = [Cell(*setting, seed, **ISSUE_FLEET)  # type: ignore[arg-type]
              for setting in ISSUE_SETTINGS for seed in range(seeds)]  # fmt: skip
+    cells += [Cell(*setting, seed, **ISSUE_FLEET, cheats_from=0.5)  # type: ignore[arg-type]
+              for setting in CHANGE_SETTINGS for seed in range(seeds)]  # fmt: skip
     rows = summarise(run_cells(cells, jobs))
     config = {**ISSUE_FLEET, "seeds": seeds, "settings": [list(x) for x in ISSUE_SETTINGS],
+              "change_settings": [list(x) for x in CHANGE_SETTINGS], "cheats_from": 0.5,
               "rules": asdict(SurveillanceRules())}  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     path = out / "bound_issue_fleet.json"

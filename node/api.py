@@ -286,6 +286,7 @@ def dispenser_json(dispenser_id: str, record: dict[str, Any]) -> dict[str, Any]:
         "vehicles": record["k"],
         "flagged_at_readings": record["flagged_at"] or None,
         "station_id": record.get("station"),
+        "changed_at_readings": record.get("changed_at") or None,
     }
 
 

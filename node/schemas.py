@@ -117,7 +117,7 @@ DISPENSER = obj(
         "vehicles": INT,
         "flagged_at_readings": NULLABLE_INT,
     },
-    {"station_id": {"type": ["string", "null"]}},
+    {"station_id": {"type": ["string", "null"]}, "changed_at_readings": NULLABLE_INT},
 )
 DISPENSERS = obj(
     {"dispensers": {"type": "array", "items": DISPENSER}}, {"tolerance_ppm": NULLABLE_INT}

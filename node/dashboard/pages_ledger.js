@@ -84,7 +84,9 @@ async function showEvidence(box, d, tolerance) {
   box.replaceChildren(el("p", { class: "muted" }, "loading evidence…"));
   const { votes } = await api(`/v1/dispensers/${encodeURIComponent(d.dispenser_id)}/votes`);
   const counted = votes.filter(v => v.vote_ppm !== null && !v.suspected_colluder);
-  const verdict = d.status === "suspect"
+  const verdict = d.changed_at_readings
+    ? `suspect: the change test found it short-delivering from about reading ${d.changed_at_readings} on`
+    : d.status === "suspect"
     ? `suspect: even the interval's upper end (${pct(d.interval_ppm[1])}) is below −${pct(tolerance)}`
     : d.status === "cleared"
       ? `cleared: the interval's lower end (${pct(d.interval_ppm[0])}) is above −${pct(tolerance)}`

@@ -34,6 +34,7 @@ class FleetConfig:
     dispensers_per_vehicle: int = 5
     stations: int = 0  # 0: one station per 4 dispensers
     software_hash: bytes = b""  # what every vehicle's readings carry (b"": none)
+    fraud_from_refuel: int = 0  # fraudulent dispensers cheat from the fleet's n-th refuel on
 
     def __post_init__(self) -> None:
         if self.vehicles < 1 or self.dispensers < 1:
@@ -93,6 +94,7 @@ class Fleet:
         cfg = self.config
         self.rng = random.Random(cfg.seed)
         self.time_ms = T0_MS
+        self.refuels_done = 0
         stations = cfg.stations or max(1, cfg.dispensers // 4)
         fraudulent = set(
             self.rng.sample(range(cfg.dispensers), round(cfg.fraud_fraction * cfg.dispensers))
@@ -131,7 +133,9 @@ class Fleet:
         self._drive(v)
         room_ml = (1 - v.level) * v.tank_ml
         claimed_ml = max(1_000, int(rng.uniform(0.5, 0.95) * room_ml))
-        cheating = d.fraudulent and rng.random() < d.cheat_probability
+        self.refuels_done += 1
+        started = self.refuels_done > cfg.fraud_from_refuel
+        cheating = d.fraudulent and rng.random() < d.cheat_probability and started
         delivered_ml = claimed_ml * (1 - d.shortfall) if cheating else claimed_ml
         before_obd = _obd(v.level)
         v.level = min(1.0, v.level + delivered_ml / v.tank_ml)

@@ -165,3 +165,32 @@ def test_a_well_known_vehicle_weighs_no_more_than_the_cap() -> None:
     readings = [refuel("known", d, 40_000, 39_600) for d in ("a", "b", "c", "d")] * 25
     observe_all(contract, state, readings)
     assert {state.get(f"disp/{d}")["w"] for d in "abcd"} == {1_500}
+
+
+def test_the_change_test_accumulates_a_shift_and_forgets_honest_scatter() -> None:
+    from analysis.change import cusum_alarm, cusum_step
+
+    s = 0
+    for error in (3_000, -2_000, 4_000, -1_000):  # honest scatter about 0, tolerance 0.5 %
+        s = cusum_step(s, error, 5_000)
+    assert s == 0
+    for _ in range(10):  # 2 % short: 1.5 % of evidence a reading
+        s = cusum_step(s, -20_000, 5_000)
+    assert s == 150_000
+    assert cusum_alarm(s, 10_000**2, 14_000) and not cusum_alarm(s, 10_000**2, 15_000)
+
+
+def test_a_dispenser_that_starts_cheating_after_it_was_cleared_is_flagged() -> None:
+    rules = SurveillanceRules(min_vehicles=5, bias_sd_ppm=1_000, change_h_milli=20_000)
+    contract, state = DispenserSurveillance(rules), DirectState({})
+    honest = [refuel(f"v{v}", "d", 40_000, 40_000 + (v % 5 - 2) * 200) for v in range(40)]
+    events = observe_all(contract, state, honest)
+    assert state.get("disp/d")["status"] == "cleared"
+    assert "dispenser_flagged" not in [name for name, _ in events]
+    cheating = [refuel(f"v{v}", "d", 40_000, 39_200 + (v % 5 - 2) * 200) for v in range(40)]
+    events = observe_all(contract, state, cheating)  # 2 % short from now on
+    record = state.get("disp/d")
+    assert record["status"] == SUSPECT and 40 < record["changed_at"] < 80
+    (flagged,) = [e for name, e in events if name == "dispenser_flagged"]
+    assert flagged["test"] == "change" and flagged["readings"] == record["changed_at"]
+    assert flagged["upper_ppm"] > -5_000  # then, the history's average alone did not flag it

@@ -22,7 +22,7 @@ def test_one_cell_grid_reports_json_markdown_and_plots(tmp_path: Path) -> None:
     assert rows[0]["bound_sensitivity"] == 1.0 and rows[0]["of_bound"] == 1.0
     paths = write_reports(rows, {"grid": grid}, tmp_path)
     assert json.loads((tmp_path / "surveil_eval.json").read_text())["rows"] == rows
-    assert "| 2 | 5 | 5 | 0.0 % | 100.0 % | 100.0 % |" in markdown_table(rows)
+    assert "| 2 | 5 | 5 | 0.0 % | 0.0 % | 100.0 % | 100.0 % |" in markdown_table(rows)
     assert all(p.stat().st_size > 0 for p in paths) and any(p.suffix == ".png" for p in paths)
 
 
