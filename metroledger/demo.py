@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -100,6 +101,7 @@ def run_demo(args: argparse.Namespace) -> int:
                   f"{nodes[0].api}/dashboard/")  # fmt: skip
         return 0
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not orphan nodes
         for d in nodes:
             d.stop()
         if args.dir is None:
@@ -111,13 +113,19 @@ def wait_for_interrupt(nodes: list[Daemon]) -> None:
         f"\ndashboard: {nodes[0].api}/dashboard/ (every node serves it: "
         f"{', '.join(d.api + '/dashboard/' for d in nodes[1:])})"
     )
-    print("the network keeps running; Ctrl-C stops it")
+    print("the network keeps running; Ctrl-C stops it", flush=True)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the nodes too
     try:
         while all(d.process is None or d.process.poll() is None for d in nodes):
             time.sleep(0.5)
         print("a daemon stopped; stopping the network", file=sys.stderr)
     except KeyboardInterrupt:
         print("\nstopping the network")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def populate(nodes: list[Daemon], directory: Path, suite: str, readings: int,
