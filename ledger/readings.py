@@ -269,10 +269,6 @@ class TypeApproval(Payload):
         return cls(text(f[0], "model", 64), kind, text(f[2], "approval_no", 64),
                    text(f[3], "accuracy_class", 16), hashes)  # fmt: skip
 
-    def encode(self) -> bytes:
-        return encode([self.TAG, self.model, self.device_kind, self.approval_no,
-                       self.accuracy_class, list(self.software_hashes)])  # fmt: skip
-
 
 def rotation_proof_bytes(device_id: str, old_key: bytes, new_key: bytes) -> bytes:
     """What the new key signs to prove its holder asked for the rotation."""
