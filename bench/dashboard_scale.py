@@ -21,8 +21,9 @@ from typing import Any
 
 import trio
 
+from analysis.contracts import Registry
 from analysis.state import ContractState
-from analysis.surveillance import SurveillanceRules
+from analysis.surveillance import DispenserSurveillance, SurveillanceRules
 from node.routes import Route, Router
 from node.web import Request
 
@@ -88,14 +89,6 @@ class ScaledNode:
         return self.views.get(contract, ContractState({}))
 
 
-@dataclass
-class _Registry:
-    rules: SurveillanceRules
-
-    def named(self, name: str) -> Any:
-        return self
-
-
 def build_routes(node: Any) -> list[Route]:
     from node.dashboard_api import dashboard_routes
     from node.registry_api import registry_routes
@@ -137,7 +130,7 @@ def measure(records: int, runs: int) -> dict[str, Any]:
         {"registry": ContractState(registry_state(records)),
          "service": ContractState(service_state(records)),
          "surveillance": ContractState(surveillance_state(records // 10, 200))},
-        _Registry(SurveillanceRules()),
+        Registry([DispenserSurveillance(SurveillanceRules())]),
     )  # fmt: skip
     print(f"states of {records} records built in {time.perf_counter() - built:.1f} s")
     gc.freeze()  # long-lived, as in a node (where they sit in the oldest generation)

@@ -14,7 +14,7 @@ from ledger.types import Block, CommitCertificate, compute_tx_hash
 from node import schemas as s
 from node.admin import build_operator_routes
 from node.auth import RateLimiter, rate_limited
-from node.dashboard_api import dashboard_routes, load_assets
+from node.dashboard_api import dashboard_routes, load_assets, surveillance_rules
 from node.http_server import serve_http
 from node.logs import jsonable
 from node.membership import members_json
@@ -103,9 +103,9 @@ def build_routes(node: Service) -> list[Route]:
             for key, record in sorted(state.items())
             if key.startswith("disp/") and wanted in (None, record["status"])
         ]
-        rules = getattr(node.registry.named("surveillance"), "rules", None)
+        rules = surveillance_rules(node)
         return json_response(
-            {"dispensers": found, "tolerance_ppm": getattr(rules, "tolerance_ppm", None)}
+            {"dispensers": found, "tolerance_ppm": rules.tolerance_ppm if rules else None}
         )
 
     async def get_vehicle(request: Request) -> Response:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from analysis.surveillance import DispenserSurveillance, SurveillanceRules
 from node import schemas as s
 from node.routes import Param, Route
 from node.service import Service
@@ -43,11 +44,17 @@ def load_assets(directory: Path = ASSETS_DIR) -> dict[str, tuple[bytes, str]]:
     }
 
 
+def surveillance_rules(node: Service) -> SurveillanceRules | None:
+    """The chain's surveillance rules, or None if its registry has no such contract."""
+    contract = node.registry.named("surveillance")
+    return contract.rules if isinstance(contract, DispenserSurveillance) else None
+
+
 def stations_json(node: Service) -> list[dict[str, Any]]:
     """Every station a reading named or the configuration places, with its coordinates
     (null when unknown) and its dispensers' ids."""
-    rules = getattr(node.registry.named("surveillance"), "rules", None)
-    placed = {sid: (lat, lon) for sid, lat, lon in getattr(rules, "stations", ())}
+    rules = surveillance_rules(node)
+    placed = {sid: (lat, lon) for sid, lat, lon in (rules.stations if rules else ())}
     dispensers: dict[str, list[str]] = {sid: [] for sid in placed}
     state = node.snapshot.view_of("surveillance").committed
     for key, record in sorted(state.items()):
