@@ -36,6 +36,13 @@ def last_refuel(api_get: Callable[[str], Any], height: int) -> RefuelReading:
     raise AssertionError("no refuel committed")
 
 
+def caught_up(nodes: list[Any], i: int) -> None:
+    """Commit is answered by the node that was asked; another applies the block a moment
+    later, so a read there waits for it to reach the highest height any node has."""
+    top = max(d.get("/v1/status")["height"] for d in nodes)
+    wait_until(f"node {i} at height {top}", lambda: nodes[i].get("/v1/status")["height"] >= top)
+
+
 def test_a_reading_with_unapproved_software_is_refused_with_its_reason(tmp_path: Path) -> None:
     with running(tmp_path, 4, "ed25519") as nodes:
         sim = simulation("ed25519", nodes, tmp_path / "journal.sqlite3", seed=3)
@@ -51,6 +58,7 @@ def test_a_reading_with_unapproved_software_is_refused_with_its_reason(tmp_path:
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert approve.returncode == 0, approve.stderr
+        caught_up(nodes, 2)
         approval = nodes[2].get("/v1/types/sim-OBD")
         assert approval["approved_software"] == [APPROVED.hex()]
         assert approval["approval_no"] == "INMETRO-2026-041"
@@ -69,6 +77,7 @@ def test_a_reading_with_unapproved_software_is_refused_with_its_reason(tmp_path:
         assert post(replace(fresh, software_hash=ROGUE)) == (422, "unapproved_software")
         assert post(fresh) == (422, "software_hash_missing")
         assert post(replace(fresh, software_hash=APPROVED)) == (200, "committed")
+        caught_up(nodes, 1)
         twin = nodes[1].get(f"/v1/twins/{last.vehicle_id}")
         assert twin["type"]["type_approval"]["approved_software"] == [APPROVED.hex()]
         assert twin["instance"]["software_hash"] == APPROVED.hex()
