@@ -15,7 +15,9 @@ State (keys and values; integers, text and bytes):
                  last_seq, readings, last_energy_wh, history[[height, action, by, detail]]}
   key/<hex>   = id    every key ever bound to a device (a key serves one device, once)
   type/<model> = a type approval and its approved software (analysis.device_types)
-A device that reports a software hash also keeps `software`, the last it reported.
+  tank/<model> = a vehicle tank model's calibration, levels to litres (analysis.tanks)
+A device that reports a software hash also keeps `software`, the last it reported; a
+vehicle registered with its tank model keeps `tank_model`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from analysis.contracts import TxResult
 from analysis.device_lists import current_lists, observe_change
 from analysis.device_types import approve_type, software_change, software_problem, type_key
 from analysis.state import ContractState
+from analysis.tanks import calibrate_tank, tank_key, volume_problem
 from ledger.crypto import get_suite
 from ledger.membership import KIND_MEMBERSHIP
 from ledger.readings import (
@@ -36,6 +39,7 @@ from ledger.readings import (
     KIND_REGISTER,
     KIND_REVOKE,
     KIND_ROTATE,
+    KIND_TANK,
     KIND_TYPE,
     EndorseDevice,
     InvalidReading,
@@ -44,6 +48,7 @@ from ledger.readings import (
     RegisterDevice,
     RevokeDevice,
     RotateKey,
+    TankCalibration,
     TypeApproval,
     parse_payload,
     rotation_proof_bytes,
@@ -98,6 +103,7 @@ class DeviceRegistry:
             KIND_REVOKE,
             KIND_ROTATE,
             KIND_TYPE,
+            KIND_TANK,
             KIND_REFUEL,
             KIND_METER,
         )
@@ -125,6 +131,8 @@ class DeviceRegistry:
             return self._rotate(state, tx, payload, height)
         if isinstance(payload, TypeApproval):
             return approve_type(state, tx, payload, height, self._lists(state, height)[0])
+        if isinstance(payload, TankCalibration):
+            return calibrate_tank(state, tx, payload, height, self._lists(state, height)[0])
         assert isinstance(payload, RefuelReading | MeterReading)
         return self._reading(state, tx, payload, height)
 
@@ -161,6 +169,7 @@ class DeviceRegistry:
             "kind": p.device_kind, "last_energy_wh": 0, "last_seq": 0,
             "manufacturer": tx.sender, "model": p.model, "readings": 0, "registered_at": h,
             "revoked_from": 0, "revokers": {},
+            **({"tank_model": p.tank_model} if p.tank_model else {}),
         })  # fmt: skip
         return TxResult(True, events=(("device_registered", {"device_id": p.device_id}),))
 
@@ -297,6 +306,10 @@ class DeviceRegistry:
             return "sequence_not_increasing"
         if isinstance(p, MeterReading) and p.energy_wh < device["last_energy_wh"]:
             return "energy_decreased"
+        if isinstance(p, RefuelReading) and "tank_model" in device:
+            problem = volume_problem(state.get(tank_key(device["tank_model"])), p)
+            if problem is not None:
+                return problem
         return software_problem(state.get(type_key(device["model"])), p)
 
 
@@ -319,6 +332,7 @@ def device_view(device: dict[str, Any], height: int) -> dict[str, Any]:
         "public_key": device["key"].hex(),
         "manufacturer": device["manufacturer"].hex(),
         "model": device["model"],
+        "tank_model": device.get("tank_model"),
         "accuracy_class": device["accuracy_class"],
         "registered_at": device["registered_at"],
         "active_from": device["active_from"] or None,

@@ -1,7 +1,9 @@
 """Fuel-dispenser surveillance: many noisy vehicle sensors average out (law of large numbers).
 
 Each accepted refuel reading gives the relative error r = (measured - claimed) / claimed,
-in parts per million. A vehicle's sensor bias is learned from its readings at the
+in parts per million; "measured" is the volume the ledger computes from the reading's OBD
+levels when the vehicle's tank model is calibrated (analysis.tanks), else the reported one.
+A vehicle's sensor bias is learned from its readings at the
 *other* dispensers it uses, each corrected by that dispenser's current estimate; the
 vehicle's bias-corrected mean error at a dispenser is its one *vote* there (a vehicle
 has one vote per dispenser however often it refuels, and votes are clipped, so a few
@@ -34,6 +36,7 @@ from typing import Any
 from analysis.change import cusum_alarm, cusum_step
 from analysis.contracts import TxResult
 from analysis.state import ContractState
+from analysis.tanks import ledger_volume_ml
 from ledger.readings import KIND_REFUEL, RefuelReading, parse_payload
 from ledger.types import Transaction
 
@@ -103,9 +106,10 @@ def chi_square_limit_milli(dof: int) -> int:
     return 1000 * dof + 4750 * isqrt(2 * dof * 1_000_000) // 1000
 
 
-def relative_error_ppm(reading: RefuelReading) -> int:
+def relative_error_ppm(reading: RefuelReading, measured_ml: int | None = None) -> int:
     claimed = reading.dispensed_volume_ml
-    return (reading.measured_volume_ml - claimed) * PPM // claimed
+    measured = reading.measured_volume_ml if measured_ml is None else measured_ml
+    return (measured - claimed) * PPM // claimed
 
 
 def dispenser_bounds(d: dict[str, Any], z_milli: int) -> tuple[int, int, int]:
@@ -154,7 +158,8 @@ class DispenserSurveillance:
         if vehicle is None:
             vehicle = {"s": {}, "n": {}, "m": {}, "w": {}, "suspect": False}
             state.put(vkey, vehicle)
-        d, r = reading.dispenser_id, relative_error_ppm(reading)
+        measured_ml = ledger_volume_ml(state.peers.get("devices"), reading)
+        d, r = reading.dispenser_id, relative_error_ppm(reading, measured_ml)
         self._count_global(state, r)
         vehicle["s"][d] = vehicle["s"].get(d, 0) + r
         vehicle["n"][d] = vehicle["n"].get(d, 0) + 1

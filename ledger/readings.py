@@ -26,6 +26,7 @@ KIND_ENDORSE = "device.endorse"
 KIND_REVOKE = "device.revoke"
 KIND_ROTATE = "device.rotate"
 KIND_TYPE = "device.type"
+KIND_TANK = "device.tank"
 DEVICE_KINDS = ("vehicle", "meter")
 
 MAX_VOLUME_ML = 2_000_000  # a 2,000 L truck fill
@@ -35,6 +36,7 @@ MAX_ENERGY_WH = 10**15
 MAX_INTERVAL_S = 31 * 86_400
 SOFTWARE_HASH_BYTES = 32  # SHA-256 or SM3 of the legally relevant software
 MAX_APPROVED_SOFTWARE = 16
+MAX_TANK_POINTS = 64
 MIN_TIME_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
 MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
@@ -66,11 +68,12 @@ def _time(value: Any) -> int:
 class Payload:
     TAG: ClassVar[int]
     KIND: ClassVar[str]
+    OPTIONAL_LAST: ClassVar[bool] = False  # the last field is left out when empty
 
     def encode(self) -> bytes:
         fields = list(vars(self).values())  # in declaration order
-        if getattr(self, "software_hash", None) == b"":
-            fields.pop()  # a reading with no software hash keeps its earlier encoding
+        if self.OPTIONAL_LAST and not fields[-1]:
+            fields.pop()  # a payload without its optional field keeps its earlier encoding
         return encode([self.TAG, *fields])
 
 
@@ -84,12 +87,21 @@ def _software_split(value: Any, length: int) -> tuple[Any, bytes]:
     return value, b""
 
 
+def _optional_text(value: Any, length: int, what: str) -> tuple[Any, str]:
+    """A payload's fields and its optional last text field (never empty when present,
+    for the same reason as the software hash)."""
+    if isinstance(value, list) and len(value) == length + 2:
+        return value[:-1], _id(value[-1], what)
+    return value, ""
+
+
 @dataclass(frozen=True)
 class RefuelReading(Payload):
     """What a vehicle reports after a refuel (its tank sensor against the dispenser)."""
 
     TAG: ClassVar[int] = 30
     KIND: ClassVar[str] = KIND_REFUEL
+    OPTIONAL_LAST: ClassVar[bool] = True
     vehicle_id: str
     dispenser_id: str
     station_id: str
@@ -135,6 +147,7 @@ class MeterReading(Payload):
 
     TAG: ClassVar[int] = 31
     KIND: ClassVar[str] = KIND_METER
+    OPTIONAL_LAST: ClassVar[bool] = True
     meter_id: str
     energy_wh: int
     interval_s: int
@@ -162,28 +175,36 @@ class MeterReading(Payload):
 
 @dataclass(frozen=True)
 class RegisterDevice(Payload):
-    """A manufacturer declares a device and its public key; authorities then endorse it."""
+    """A manufacturer declares a device and its public key; authorities then endorse it.
+    A vehicle's unit may name the tank model of the vehicle it is fitted to, whose
+    calibration (`TankCalibration`) turns its OBD levels into litres."""
 
     TAG: ClassVar[int] = 32
     KIND: ClassVar[str] = KIND_REGISTER
+    OPTIONAL_LAST: ClassVar[bool] = True
     device_id: str
     device_kind: str
     public_key: bytes
     model: str
     accuracy_class: str
+    tank_model: str = ""
 
     @classmethod
     def from_wire(cls, value: Any) -> RegisterDevice:
+        value, tank_model = _optional_text(value, 5, "tank_model")
         f = expect_tagged(value, cls.TAG, 5, "device registration")
         kind = text(f[1], "device_kind", 16)
         if kind not in DEVICE_KINDS:
             raise InvalidReading("unknown_device_kind", f"{kind!r}; known: {DEVICE_KINDS}")
+        if tank_model and kind != "vehicle":
+            raise InvalidReading("tank_model_not_vehicle", "only a vehicle has a tank")
         return cls(
             _id(f[0], "device_id"),
             kind,
             blob(f[2], "public_key", 32, 65),
             text(f[3], "model", 64),
             text(f[4], "accuracy_class", 16),
+            tank_model,
         )
 
 
@@ -270,6 +291,43 @@ class TypeApproval(Payload):
                    text(f[3], "accuracy_class", 16), hashes)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class TankCalibration(Payload):
+    """An authority's calibration of a vehicle tank model: OBD level steps to litres, as
+    points (level, ml) from level 0 to MAX_OBD_LEVEL, linear between them (a tank's shape
+    makes a step worth more litres in its middle than at its ends). With it in force, the
+    contracts compute a refuel's volume from the raw levels themselves (analysis.tanks).
+    A later calibration of the same model replaces it."""
+
+    TAG: ClassVar[int] = 37
+    KIND: ClassVar[str] = KIND_TANK
+    tank_model: str
+    points: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> TankCalibration:
+        f = expect_tagged(value, cls.TAG, 2, "tank calibration")
+        raw = f[1]
+        if not isinstance(raw, list) or not 2 <= len(raw) <= MAX_TANK_POINTS:
+            raise InvalidReading("invalid_tank_points", f"2..{MAX_TANK_POINTS} [level, ml] points")
+        points = tuple(_tank_point(p) for p in raw)
+        levels, volumes = [p[0] for p in points], [p[1] for p in points]
+        if levels[0] != 0 or levels[-1] != MAX_OBD_LEVEL or levels != sorted(set(levels)):
+            raise InvalidReading(
+                "invalid_tank_points", f"levels rise strictly from 0 to {MAX_OBD_LEVEL}"
+            )
+        if volumes != sorted(volumes) or volumes[-1] == volumes[0]:
+            raise InvalidReading("invalid_tank_points", "volumes never fall, and rise in all")
+        return cls(_id(f[0], "tank_model"), points)
+
+
+def _tank_point(value: Any) -> tuple[int, int]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise InvalidReading("invalid_tank_points", "each point is [level, ml]")
+    level = _within(u64(value[0], "level"), 0, MAX_OBD_LEVEL, "invalid_tank_points", "level")
+    return level, _within(u64(value[1], "ml"), 0, MAX_VOLUME_ML, "invalid_tank_points", "ml")
+
+
 def rotation_proof_bytes(device_id: str, old_key: bytes, new_key: bytes) -> bytes:
     """What the new key signs to prove its holder asked for the rotation."""
     return encode(["metroledger/rotate/v1", device_id, old_key, new_key])
@@ -285,6 +343,7 @@ PAYLOAD_TYPES: dict[str, Any] = {
         RevokeDevice,
         RotateKey,
         TypeApproval,
+        TankCalibration,
     )
 }
 

@@ -22,6 +22,7 @@ from typing import Any
 from analysis.device_types import type_key, type_view
 from analysis.devices import device_key, device_view
 from analysis.service_kpi import scan
+from analysis.tanks import tank_key, tank_view
 from node import schemas as s
 from node.routes import Param, Route
 from node.service import Service
@@ -65,7 +66,8 @@ def twin(snap: Snapshot, device_id: str) -> dict[str, Any] | None:
                  "accuracy_class": (shown or asset or {}).get("accuracy_class"),
                  **({k: asset[k] for k in ("meter_type", "wiring", "manufacturer", "batch")}
                     if asset else {}),
-                 "type_approval": _approval(snap, shown["model"] if shown else None)},
+                 "type_approval": _approval(snap, shown["model"] if shown else None),
+                 "tank": _tank(snap, shown.get("tank_model") if shown else None)},
         "instance": {"serial": device_id, "owner": asset["owner_unit"] if asset else None,
                      "area": member[0] if member else None,
                      "device_status": shown["status"] if shown else None,
@@ -82,6 +84,11 @@ def twin(snap: Snapshot, device_id: str) -> dict[str, Any] | None:
         "work_orders": [{"order": i, "kind": o["kind"], "status": o["status"]} for i, o in orders],
         "log": log,
     }  # fmt: skip
+
+
+def _tank(snap: Snapshot, model: str | None) -> dict[str, Any] | None:
+    found = snap.view_of("devices").get(tank_key(model)) if model else None
+    return tank_view(model, found) if model and found else None
 
 
 def _approval(snap: Snapshot, model: str | None) -> dict[str, Any] | None:
@@ -108,6 +115,13 @@ def twin_routes(node: Service) -> list[Route]:
             return error(404, "unknown_type", model)
         return json_response(type_view(model, found))
 
+    async def get_tank(request: Request) -> Response:
+        model = request.path_params["model"]
+        found = node.snapshot.view_of("devices").get(tank_key(model))
+        if found is None:
+            return error(404, "unknown_tank_model", model)
+        return json_response(tank_view(model, found))
+
     async def get_twin(request: Request) -> Response:
         found = twin(node.snapshot, request.path_params["id"])
         if found is None:
@@ -130,5 +144,12 @@ def twin_routes(node: Service) -> list[Route]:
                                              "approved_software": {"type": "array"},
                                              "history": {"type": "array"}})),
                404: ("no approval of this model", None)},
+              (Param("model", s.ID_PARAM, "path"),)),
+        Route("GET", "/v1/tanks/{model}", get_tank,
+              "A vehicle tank model's calibration: OBD level points to millilitres, from "
+              "which the contracts compute each refuel's volume, and every earlier version",
+              {200: ("tank calibration", s.obj({"tank_model": s.STR, "points": {"type": "array"},
+                                                "history": {"type": "array"}})),
+               404: ("no calibration of this tank model", None)},
               (Param("model", s.ID_PARAM, "path"),)),
     ]  # fmt: skip

@@ -38,6 +38,9 @@ def add_oracle_parsers(commands: Any) -> None:
     sim.add_argument("--shortfall-pct", type=float, default=2.0)
     sim.add_argument("--collude", type=float, default=0.0, help="fraction of colluding vehicles")
     sim.add_argument("--noise-pct", type=float, default=2.0)
+    sim.add_argument("--calibrated-tanks", action="store_true",
+                     help="publish the fleet's tank calibrations first: the ledger then "
+                          "computes each refuel's volume from its OBD levels")  # fmt: skip
     sim.add_argument("--readings", type=int, default=1000,
                      help="refuel readings, at --rate (unless --duration is given)")  # fmt: skip
     sim.add_argument("--rate", default="200/s", help="refuel readings offered per second")
@@ -106,7 +109,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         suite, urls, maker, authorities = simulation_roles(args)
         fleet = FleetConfig(vehicles=args.vehicles, dispensers=args.dispensers, seed=args.seed,
                             fraud_fraction=args.fraud, fraud_shortfall_pct=args.shortfall_pct,
-                            collude_fraction=args.collude, noise_pct=args.noise_pct)  # fmt: skip
+                            collude_fraction=args.collude, noise_pct=args.noise_pct,
+                            calibrated_tanks=args.calibrated_tanks)  # fmt: skip
         rate, meter_rate = parse_rate(args.rate), parse_rate(args.meter_rate, "--meter-rate")
         duration = args.duration or (args.readings / rate if rate else 0)
         cfg = ScaleConfig(fleet, args.meters, rate, meter_rate, duration, args.processes,

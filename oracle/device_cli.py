@@ -1,5 +1,5 @@
-"""`metroledger device register|endorse|revoke|rotate|approve-type|show`: the registry from
-a shell."""
+"""`metroledger device register|endorse|revoke|rotate|approve-type|calibrate-tank|show`:
+the registry from a shell."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from ledger.crypto import KeyPair, get_suite
+from ledger.encoding import decode
 from ledger.readings import (
     SOFTWARE_HASH_BYTES,
     EndorseDevice,
@@ -19,6 +20,7 @@ from ledger.readings import (
     RegisterDevice,
     RevokeDevice,
     RotateKey,
+    TankCalibration,
     TypeApproval,
     rotation_proof_bytes,
 )
@@ -45,6 +47,7 @@ def add_device_parsers(commands: Any) -> None:
     reg.add_argument("--device-key", type=Path, required=True, help="the device's key file")
     reg.add_argument("--model", required=True)
     reg.add_argument("--accuracy-class", required=True)
+    reg.add_argument("--tank-model", default="", help="a vehicle's tank model (calibrate-tank)")
     reg.set_defaults(run=run_register)
     endorse = command("endorse", "an authority endorses the device's registered key")
     endorse.add_argument("--public-key", required=True, help="hex key it inspected")
@@ -68,6 +71,10 @@ def add_device_parsers(commands: Any) -> None:
         "hashes of the approved legally relevant software (none: unchecked)",
     )
     approve.set_defaults(run=run_approve_type)
+    tank = command("calibrate-tank", "an authority publishes a tank model's (--id) calibration")
+    tank.add_argument("--points", required=True, help="OBD level:ml pairs from level 0 to 255, "
+                      "comma-separated (linear between them), e.g. 0:0,255:50000")  # fmt: skip
+    tank.set_defaults(run=run_calibrate_tank)
 
 
 def run_register(args: argparse.Namespace) -> int:
@@ -75,7 +82,12 @@ def run_register(args: argparse.Namespace) -> int:
     return _submit(
         args,
         lambda key: RegisterDevice(
-            args.id, args.kind, device_key.public_key, args.model, args.accuracy_class
+            args.id,
+            args.kind,
+            device_key.public_key,
+            args.model,
+            args.accuracy_class,
+            args.tank_model,
         ),
     )
 
@@ -110,6 +122,19 @@ def run_approve_type(args: argparse.Namespace) -> int:
             raise ValueError(f"--software: each hash is {SOFTWARE_HASH_BYTES} bytes")
         return TypeApproval(args.id, args.kind, args.approval_no, args.accuracy_class,
                             tuple(hashes))  # fmt: skip
+
+    return _submit(args, payload)
+
+
+def run_calibrate_tank(args: argparse.Namespace) -> int:
+    def payload(key: KeyPair) -> Payload:
+        try:
+            pairs = [item.split(":") for item in args.points.split(",") if item]
+            points = tuple((int(level), int(ml)) for level, ml in pairs)
+        except ValueError:
+            raise ValueError("--points: level:ml pairs, comma-separated") from None
+        calibration = TankCalibration(args.id, points)
+        return TankCalibration.from_wire(decode(calibration.encode()))  # its errors, here
 
     return _submit(args, payload)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from ledger.readings import MeterReading, RefuelReading
+from ledger.readings import MAX_OBD_LEVEL, MeterReading, RefuelReading, TankCalibration
 
 T0_MS = 1_800_000_000_000  # 2027-01-15, a fixed epoch so runs are reproducible
 OBD_STEPS = 255
@@ -35,6 +35,10 @@ class FleetConfig:
     stations: int = 0  # 0: one station per 4 dispensers
     software_hash: bytes = b""  # what every vehicle's readings carry (b"": none)
     fraud_from_refuel: int = 0  # fraudulent dispensers cheat from the fleet's n-th refuel on
+    # the OBD levels carry the sensor's reading and the reported volume is their
+    # difference (so the ledger can compute it from a published tank calibration); off,
+    # the levels are the true ones and only the reported volume carries the sensor
+    calibrated_tanks: bool = False
 
     def __post_init__(self) -> None:
         if self.vehicles < 1 or self.dispensers < 1:
@@ -147,6 +151,9 @@ class Fleet:
             measured_ml = claimed_ml  # cover the fraud
         elif v.colluding and cfg.collusion == "cover+frame":
             measured_ml = round(claimed_ml * (1 - cfg.fraud_shortfall_pct / 100))
+        if cfg.calibrated_tanks:  # the level after is what the sensor (or a colluder) says
+            after_obd = min(OBD_STEPS, before_obd + round(measured_ml / step_ml))
+            measured_ml = round((after_obd - before_obd) * step_ml)
         v.refuels += 1
         v.seq += 1
         self.time_ms += rng.randrange(1_000, 60_000)
@@ -156,10 +163,20 @@ class Fleet:
         )  # fmt: skip
         return index, reading
 
+    def tank_calibrations(self) -> list[TankCalibration]:
+        """What an authority publishes for each of the fleet's tank models: linear, one
+        level step a 255th of the tank (as the fleet's sensors read them)."""
+        tanks = sorted({v.tank_ml for v in self.vehicles})
+        return [TankCalibration(tank_model(ml), ((0, 0), (MAX_OBD_LEVEL, ml))) for ml in tanks]
+
     def _drive(self, v: Vehicle) -> None:
         used = self.rng.uniform(0.4, 0.8) * v.level
         v.level -= used
         v.odometer_m += int(used * v.tank_ml / 70 * 1_000)  # about 14 km per litre
+
+
+def tank_model(tank_ml: int) -> str:
+    return f"sim-tank-{tank_ml // 1000}L"
 
 
 def _obd(level: float) -> int:

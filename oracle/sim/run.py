@@ -22,7 +22,7 @@ from ledger.crypto import KeyPair, get_suite
 from ledger.readings import EndorseDevice, RegisterDevice
 from oracle.client import OracleClient, Outcome
 from oracle.journal import Journal
-from oracle.sim.fleet import Fleet, FleetConfig
+from oracle.sim.fleet import Fleet, FleetConfig, tank_model
 
 ACCEPTABLE_AGAIN = {"device_exists", "already_endorsed"}  # a rerun of the same fleet
 
@@ -103,13 +103,20 @@ class Simulation:
         http: httpx.AsyncClient,
         on_progress: Callable[[Progress], None],
     ) -> None:
-        """Register every vehicle, then endorse it by each authority; waits for each phase."""
+        """Publish the tank calibrations (if the fleet's are), register every vehicle,
+        then endorse it by each authority; waits for each phase."""
+        if self.fleet.calibrated_tanks:
+            async with self._client(self.authorities[0], journal, http, 8) as authority:
+                calibrations = [(authority, authority.submit(c))
+                                for c in fleet.tank_calibrations()]  # fmt: skip
+                await self._await_all("tanks", calibrations, on_progress)
         maker = self._client(self.manufacturer, journal, http, 32)
         async with maker:
             registrations = []
             for v in fleet.vehicles:
                 key = self.vehicle_key(v.vehicle_id).public_key
-                payload = RegisterDevice(v.vehicle_id, "vehicle", key, "sim-OBD", "2")
+                payload = RegisterDevice(v.vehicle_id, "vehicle", key, "sim-OBD", "2",
+                                         tank_model(v.tank_ml))  # fmt: skip
                 registrations.append((maker, maker.submit(payload)))
             await self._await_all("register", registrations, on_progress)
         endorsers = [self._client(a, journal, http, 32) for a in self.authorities]

@@ -34,7 +34,7 @@ from oracle.client import run
 from oracle.gateway import Gateway
 from oracle.http_pool import HttpError, HttpPool
 from oracle.journal import Journal
-from oracle.sim.fleet import Fleet, FleetConfig, MeterFleet
+from oracle.sim.fleet import Fleet, FleetConfig, MeterFleet, tank_model
 from oracle.sim.run import ACCEPTABLE_AGAIN, sim_device_key
 
 ENROL_BATCH = 500
@@ -66,10 +66,10 @@ class ScaleConfig:
         return self.concentrators or max(1, -(-self.meters // 2000))
 
 
-def device_ids(cfg: ScaleConfig) -> list[tuple[str, str]]:
-    """(device id, kind) of every simulated device."""
-    vehicles = [(v.vehicle_id, "vehicle") for v in Fleet(cfg.fleet).vehicles]
-    meters = [(m.meter_id, "meter") for m in MeterFleet(cfg.meters, cfg.fleet.seed).meters]
+def device_ids(cfg: ScaleConfig) -> list[tuple[str, str, str]]:
+    """(device id, kind, tank model) of every simulated device."""
+    vehicles = [(v.vehicle_id, "vehicle", tank_model(v.tank_ml)) for v in Fleet(cfg.fleet).vehicles]
+    meters = [(m.meter_id, "meter", "") for m in MeterFleet(cfg.meters, cfg.fleet.seed).meters]
     return vehicles + meters
 
 
@@ -111,13 +111,17 @@ async def enrol(urls: list[str], suite: str, cfg: ScaleConfig, maker: KeyPair,
         for key in (maker, *authorities):
             raw = (await pool.get(urls[0], f"/v1/clients/{key.public_key.hex()}"))[1]
             signer.resume(key.public_key, int(json.loads(raw)["committed_high_seq"]))
+        if cfg.fleet.calibrated_tanks:
+            calibrations = [signer.sign(authorities[0], c)
+                            for c in Fleet(cfg.fleet).tank_calibrations()]  # fmt: skip
+            await submit_waiting(pool, urls, calibrations, "tanks", say)
         devices = device_ids(cfg)
-        keys = {d: sim_device_key(suite, cfg.fleet.seed, d).public_key for d, _ in devices}
-        registrations = [signer.sign(maker, RegisterDevice(d, kind, keys[d], "sim", "2"))
-                         for d, kind in devices]  # fmt: skip
+        keys = {d: sim_device_key(suite, cfg.fleet.seed, d).public_key for d, _, _ in devices}
+        registrations = [signer.sign(maker, RegisterDevice(d, kind, keys[d], "sim", "2", tank))
+                         for d, kind, tank in devices]  # fmt: skip
         await submit_waiting(pool, urls, registrations, "register", say)
         endorsements = [signer.sign(a, EndorseDevice(d, keys[d]))
-                        for d, _ in devices for a in authorities]  # fmt: skip
+                        for d, _, _ in devices for a in authorities]  # fmt: skip
         await submit_waiting(pool, urls, endorsements, "endorse", say)
         return chain
     finally:

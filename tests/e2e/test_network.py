@@ -34,6 +34,13 @@ def wait_until(what: str, check: Callable[[], bool], timeout_s: float = 60) -> N
     raise AssertionError(f"timed out after {timeout_s}s waiting for: {what}")
 
 
+def caught_up(nodes: list[Daemon], i: int) -> None:
+    """Commit is answered by the node that was asked; another applies the block a moment
+    later, so a read there waits for it to reach the highest height any node has."""
+    top = max(d.get("/v1/status")["height"] for d in nodes)
+    wait_until(f"node {i} at height {top}", lambda: nodes[i].get("/v1/status")["height"] >= top)
+
+
 @pytest.fixture
 def network(tmp_path: Path) -> Iterator[list[Daemon]]:
     with running(tmp_path, 4, SUITE) as nodes:

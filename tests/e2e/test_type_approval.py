@@ -20,7 +20,7 @@ from ledger.readings import RefuelReading, sign_payload
 from ledger.types import Block
 from node.load import post_tx
 from node.testnet import running
-from tests.e2e.test_network import wait_until
+from tests.e2e.test_network import caught_up, wait_until
 from tests.e2e.test_oracles import key_file, simulation
 
 APPROVED = hashlib.sha256(b"sim-OBD firmware 3.1, as type-approved").digest()
@@ -34,13 +34,6 @@ def last_refuel(api_get: Callable[[str], Any], height: int) -> RefuelReading:
             if tx.kind == "refuel":
                 return RefuelReading.from_wire(decode(tx.payload))
     raise AssertionError("no refuel committed")
-
-
-def caught_up(nodes: list[Any], i: int) -> None:
-    """Commit is answered by the node that was asked; another applies the block a moment
-    later, so a read there waits for it to reach the highest height any node has."""
-    top = max(d.get("/v1/status")["height"] for d in nodes)
-    wait_until(f"node {i} at height {top}", lambda: nodes[i].get("/v1/status")["height"] >= top)
 
 
 def test_a_reading_with_unapproved_software_is_refused_with_its_reason(tmp_path: Path) -> None:

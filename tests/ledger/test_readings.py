@@ -19,6 +19,7 @@ from ledger.readings import (
     RegisterDevice,
     RevokeDevice,
     RotateKey,
+    TankCalibration,
     TypeApproval,
     parse_payload,
 )
@@ -34,6 +35,8 @@ SAMPLES = [
     RevokeDevice("meter-1", 50, "seal broken"),
     RotateKey("meter-1", b"\x02" * 32, b"\x03" * 64),
     TypeApproval("EM-3", "meter", "TA-2026-7", "1", (b"\x04" * 32, b"\x05" * 32)),
+    RegisterDevice("car-1", "vehicle", b"\x01" * 32, "OBD-X", "2", "tank-50L"),
+    TankCalibration("tank-50L", ((0, 0), (20, 2_500), (235, 47_500), (255, 50_000))),
 ]
 
 
@@ -44,6 +47,41 @@ def test_round_trip(payload: object) -> None:
 
 def test_every_kind_has_a_sample() -> None:
     assert {p.KIND for p in SAMPLES} == set(PAYLOAD_TYPES)
+
+
+def test_a_registration_without_tank_model_keeps_its_encoding() -> None:
+    plain = RegisterDevice("car-1", "vehicle", b"\x01" * 32, "OBD-X", "2")
+    assert plain.encode() == encode([32, "car-1", "vehicle", b"\x01" * 32, "OBD-X", "2"])
+    with pytest.raises(InvalidReading) as err:  # an empty one would be a second encoding
+        parse_payload(
+            "device.register", encode([32, "car-1", "vehicle", b"\x01" * 32, "X", "2", ""])
+        )
+    assert err.value.reason == "malformed_payload"
+    meter = encode([32, "m-1", "meter", b"\x01" * 32, "EM-3", "1", "tank-50L"])
+    with pytest.raises(InvalidReading) as err:
+        parse_payload("device.register", meter)
+    assert err.value.reason == "tank_model_not_vehicle"
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        [[0, 0]],  # one point
+        [[1, 0], [255, 50_000]],  # does not start at level 0
+        [[0, 0], [254, 50_000]],  # does not reach 255
+        [[0, 0], [100, 30_000], [100, 31_000], [255, 50_000]],  # a level twice
+        [[0, 0], [100, 30_000], [255, 20_000]],  # volume falls
+        [[0, 5], [255, 5]],  # never rises
+        [[0, 0], [256, 50_000]],  # level out of range
+        [[0, 0], [255, 2_000_001]],  # volume out of range
+        [[0, 0], [255]],  # not a pair
+        [[0, 0]] + [[i, i] for i in range(1, 64)] + [[255, 50_000]],  # 65 points
+    ],
+)
+def test_tank_calibrations_are_checked(points: list[list[int]]) -> None:
+    with pytest.raises(InvalidReading) as err:
+        parse_payload("device.tank", encode([37, "tank-50L", points]))
+    assert err.value.reason == "invalid_tank_points"
 
 
 @pytest.mark.parametrize(

@@ -158,3 +158,24 @@ def test_export_outside_a_testnet_needs_an_api(
     monkeypatch.chdir(tmp_path)  # not a testnet folder
     assert run_export(argparse.Namespace(api=None, dir=tmp_path / "lake")) == 2
     assert not (tmp_path / "lake").exists()
+
+
+def test_a_calibrated_fleet_reports_volumes_its_levels_agree_with() -> None:
+    """With `calibrated_tanks`, each reading's volume is its levels' difference (honest
+    firmware, and colluders who fake the level along with the volume), so the ledger's
+    check passes them; the readings' errors still carry the sensor's noise."""
+    from analysis.tanks import volume_from_levels_ml, volume_problem
+
+    fleet = Fleet(FleetConfig(vehicles=50, dispensers=8, seed=4, collude_fraction=0.2,
+                              collusion="cover+frame", calibrated_tanks=True))  # fmt: skip
+    points = {c.tank_model: [list(p) for p in c.points] for c in fleet.tank_calibrations()}
+    tanks = {v.vehicle_id: f"sim-tank-{v.tank_ml // 1000}L" for v in fleet.vehicles}
+    errors = set()
+    for _ in range(400):
+        _, r = fleet.refuel()
+        table = points[tanks[r.vehicle_id]]
+        assert volume_problem({"points": table}, r) is None
+        levels = volume_from_levels_ml(table, r.tank_level_before_obd, r.tank_level_after_obd)
+        assert abs(r.measured_volume_ml - levels) <= 1
+        errors.add(round(100 * r.measured_volume_ml / r.dispensed_volume_ml))
+    assert len(errors) > 5  # not all one value: the noise is in the levels
