@@ -18,13 +18,14 @@ allows). A vehicle whose votes disagree with the others' at several dispensers i
 reported as a suspected colluder and stops voting. Integers only: two nodes reach
 identical state.
 
-State: global    = {n, sum_ppm, sum_sq} over every reading (the noise level)
+State: global    = {n, sum_ppm, sum_sq} over every reading, and {v, a, b}: vehicles, and
+                   sums of S_i^2 // N_i and N_i^2 over them (analysis.spread)
        disp/<id> = {n, k, w, sum_ppm, sum_sq, status, flagged_at, estimate, lower, upper,
                     station (of its first reading), cusum, changed_at}: k votes, w the
                     sum of their weights, sum_ppm and sum_sq their weighted sums; the
                     change test's statistic and when it fired (analysis.change)
        veh/<id>  = {s: {disp: sum_ppm}, n: {disp: count}, m: {disp: vote_ppm},
-                    w: {disp: weight_milli}, suspect}
+                    w: {disp: weight_milli}, suspect, t: [S_i^2 // N_i, N_i]}
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ from math import isqrt
 from typing import Any
 
 from analysis.change import cusum_alarm, cusum_step
+from analysis.chi2 import QUANTILES_MILLI, chi_square_limit_milli
 from analysis.contracts import TxResult
+from analysis.spread import count_vehicle, learned_spread
 from analysis.state import ContractState
 from analysis.tanks import ledger_volume_ml
 from ledger.readings import KIND_REFUEL, RefuelReading, parse_payload
@@ -51,10 +54,15 @@ class SurveillanceRules:
     min_vehicles: int = 40  # votes before any decision
     vote_clip_ppm: int = 100_000  # no single vote counts beyond +-10 %
     bias_sd_ppm: int = 10_000  # prior spread of vehicle sensor biases (1 %)
+    learn_spread: int = 1  # 1: learn bias spread and noise from the data (analysis.spread)
     vehicle_min_dispensers: int = 3
+    # the colluder test's level, in millionths: 1 (1e-6) or 1,000 (1e-3); a vehicle
+    # wrongly suspected only stops voting, so a laxer test costs little (analysis.chi2)
+    vehicle_alpha_ppm: int = 1
+    doubt_alpha_ppm: int = 10_000  # votes withdrawn (no accusation) past this level; 0: never
     # the most one vote weighs, in thousandths of a reading whose vehicle's bias is known:
     # a vehicle that refuels often at one dispenser cannot outweigh many (colluders)
-    max_vote_weight_milli: int = 3_000
+    max_vote_weight_milli: int = 6_000
     change_h_milli: int = 40_000  # the change test's threshold, in noise sigmas (change.py)
     # where each station is, for maps: (station id, latitude, longitude in millionths of a
     # degree); configuration only, no decision depends on it
@@ -75,6 +83,13 @@ class SurveillanceRules:
             raise ValueError(
                 "min_vehicles must be >= 2, vote_clip_ppm and max_vote_weight_milli > 0"
             )
+        if rules.vehicle_alpha_ppm not in QUANTILES_MILLI or (
+            rules.doubt_alpha_ppm and rules.doubt_alpha_ppm not in QUANTILES_MILLI
+        ):
+            raise ValueError(
+                f"vehicle_alpha_ppm and doubt_alpha_ppm (or 0) must be one of "
+                f"{sorted(QUANTILES_MILLI)}"
+            )
         return rules
 
 
@@ -91,19 +106,6 @@ def parse_stations(raw: Any) -> tuple[tuple[str, int, int], ...]:
             raise ValueError(f"stations.{station}: expected [latitude_e6, longitude_e6]")
         out.append((station, where[0], where[1]))
     return tuple(out)
-
-
-# chi-square quantiles at 1 - 1e-6 by degrees of freedom (x 1000): per-reading noise is
-# not the same for every refuel (OBD steps weigh more on small fills), so the test is kept
-# strict. Beyond the table, dof + 4.75 sqrt(2 dof) is close (Wilson-Hilferty).
-CHI2_LIMIT_MILLI = (0, 23_928, 27_631, 30_664, 33_377, 35_888, 38_258, 40_522, 42_701, 44_811,
-                    46_863)  # fmt: skip
-
-
-def chi_square_limit_milli(dof: int) -> int:
-    if dof < len(CHI2_LIMIT_MILLI):
-        return CHI2_LIMIT_MILLI[dof]
-    return 1000 * dof + 4750 * isqrt(2 * dof * 1_000_000) // 1000
 
 
 def relative_error_ppm(reading: RefuelReading, measured_ml: int | None = None) -> int:
@@ -163,15 +165,18 @@ class DispenserSurveillance:
         self._count_global(state, r)
         vehicle["s"][d] = vehicle["s"].get(d, 0) + r
         vehicle["n"][d] = vehicle["n"].get(d, 0) + 1
+        if self.rules.learn_spread:
+            count_vehicle(state.edit("global"), vehicle)
         events: list[tuple[str, Any]] = []
         self._count_reading(state, d, reading.station_id)
         if vehicle["suspect"]:  # a suspected colluder's readings are kept but do not vote
             return TxResult(True)
-        noise_var = self._noise_var(state)  # fixed for the rest of this reading
-        events += self._test_change(state, vehicle, d, r, noise_var)
-        for dispenser in sorted(vehicle["n"]):
-            events += self._revote(state, vehicle, dispenser, noise_var)
-        events += self._judge_vehicle(state, vehicle, reading.vehicle_id, noise_var)
+        spread = self._spread(state)  # fixed for the rest of this reading
+        events += self._test_change(state, vehicle, d, r, spread)
+        judged, votes = self._judge_vehicle(state, vehicle, reading.vehicle_id, spread[1])
+        events += judged
+        for dispenser in sorted(vehicle["n"]) if votes else ():
+            events += self._revote(state, vehicle, dispenser, spread)
         return TxResult(True, events=tuple(events))
 
     # ---- dispensers --------------------------------------------------------------------
@@ -196,7 +201,7 @@ class DispenserSurveillance:
         d["n"] += 1
 
     def _bias_without(
-        self, state: ContractState, vehicle: dict[str, Any], skip: str, noise_var: int
+        self, state: ContractState, vehicle: dict[str, Any], skip: str, spread: tuple[int, int]
     ) -> tuple[int, int]:
         """The vehicle's sensor bias from its other dispensers, each corrected by its
         estimate, and the number of readings it comes from."""
@@ -212,28 +217,28 @@ class DispenserSurveillance:
             return 0, 0
         # Shrink towards 0 as empirical Bayes does: a bias learned from few noisy readings
         # is mostly noise, and a colluder's invented readings should not move it far.
-        prior_var = self.rules.bias_sd_ppm**2
+        prior_var, noise_var = spread
         return total * prior_var // (prior_var * count + noise_var), count
 
-    def _noise_var(self, state: ContractState) -> int:
-        """Per-reading noise variance: all readings' variance less the bias spread."""
+    def _spread(self, state: ContractState) -> tuple[int, int]:
+        """(bias variance, per-reading noise variance): learned from the readings
+        (analysis.spread), or the configured bias spread and the rest of the variance."""
         prior_var = self.rules.bias_sd_ppm**2
-        g = state.get("global")
-        if g is None or g["n"] < 2:
-            return prior_var * 4
-        n: int = g["n"]
-        total_var: int = (n * g["sum_sq"] - g["sum_ppm"] ** 2) // (n * (n - 1))
-        return max(total_var - prior_var, prior_var // 4)
+        return learned_spread(state.get("global"), prior_var, bool(self.rules.learn_spread))
 
     def _revote(
-        self, state: ContractState, vehicle: dict[str, Any], dispenser_id: str, noise_var: int
+        self,
+        state: ContractState,
+        vehicle: dict[str, Any],
+        dispenser_id: str,
+        spread: tuple[int, int],
     ) -> list[tuple[str, Any]]:
         clip = self.rules.vote_clip_ppm
         here = vehicle["n"][dispenser_id]
         mean = vehicle["s"][dispenser_id] // here
-        bias, elsewhere = self._bias_without(state, vehicle, dispenser_id, noise_var)
+        bias, elsewhere = self._bias_without(state, vehicle, dispenser_id, spread)
         vote = max(-clip, min(clip, mean - bias))
-        weight = min(vote_weight_milli(here, elsewhere, self.rules.bias_sd_ppm**2, noise_var),
+        weight = min(vote_weight_milli(here, elsewhere, *spread),
                      self.rules.max_vote_weight_milli)  # fmt: skip
         old, old_weight = vehicle["m"].get(dispenser_id), vehicle["w"].get(dispenser_id, 0)
         if old == vote and old_weight == weight:
@@ -251,18 +256,18 @@ class DispenserSurveillance:
         vehicle: dict[str, Any],
         dispenser_id: str,
         r_ppm: int,
-        noise_var: int,
+        spread: tuple[int, int],
     ) -> list[tuple[str, Any]]:
         """One CUSUM step on this reading's bias-corrected error (analysis.change)."""
         d = state.edit(f"disp/{dispenser_id}")
         if d.get("changed_at") or d["status"] == SUSPECT or d["k"] < self.rules.min_vehicles:
             return []  # suspect already, or too few vehicles yet to decide anything
-        bias, _ = self._bias_without(state, vehicle, dispenser_id, noise_var)
+        bias, _ = self._bias_without(state, vehicle, dispenser_id, spread)
         # the error against the dispenser's own estimate so far: what has always been
         # there (framing colluders' steady lies among it) is no change
         error = r_ppm - bias - d["estimate"]
         d["cusum"] = cusum_step(d.get("cusum", 0), error, self.rules.tolerance_ppm)
-        if not cusum_alarm(d["cusum"], noise_var, self.rules.change_h_milli):
+        if not cusum_alarm(d["cusum"], spread[1], self.rules.change_h_milli):
             return []
         d["changed_at"] = d["n"]
         return self._decide(d, dispenser_id)
@@ -295,46 +300,70 @@ class DispenserSurveillance:
 
     def _judge_vehicle(
         self, state: ContractState, vehicle: dict[str, Any], vehicle_id: str, noise_var: int
-    ) -> list[tuple[str, Any]]:
-        """Consistency with the population. At each dispenser with enough votes, the
-        vehicle's deviation from the others' mean has variance about noise/n (n: its
-        readings there). Deviations minus their weighted mean (a bias the correction
-        missed is no evidence) give T, chi-square with m-1 degrees of freedom for an honest
-        vehicle; T above the 1-in-a-million quantile flags a suspected colluder, whose votes
-        then stop counting (a colluder lies at some dispensers and not at others)."""
-        weights, deviations = [], []
-        for dispenser_id in sorted(vehicle["m"]):
-            d = state.get(f"disp/{dispenser_id}")
-            if d is None or d["k"] < self.rules.min_vehicles:
-                continue
-            vote, weight = vehicle["m"][dispenser_id], vehicle["w"][dispenser_id]
-            others = d["w"] - weight
-            deviations.append(vote - (d["sum_ppm"] - weight * vote) // others if others else 0)
-            weights.append(vehicle["n"][dispenser_id])  # 1 / variance, in units of 1/noise
-        dof = len(deviations) - 1
-        if dof + 1 < self.rules.vehicle_min_dispensers:
-            return []
-        centre = sum(w * x for w, x in zip(weights, deviations, strict=True)) // sum(weights)
-        t_milli = sum(
-            w * (x - centre) ** 2 * 1000 // noise_var
-            for w, x in zip(weights, deviations, strict=True)
-        )
-        if t_milli <= chi_square_limit_milli(dof):
-            return []
-        score_milli = t_milli
-        vehicle["suspect"] = True
-        events: list[tuple[str, Any]] = [
-            (
-                "vehicle_suspected",
-                {"vehicle_id": vehicle_id, "chi_square_milli": score_milli, "dof": dof},
+    ) -> tuple[list[tuple[str, Any]], bool]:
+        """(events, whether the vehicle votes). Past the strict level it is a suspected
+        colluder for good (an event; its votes stop counting). Past the lax level
+        (`doubt_alpha_ppm`) its votes are withdrawn quietly until its readings are
+        consistent again: a framer's lies at a few dispensers seldom reach the strict
+        level, and an honest vehicle loses its votes at that rate only, accused of
+        nothing."""
+        found = self._consistency(state, vehicle, noise_var)
+        if found is None:
+            return [], True
+        t_milli, dof = found
+        events: list[tuple[str, Any]] = []
+        if t_milli > chi_square_limit_milli(dof, self.rules.vehicle_alpha_ppm):
+            vehicle["suspect"] = True
+            events.append(
+                (
+                    "vehicle_suspected",
+                    {"vehicle_id": vehicle_id, "chi_square_milli": t_milli, "dof": dof},
+                )
             )
-        ]
+        elif not self.rules.doubt_alpha_ppm or t_milli <= chi_square_limit_milli(
+            dof, self.rules.doubt_alpha_ppm
+        ):
+            vehicle.pop("doubt", None)
+            return [], True
+        else:
+            vehicle["doubt"] = True
         for dispenser_id, vote in sorted(vehicle["m"].items()):  # its votes stop counting
             d = state.edit(f"disp/{dispenser_id}")
             _count_vote(d, -1, vote, vehicle["w"][dispenser_id])
             events += self._decide(d, dispenser_id)
         vehicle["m"], vehicle["w"] = {}, {}
-        return events
+        return events, False
+
+    def _consistency(
+        self, state: ContractState, vehicle: dict[str, Any], noise_var: int
+    ) -> tuple[int, int] | None:
+        """(T x 1000, degrees of freedom) of the vehicle's consistency with the
+        population, or None before it has `vehicle_min_dispensers` to compare. At each
+        dispenser with enough votes, the vehicle's mean reading there less the others'
+        estimate is its bias plus noise of variance about noise/n (n: its readings
+        there); the deviations less their weighted mean (the bias) give T, chi-square
+        with m-1 degrees of freedom for an honest vehicle. Raw means, not votes: a
+        vote's bias comes from the vehicle's other dispensers, so votes' deviations
+        would share that noise and inflate T."""
+        weights, deviations = [], []
+        for dispenser_id in sorted(vehicle["n"]):
+            d = state.get(f"disp/{dispenser_id}")
+            if d is None or d["k"] < self.rules.min_vehicles:
+                continue
+            vote, weight = vehicle["m"].get(dispenser_id, 0), vehicle["w"].get(dispenser_id, 0)
+            others, here = d["w"] - weight, vehicle["n"][dispenser_id]
+            mean = vehicle["s"][dispenser_id] // here
+            deviations.append(mean - (d["sum_ppm"] - weight * vote) // others if others else 0)
+            weights.append(here)  # 1 / variance, in units of 1/noise
+        dof = len(deviations) - 1
+        if dof + 1 < self.rules.vehicle_min_dispensers:
+            return None
+        centre = sum(w * x for w, x in zip(weights, deviations, strict=True)) // sum(weights)
+        t_milli = sum(
+            w * (x - centre) ** 2 * 1000 // noise_var
+            for w, x in zip(weights, deviations, strict=True)
+        )
+        return t_milli, dof
 
 
 def _count_vote(d: dict[str, Any], sign: int, vote: int, weight: int) -> None:

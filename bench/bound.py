@@ -7,7 +7,9 @@ dispenser and decides with the contract's own rule, tolerance and z (suspect whe
 mean plus z standard errors is below minus the tolerance), once the dispenser has the
 contract's minimum number of distinct vehicles. No method that does not know the biases
 can do better on the same data, so a cell's sensitivity is reported as a fraction of
-this one's. Floats are fine here: it is an evaluation, not consensus state.
+this one's. Where vehicles collude, a second one also knows who colludes and leaves
+their readings out: what could be reached if every colluder were found. Floats are fine
+here: it is an evaluation, not consensus state.
 """
 
 from __future__ import annotations

@@ -15,9 +15,16 @@ def add_surveil_parser(commands: Any) -> None:
     sub = surveil.add_subparsers(dest="surveil_cmd", required=True)
     ev = sub.add_parser("eval", help="sensitivity, specificity and time to detection over a grid")
     ev.add_argument("--quick", action="store_true", help="a smaller grid (a few minutes)")
-    ev.add_argument("--issue-fleet", action="store_true",
-                    help="issue 20's fleet instead (1,000 vehicles, 50 dispensers, bias sd "
-                         "2 %%; its three settings; default 20 seeds)")  # fmt: skip
+    ev.add_argument(
+        "--issue-fleet",
+        action="store_true",
+        help="issue 20's fleet instead (1,000 vehicles, 50 dispensers, bias sd "
+        "2 %%; its settings, framing, late cheats; default 20 seeds)",
+    )
+    ev.add_argument("--wide", action="store_true",
+                    help="fleets of 500-5,000 vehicles over 20-100 dispensers, 3 or 6 homes, "
+                         "bias sd 1-2 %%, honest dispensers off by up to 0.3 %% (default 2 "
+                         "seeds)")  # fmt: skip
     ev.add_argument("--seeds", type=int, default=0, help="seeds per cell (default 2 quick, 3 full)")
     ev.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ev.add_argument("--out", type=Path, default=Path("surveil-eval"), help="report folder")
@@ -102,12 +109,19 @@ def run_project(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     from bench.surveil_eval import evaluate, evaluate_issue_fleet
+    from bench.surveil_wide import evaluate_wide
 
-    seeds = args.seeds or (20 if args.issue_fleet else 2 if args.quick else 3)
+    wide = getattr(args, "wide", False)
+    seeds = args.seeds or (20 if args.issue_fleet else 2 if args.quick or wide else 3)
     if seeds < 1 or args.jobs < 1:
         print("metroledger surveil eval: --seeds and --jobs must be positive")
         return 2
-    if args.issue_fleet:
+    if args.issue_fleet and wide:
+        print("metroledger surveil eval: --issue-fleet or --wide, not both")
+        return 2
+    if wide:
+        evaluate_wide(seeds, args.jobs, args.out)
+    elif args.issue_fleet:
         evaluate_issue_fleet(seeds, args.jobs, args.out)
     else:
         evaluate(args.quick, seeds, args.jobs, args.out)

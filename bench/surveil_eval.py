@@ -49,6 +49,11 @@ class Cell:
     fraud_fraction: float = 0.2
     bias_sd_pct: float = 1.0
     cheats_from: float = 0.0  # fraudulent dispensers cheat from this share of the readings on
+    collusion: str = "cover+frame"  # oracle.sim.fleet: or "frame", targets only
+    frame_pct: float = 0.0  # the shortfall framers report (0: the fraud's)
+    home_dispensers: int = 5  # each vehicle's home dispensers
+    away_fraction: float = 0.0  # of refuels elsewhere
+    honest_offset_pct: float = 0.0  # honest dispensers' own errors, up to this either way
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,8 @@ class CellResult:
     readings: int
     bound_flagged_fraudulent: int = 0  # bench.bound: what knowing every bias would find
     bound_flagged_honest: int = 0
+    aware_flagged_fraudulent: int = 0  # the same, knowing who colludes too
+    aware_flagged_honest: int = 0
 
 
 def run_cell(cell: Cell, rules: SurveillanceRules | None = None) -> CellResult:
@@ -79,14 +86,18 @@ def run_cell(cell: Cell, rules: SurveillanceRules | None = None) -> CellResult:
             fraud_shortfall_pct=cell.fraud_pct,
             noise_pct=cell.noise_pct,
             collude_fraction=cell.collude_fraction,
-            collusion="cover+frame",
+            collusion=cell.collusion,
+            frame_pct=cell.frame_pct,
+            dispensers_per_vehicle=cell.home_dispensers,
+            away_fraction=cell.away_fraction,
+            honest_offset_pct=cell.honest_offset_pct,
             bias_sd_pct=cell.bias_sd_pct,
             fraud_from_refuel=int(cell.cheats_from * cell.vehicles * cell.refuels_per_vehicle),
         )
     )
     rules = rules or SurveillanceRules()
     contract, state = DispenserSurveillance(rules), DirectState({})
-    bound = BiasKnowingDetector(rules)
+    bound, aware = BiasKnowingDetector(rules), BiasKnowingDetector(rules)
     ever_flagged: set[str] = set()
     readings = cell.vehicles * cell.refuels_per_vehicle
     change_at = int(cell.cheats_from * readings)
@@ -96,6 +107,8 @@ def run_cell(cell: Cell, rules: SurveillanceRules | None = None) -> CellResult:
             before = {d: r["n"] for d, r in state.committed.items() if d.startswith("disp/")}
         index, reading = fleet.refuel()
         bound.add(reading, fleet.vehicles[index].bias)
+        if not fleet.vehicles[index].colluding:
+            aware.add(reading, fleet.vehicles[index].bias)
         for name, evidence in contract.observe(state, reading).events:
             if name == "dispenser_flagged":
                 ever_flagged.add(evidence["dispenser_id"])
@@ -111,7 +124,7 @@ def run_cell(cell: Cell, rules: SurveillanceRules | None = None) -> CellResult:
     }
     detect = sorted(records[d]["flagged_at"] - before.get(f"disp/{d}", 0)
                     for d in fraud & flagged if records[d]["flagged_at"])  # fmt: skip
-    bound_flagged = bound.suspects()
+    bound_flagged, aware_flagged = bound.suspects(), aware.suspects()
     return CellResult(
         cell,
         len(fraud),
@@ -127,6 +140,8 @@ def run_cell(cell: Cell, rules: SurveillanceRules | None = None) -> CellResult:
         readings,
         len(fraud & bound_flagged),
         len(honest & bound_flagged),
+        len(fraud & aware_flagged),
+        len(honest & aware_flagged),
     )
 
 
@@ -139,6 +154,13 @@ def summarise(results: list[CellResult]) -> list[dict[str, Any]]:
         r.cell.fraud_pct,
         r.cell.collude_fraction,
         r.cell.cheats_from,
+        r.cell.collusion,
+        r.cell.frame_pct,
+        r.cell.vehicles,
+        r.cell.dispensers,
+        r.cell.home_dispensers,
+        r.cell.bias_sd_pct,
+        r.cell.honest_offset_pct,
     )
     for point, group in itertools.groupby(sorted(results, key=key), key=key):
         g = list(group)
@@ -152,6 +174,13 @@ def summarise(results: list[CellResult]) -> list[dict[str, Any]]:
                 "fraud_pct": point[2],
                 "collude_fraction": point[3],
                 "cheats_from": point[4],
+                "collusion": point[5],
+                "frame_pct": point[6],
+                "vehicles": point[7],
+                "fleet_dispensers": point[8],
+                "home_dispensers": point[9],
+                "bias_sd_pct": point[10],
+                "honest_offset_pct": point[11],
                 "seeds": len(g),
                 "sensitivity": sum(r.flagged_fraudulent for r in g) / fraud,
                 "specificity": 1 - sum(r.flagged_honest for r in g) / honest,
@@ -173,9 +202,14 @@ def bound_columns(g: list[CellResult], fraud: int, honest: int) -> dict[str, flo
     sensitivity as a fraction of the bound's."""
     bound = sum(r.bound_flagged_fraudulent for r in g) / fraud
     found = sum(r.flagged_fraudulent for r in g) / fraud
+    colluding = any(r.colluders for r in g)
+    aware = sum(r.aware_flagged_fraudulent for r in g) / fraud if colluding else None
     return {"bound_sensitivity": bound,
             "bound_specificity": 1 - sum(r.bound_flagged_honest for r in g) / honest,
-            "of_bound": found / bound if bound else None}  # fmt: skip
+            "of_bound": found / bound if bound else None,
+            "aware_sensitivity": aware,
+            "aware_specificity": 1 - sum(r.aware_flagged_honest for r in g) / honest
+                                 if colluding else None}  # fmt: skip
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
@@ -183,21 +217,29 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         "| noise % | refuels/vehicle | fraud % | colluding | cheats from | sensitivity "
         "| specificity "
         "| false alarms | readings to detect | colluders found | honest vehicles suspected "
-        "| bound: sensitivity | bound: specificity | sensitivity of the bound's |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| bound: sensitivity | bound: specificity | sensitivity of the bound's "
+        "| knowing colluders: sensitivity | knowing colluders: specificity |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
 
     def pct(x: float | None) -> str:
         return "-" if x is None else f"{100 * x:.1f} %"
 
+    def colluding(r: dict[str, Any]) -> str:
+        if not r["collude_fraction"]:
+            return pct(0.0)
+        frame = r.get("frame_pct") or r["fraud_pct"]
+        return f"{pct(r['collude_fraction'])} {r.get('collusion', 'cover+frame')} {frame:g} %"
+
     body = "".join(
         f"| {r['noise_pct']:g} | {r['refuels_per_vehicle']} | {r['fraud_pct']:g} "
-        f"| {pct(r['collude_fraction'])} | {pct(r['cheats_from'])} | {pct(r['sensitivity'])} "
+        f"| {colluding(r)} | {pct(r['cheats_from'])} | {pct(r['sensitivity'])} "
         f"| {pct(r['specificity'])} "
         f"| {pct(r['false_alarm_rate'])} | {r['median_readings_to_detect'] or '-'} "
         f"| {pct(r['colluders_found'])} | {pct(r['honest_vehicles_suspected'])} "
         f"| {pct(r['bound_sensitivity'])} | {pct(r['bound_specificity'])} "
-        f"| {pct(r['of_bound'])} |\n"
+        f"| {pct(r['of_bound'])} | {pct(r['aware_sensitivity'])} "
+        f"| {pct(r['aware_specificity'])} |\n"
         for r in rows
     )
     return head + body
@@ -210,6 +252,12 @@ ISSUE_SETTINGS = ((5.0, 10, 2.0, 0.0), (5.0, 10, 2.0, 0.2), (2.0, 10, 1.0, 0.0))
 # dispensers that start cheating half-way, once most honest-looking ones are cleared: the
 # change test's cells (readings to detect count from the start of the cheating)
 CHANGE_SETTINGS = ((5.0, 10, 2.0, 0.0), (2.0, 10, 2.0, 0.0), (2.0, 20, 2.0, 0.0))
+
+
+# framing (issue 20): colluders accuse a fifth of the dispensers (honest ones) by 3-5 %,
+# and report honestly elsewhere; (noise %, colluding fraction, frame %), 2 % fraud
+FRAME_SETTINGS = tuple((noise, c, f) for noise in (2.0, 5.0) for c in (0.1, 0.2)
+                       for f in (3.0, 5.0))  # fmt: skip
 
 
 def run_grid(grid: dict[str, tuple[Any, ...]], seeds: int, jobs: int) -> list[CellResult]:
@@ -312,9 +360,12 @@ def evaluate_issue_fleet(seeds: int, jobs: int, out: Path) -> list[dict[str, Any
              for setting in ISSUE_SETTINGS for seed in range(seeds)]  # fmt: skip
     cells += [Cell(*setting, seed, **ISSUE_FLEET, cheats_from=0.5)  # type: ignore[arg-type]
               for setting in CHANGE_SETTINGS for seed in range(seeds)]  # fmt: skip
+    cells += [Cell(noise, 10, 2.0, c, seed, **ISSUE_FLEET, collusion="frame", frame_pct=f)  # type: ignore[arg-type]
+              for noise, c, f in FRAME_SETTINGS for seed in range(seeds)]  # fmt: skip
     rows = summarise(run_cells(cells, jobs))
     config = {**ISSUE_FLEET, "seeds": seeds, "settings": [list(x) for x in ISSUE_SETTINGS],
               "change_settings": [list(x) for x in CHANGE_SETTINGS], "cheats_from": 0.5,
+              "frame_settings": [list(x) for x in FRAME_SETTINGS], "frame_targets": 0.2,
               "rules": asdict(SurveillanceRules())}  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     path = out / "bound_issue_fleet.json"

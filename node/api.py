@@ -117,6 +117,7 @@ def build_routes(node: Service) -> list[Route]:
         record = record or {"n": {}, "m": {}, "suspect": False}
         status = device_view(device, snapshot.height)["status"] if device else None
         return json_response({"vehicle_id": vehicle_id, "suspected_colluder": record["suspect"],
+                              "votes_withdrawn": bool(record.get("doubt")),
                               "device_status": status, "readings_by_dispenser": record["n"],
                               "votes_ppm": record["m"]})  # fmt: skip
 

@@ -126,6 +126,7 @@ VEHICLE = obj(
     {
         "vehicle_id": STR,
         "suspected_colluder": {"type": "boolean"},
+        "votes_withdrawn": {"type": "boolean"},
         "device_status": {"type": ["string", "null"]},
         "readings_by_dispenser": {"type": "object"},
         "votes_ppm": {"type": "object"},

@@ -30,7 +30,9 @@ class FleetConfig:
     noise_pct: float = 2.0  # sensor noise, standard deviation of the relative error
     bias_sd_pct: float = 1.0  # spread of per-vehicle sensor bias
     collude_fraction: float = 0.0  # of vehicles
-    collusion: str = "cover"  # or "cover+frame"
+    collusion: str = "cover"  # or "cover+frame", or "frame" (only the targets below)
+    frame_pct: float = 0.0  # the shortfall framers report (0: fraud_shortfall_pct)
+    frame_targets: float = 0.2  # with "frame": the share of dispensers framed (honest ones)
     dispensers_per_vehicle: int = 5
     stations: int = 0  # 0: one station per 4 dispensers
     software_hash: bytes = b""  # what every vehicle's readings carry (b"": none)
@@ -39,6 +41,9 @@ class FleetConfig:
     # difference (so the ledger can compute it from a published tank calibration); off,
     # the levels are the true ones and only the reported volume carries the sensor
     calibrated_tanks: bool = False
+    # honest dispensers off by up to this much either way (inside the legal tolerance)
+    honest_offset_pct: float = 0.0
+    away_fraction: float = 0.0  # of refuels at a dispenser that is not one of the homes
 
     def __post_init__(self) -> None:
         if self.vehicles < 1 or self.dispensers < 1:
@@ -46,8 +51,8 @@ class FleetConfig:
         for name in ("fraud_fraction", "intermittent_fraction", "collude_fraction"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be within 0..1")
-        if self.collusion not in ("cover", "cover+frame"):
-            raise ValueError("collusion must be 'cover' or 'cover+frame'")
+        if self.collusion not in ("cover", "cover+frame", "frame"):
+            raise ValueError("collusion must be 'cover', 'cover+frame' or 'frame'")
 
 
 @dataclass
@@ -56,6 +61,7 @@ class Dispenser:
     station_id: str
     shortfall: float  # fraction not delivered when cheating (0 = honest)
     cheat_probability: float
+    offset: float = 0.0  # an honest dispenser's own error: it delivers (1 + offset) x claimed
 
     @property
     def fraudulent(self) -> bool:
@@ -115,6 +121,15 @@ class Fleet:
         colluders = set(
             self.rng.sample(range(cfg.vehicles), round(cfg.collude_fraction * cfg.vehicles))
         )
+        # the framers' targets, from a generator of their own so the rest stays as it was
+        honest = sorted(set(range(cfg.dispensers)) - fraudulent)
+        count = min(len(honest), round(cfg.frame_targets * cfg.dispensers))
+        targets = random.Random(f"targets-{cfg.seed}").sample(honest, count)
+        self.framed = {self.dispensers[d].dispenser_id for d in targets}
+        offsets, x = random.Random(f"offsets-{cfg.seed}"), cfg.honest_offset_pct / 100
+        for disp in self.dispensers:  # honest dispensers' own errors, from their own generator
+            disp.offset = 0.0 if disp.fraudulent or not x else offsets.uniform(-x, x)
+        self.away = random.Random(f"away-{cfg.seed}")
         per_vehicle = min(cfg.dispensers_per_vehicle, cfg.dispensers)
         for v in range(cfg.vehicles):
             self.vehicles.append(
@@ -134,23 +149,28 @@ class Fleet:
         index = rng.randrange(len(self.vehicles)) if vehicle_index is None else vehicle_index
         v = self.vehicles[index]
         d = self.dispensers[rng.choice(v.home)]
+        if cfg.away_fraction and self.away.random() < cfg.away_fraction:
+            d = self.dispensers[self.away.randrange(len(self.dispensers))]
         self._drive(v)
         room_ml = (1 - v.level) * v.tank_ml
         claimed_ml = max(1_000, int(rng.uniform(0.5, 0.95) * room_ml))
         self.refuels_done += 1
         started = self.refuels_done > cfg.fraud_from_refuel
         cheating = d.fraudulent and rng.random() < d.cheat_probability and started
-        delivered_ml = claimed_ml * (1 - d.shortfall) if cheating else claimed_ml
+        delivered_ml = claimed_ml * (1 - d.shortfall) if cheating else claimed_ml * (1 + d.offset)
         before_obd = _obd(v.level)
         v.level = min(1.0, v.level + delivered_ml / v.tank_ml)
         after_obd = _obd(v.level)
         sensed_ml = delivered_ml * (1 + v.bias + rng.gauss(0, cfg.noise_pct / 100))
         step_ml = v.tank_ml / OBD_STEPS
         measured_ml = max(0, round(round(sensed_ml / step_ml) * step_ml))
-        if v.colluding and d.fraudulent:
+        frame = (cfg.frame_pct or cfg.fraud_shortfall_pct) / 100
+        if v.colluding and d.fraudulent and cfg.collusion != "frame":
             measured_ml = claimed_ml  # cover the fraud
         elif v.colluding and cfg.collusion == "cover+frame":
-            measured_ml = round(claimed_ml * (1 - cfg.fraud_shortfall_pct / 100))
+            measured_ml = round(claimed_ml * (1 - frame))
+        elif v.colluding and cfg.collusion == "frame" and d.dispenser_id in self.framed:
+            measured_ml = round(claimed_ml * (1 - frame))  # accuse a competitor
         if cfg.calibrated_tanks:  # the level after is what the sensor (or a colluder) says
             after_obd = min(OBD_STEPS, before_obd + round(measured_ml / step_ml))
             measured_ml = round((after_obd - before_obd) * step_ml)

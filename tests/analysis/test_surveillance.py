@@ -194,3 +194,30 @@ def test_a_dispenser_that_starts_cheating_after_it_was_cleared_is_flagged() -> N
     (flagged,) = [e for name, e in events if name == "dispenser_flagged"]
     assert flagged["test"] == "change" and flagged["readings"] == record["changed_at"]
     assert flagged["upper_ppm"] > -5_000  # then, the history's average alone did not flag it
+
+
+def test_framers_lose_their_votes_quietly_and_honest_vehicles_seldom_do() -> None:
+    """20 % of vehicles accuse a fifth of the dispensers by 5 % at 2 % noise: past the lax
+    level their votes are withdrawn with no event; the public suspicion keeps its strict
+    level; a doubted vehicle has no vote anywhere, and each dispenser's count of votes
+    matches the vehicles that still vote there."""
+    config = FleetConfig(vehicles=1000, dispensers=50, seed=3, fraud_fraction=0.1,
+                         noise_pct=2.0, bias_sd_pct=2.0, collude_fraction=0.2,
+                         collusion="frame", frame_pct=5.0)  # fmt: skip
+    fleet, contract, state = Fleet(config), DispenserSurveillance(), DirectState({})
+    events = observe_all(contract, state, [fleet.refuel()[1] for _ in range(10_000)])
+    records = {
+        v.vehicle_id: (v.colluding, state.get(f"veh/{v.vehicle_id}")) for v in fleet.vehicles
+    }
+    doubted = {i for i, (_, r) in records.items() if r and r.get("doubt")}
+    framers = {i for i, (c, _) in records.items() if c}
+    print(f"seed {config.seed}: {len(doubted & framers)}/{len(framers)} framers doubted, "
+          f"{len(doubted - framers)} honest")  # fmt: skip
+    assert len(doubted & framers) >= 3 * len(doubted - framers) > 0
+    assert len(doubted - framers) <= 20  # 2.5 % of the 800 honest vehicles at most
+    assert all(not records[i][1]["m"] for i in doubted)
+    suspected = {e["vehicle_id"] for name, e in events if name == "vehicle_suspected"}
+    assert not suspected - framers  # nobody honest accused
+    for d in fleet.dispensers:
+        voters = sum(d.dispenser_id in r["m"] for _, r in records.values() if r)
+        assert state.get(f"disp/{d.dispenser_id}")["k"] == voters

@@ -179,3 +179,14 @@ def test_a_calibrated_fleet_reports_volumes_its_levels_agree_with() -> None:
         assert abs(r.measured_volume_ml - levels) <= 1
         errors.add(round(100 * r.measured_volume_ml / r.dispensed_volume_ml))
     assert len(errors) > 5  # not all one value: the noise is in the levels
+
+
+def test_framers_accuse_their_targets_only() -> None:
+    fleet = Fleet(FleetConfig(vehicles=30, dispensers=10, seed=2, fraud_fraction=0.2,
+                              collude_fraction=1.0, collusion="frame", frame_pct=4.0))  # fmt: skip
+    fraudulent = {d.dispenser_id for d in fleet.dispensers if d.fraudulent}
+    assert len(fleet.framed) == 2 and not fleet.framed & fraudulent
+    for _ in range(300):
+        _, r = fleet.refuel()
+        framed = r.measured_volume_ml == round(r.dispensed_volume_ml * 0.96)
+        assert framed == (r.dispenser_id in fleet.framed)
