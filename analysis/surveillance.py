@@ -56,8 +56,8 @@ class SurveillanceRules:
     bias_sd_ppm: int = 10_000  # prior spread of vehicle sensor biases (1 %)
     learn_spread: int = 1  # 1: learn bias spread and noise from the data (analysis.spread)
     vehicle_min_dispensers: int = 3
-    # the colluder test's level, in millionths: 1 (1e-6) or 1,000 (1e-3); a vehicle
-    # wrongly suspected only stops voting, so a laxer test costs little (analysis.chi2)
+    # the colluder test's levels, in millionths: one of analysis.chi2's (1, 1,000 or
+    # 10,000); past the first a vehicle is suspected, past the second its votes pause
     vehicle_alpha_ppm: int = 1
     doubt_alpha_ppm: int = 10_000  # votes withdrawn (no accusation) past this level; 0: never
     # the most one vote weighs, in thousandths of a reading whose vehicle's bias is known:

@@ -212,6 +212,10 @@ def bound_columns(g: list[CellResult], fraud: int, honest: int) -> dict[str, flo
                                  if colluding else None}  # fmt: skip
 
 
+def pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f} %"
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     head = (
         "| noise % | refuels/vehicle | fraud % | colluding | cheats from | sensitivity "
@@ -221,9 +225,6 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         "| knowing colluders: sensitivity | knowing colluders: specificity |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
-
-    def pct(x: float | None) -> str:
-        return "-" if x is None else f"{100 * x:.1f} %"
 
     def colluding(r: dict[str, Any]) -> str:
         if not r["collude_fraction"]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.surveillance import SurveillanceRules
-from bench.surveil_eval import Cell, run_cells, summarise
+from bench.surveil_eval import Cell, pct, run_cells, summarise
 
 FLEETS = ((500, 50), (1_000, 50), (2_000, 20), (5_000, 100))  # (vehicles, dispensers)
 HOMES = (3, 6)
@@ -41,9 +41,6 @@ def wide_cells(seeds: int) -> list[Cell]:
 
 
 def wide_table(rows: list[dict[str, Any]]) -> str:
-    def pct(x: float | None) -> str:
-        return "-" if x is None else f"{100 * x:.1f} %"
-
     head = ("| vehicles / dispensers | readings per dispenser | homes | bias σ | noise "
             "| colluding | sensitivity | specificity | false alarms | bound | of the bound "
             "| knowing colluders |\n" + "|---" * 12 + "|\n")  # fmt: skip

@@ -10,6 +10,7 @@ there, so a caller has one thing to catch. Integers only, units in the names.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -77,22 +78,17 @@ class Payload:
         return encode([self.TAG, *fields])
 
 
-def _software_split(value: Any, length: int) -> tuple[Any, bytes]:
-    """A reading's fields and its optional last one, the hash of the legally relevant
-    software that took it (exactly 32 bytes: an empty one would be a second encoding
-    of the reading without it)."""
+def _optional_last(value: Any, length: int, parse: Callable[[Any], Any], empty: Any) -> Any:
+    """A payload's fields and its optional last one, parsed (an empty one is refused by
+    `parse`: it would be a second encoding of the payload without it), or `empty`."""
     if isinstance(value, list) and len(value) == length + 2:
-        return value[:-1], blob(value[-1], "software_hash", SOFTWARE_HASH_BYTES,
-                                SOFTWARE_HASH_BYTES)  # fmt: skip
-    return value, b""
+        return value[:-1], parse(value[-1])
+    return value, empty
 
 
-def _optional_text(value: Any, length: int, what: str) -> tuple[Any, str]:
-    """A payload's fields and its optional last text field (never empty when present,
-    for the same reason as the software hash)."""
-    if isinstance(value, list) and len(value) == length + 2:
-        return value[:-1], _id(value[-1], what)
-    return value, ""
+def _software_hash(value: Any) -> bytes:
+    """The hash of the legally relevant software that took a reading: exactly 32 bytes."""
+    return blob(value, "software_hash", SOFTWARE_HASH_BYTES, SOFTWARE_HASH_BYTES)
 
 
 @dataclass(frozen=True)
@@ -115,7 +111,7 @@ class RefuelReading(Payload):
 
     @classmethod
     def from_wire(cls, value: Any) -> RefuelReading:
-        value, software = _software_split(value, 9)
+        value, software = _optional_last(value, 9, _software_hash, b"")
         f = expect_tagged(value, cls.TAG, 9, "refuel reading")
         volume, obd = (
             (MAX_VOLUME_ML, "volume_out_of_range"),
@@ -156,7 +152,7 @@ class MeterReading(Payload):
 
     @classmethod
     def from_wire(cls, value: Any) -> MeterReading:
-        value, software = _software_split(value, 4)
+        value, software = _optional_last(value, 4, _software_hash, b"")
         f = expect_tagged(value, cls.TAG, 4, "meter reading")
         return cls(
             _id(f[0], "meter_id"),
@@ -191,7 +187,7 @@ class RegisterDevice(Payload):
 
     @classmethod
     def from_wire(cls, value: Any) -> RegisterDevice:
-        value, tank_model = _optional_text(value, 5, "tank_model")
+        value, tank_model = _optional_last(value, 5, lambda v: _id(v, "tank_model"), "")
         f = expect_tagged(value, cls.TAG, 5, "device registration")
         kind = text(f[1], "device_kind", 16)
         if kind not in DEVICE_KINDS:

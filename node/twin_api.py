@@ -17,6 +17,7 @@ one view of one instrument from everything the contracts publish about it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from analysis.device_types import type_key, type_view
@@ -87,13 +88,23 @@ def twin(snap: Snapshot, device_id: str) -> dict[str, Any] | None:
 
 
 def _tank(snap: Snapshot, model: str | None) -> dict[str, Any] | None:
-    found = snap.view_of("devices").get(tank_key(model)) if model else None
-    return tank_view(model, found) if model and found else None
+    return _model_record(snap, model, tank_key, tank_view)
 
 
 def _approval(snap: Snapshot, model: str | None) -> dict[str, Any] | None:
-    found = snap.view_of("devices").get(type_key(model)) if model else None
-    return type_view(model, found) if model and found else None
+    return _model_record(snap, model, type_key, type_view)
+
+
+def _model_record(
+    snap: Snapshot,
+    model: str | None,
+    key: Callable[[str], str],
+    view: Callable[[str, dict[str, Any]], dict[str, Any]],
+) -> dict[str, Any] | None:
+    """A model's record in the device registry (its type approval or its tank
+    calibration), JSON-ready, or None."""
+    found = snap.view_of("devices").get(key(model)) if model else None
+    return view(model, found) if model and found else None
 
 
 def _verdict(snap: Snapshot, member: list[Any] | None) -> dict[str, Any] | None:
@@ -109,18 +120,16 @@ def _verdict(snap: Snapshot, member: list[Any] | None) -> dict[str, Any] | None:
 
 def twin_routes(node: Service) -> list[Route]:
     async def get_type(request: Request) -> Response:
-        model = request.path_params["model"]
-        found = node.snapshot.view_of("devices").get(type_key(model))
+        found = _approval(node.snapshot, request.path_params["model"])
         if found is None:
-            return error(404, "unknown_type", model)
-        return json_response(type_view(model, found))
+            return error(404, "unknown_type", request.path_params["model"])
+        return json_response(found)
 
     async def get_tank(request: Request) -> Response:
-        model = request.path_params["model"]
-        found = node.snapshot.view_of("devices").get(tank_key(model))
+        found = _tank(node.snapshot, request.path_params["model"])
         if found is None:
-            return error(404, "unknown_tank_model", model)
-        return json_response(tank_view(model, found))
+            return error(404, "unknown_tank_model", request.path_params["model"])
+        return json_response(found)
 
     async def get_twin(request: Request) -> Response:
         found = twin(node.snapshot, request.path_params["id"])

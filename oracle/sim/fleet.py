@@ -167,10 +167,8 @@ class Fleet:
         frame = (cfg.frame_pct or cfg.fraud_shortfall_pct) / 100
         if v.colluding and d.fraudulent and cfg.collusion != "frame":
             measured_ml = claimed_ml  # cover the fraud
-        elif v.colluding and cfg.collusion == "cover+frame":
-            measured_ml = round(claimed_ml * (1 - frame))
-        elif v.colluding and cfg.collusion == "frame" and d.dispenser_id in self.framed:
-            measured_ml = round(claimed_ml * (1 - frame))  # accuse a competitor
+        elif v.colluding and self._frames(d):
+            measured_ml = round(claimed_ml * (1 - frame))  # accuse an honest dispenser
         if cfg.calibrated_tanks:  # the level after is what the sensor (or a colluder) says
             after_obd = min(OBD_STEPS, before_obd + round(measured_ml / step_ml))
             measured_ml = round((after_obd - before_obd) * step_ml)
@@ -182,6 +180,11 @@ class Fleet:
             before_obd, after_obd, v.odometer_m, self.time_ms, cfg.software_hash,
         )  # fmt: skip
         return index, reading
+
+    def _frames(self, d: Dispenser) -> bool:
+        """Whether colluders accuse this (honest) dispenser."""
+        c = self.config.collusion
+        return c == "cover+frame" or (c == "frame" and d.dispenser_id in self.framed)
 
     def tank_calibrations(self) -> list[TankCalibration]:
         """What an authority publishes for each of the fleet's tank models: linear, one
