@@ -45,6 +45,9 @@ class Run:
     nodes: list[Daemon] = field(default_factory=list)
     down: set[int] = field(default_factory=set)
     crashed: set[int] = field(default_factory=set)  # ever: not a reference for timelines
+    # restarted, not yet answering: the load skips them until they do (a client sending
+    # there would only meet a refused connection while the daemon starts up)
+    starting: dict[int, float] = field(default_factory=dict)  # node -> when last checked
     fault_marks: list[tuple[float, str]] = field(default_factory=list)
     started_wall: float = 0.0
     cpu_start: dict[int, float] = field(default_factory=dict)
@@ -56,7 +59,14 @@ class Run:
         return client_context(ca) if ca.exists() else None
 
     def live_urls(self) -> list[str]:
-        return [d.api for i, d in enumerate(self.nodes) if i not in self.down]
+        now = time.monotonic()
+        for i, checked in list(self.starting.items()):
+            if now - checked >= 0.1:  # at most ten readiness checks a second per node
+                self.starting[i] = now
+                if self.nodes[i].is_ready():
+                    del self.starting[i]
+        skip = self.down | set(self.starting)
+        return [d.api for i, d in enumerate(self.nodes) if i not in skip]
 
     def status(self) -> dict[str, Any] | None:
         for i, d in enumerate(self.nodes):
@@ -124,6 +134,7 @@ def apply_fault(run: Run, fault: Fault) -> str:
         for i in crashed:
             run.nodes[i].start()
             run.down.discard(i)
+            run.starting[i] = 0.0
         return "restart " + ",".join(f"node{i}" for i in crashed)
     rules: dict[int, dict[str, Any]] = {i: {} for i in range(len(run.nodes))}
     if fault.action == "partition":
