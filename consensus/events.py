@@ -42,10 +42,12 @@ class ClientRequest:
 
 @dataclass(frozen=True)
 class Executed:
-    """The executor's state root after applying the block at `height`."""
+    """The executor's state root after applying the block at `height`, at `now_ms` on the
+    replica's clock (0: unknown)."""
 
     height: int
     state_root: bytes
+    now_ms: int = 0
 
 
 Event = Tick | Receive | ClientRequest | Executed

@@ -145,7 +145,7 @@ class Replica:
         elif isinstance(event, ClientRequest):
             self._on_request(event.tx)
         elif isinstance(event, Executed):
-            self._on_executed(event.height, event.state_root)
+            self._on_executed(event.height, event.state_root, event.now_ms)
         else:
             raise TypeError(f"unknown event {event!r}")
         out, self._out = self._out, []
@@ -599,7 +599,12 @@ class Replica:
             return self.last_progress_ms
         return oldest
 
-    def _on_executed(self, height: int, state_root: bytes) -> None:
+    def _on_executed(self, height: int, state_root: bytes, now_ms: int) -> None:
+        """A block executed and stored is progress when it happens, not when it was
+        delivered: a node whose own executor and disk lag (a loaded machine: blocks
+        delivered in one group took it seconds to store) must not count that time as
+        the primary's stall and suspect it alone."""
+        self.last_progress_ms = max(self.last_progress_ms, now_ms)
         self.executed_roots[height] = state_root
         if height > self.exec_height:
             self.exec_height, self.exec_root = height, state_root

@@ -314,7 +314,7 @@ class World:
             if expected != block_hash:
                 self.violation = f"replica {i} committed a different block at {block.header.height}"
                 return
-        self._feed(i, Executed(block.header.height, disk.state_root))
+        self._feed(i, Executed(block.header.height, disk.state_root, self.now_ms))
 
     def _live(self) -> bool:
         keys = {tx.key for tx in self.requests}

@@ -5,6 +5,7 @@ from dataclasses import replace
 from consensus.events import (
     Broadcast,
     ClientRequest,
+    Executed,
     Persist,
     ShareRequests,
     Tick,
@@ -51,6 +52,18 @@ def test_a_new_stall_shares_again() -> None:
     assert [a for a in feed(r, Tick(1300)) if isinstance(a, ShareRequests)]
     assert not [a for a in feed(r, Tick(1799)) if isinstance(a, ViewChangeStarted)]
     assert [a for a in feed(r, Tick(1800)) if isinstance(a, ViewChangeStarted)]
+
+
+def test_the_time_a_node_takes_to_execute_its_blocks_is_not_a_stall() -> None:
+    """A block delivered at 100 but executed and stored only at 900 (a loaded node, whose
+    group of deliveries took that long): the timeout counts from 900, so this node does
+    not suspect a primary that the others see progressing."""
+    r = make_replica(2, request_timeout_ms=1000)
+    feed(r, Tick(0), ClientRequest(client_tx()))
+    r.last_progress_ms = 100  # a block delivered, the request still waits
+    feed(r, Executed(1, b"\x00" * 32, now_ms=900))
+    assert not [a for a in feed(r, Tick(1500), Tick(1899)) if isinstance(a, ViewChangeStarted)]
+    assert [a for a in feed(r, Tick(1900)) if isinstance(a, ViewChangeStarted)]
 
 
 def test_new_primary_sends_new_view_carrying_the_prepared_proposal() -> None:
