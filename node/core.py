@@ -47,7 +47,7 @@ from consensus.signer import SuiteSigner
 from ledger.tx import chain_tag
 from ledger.types import Transaction, compute_tx_hash, encode_tx_list
 from node.commits import Commits
-from node.derived import PendingDerived
+from node.derived import DerivedBatch, PendingDerived
 from node.executor import Executor
 from node.intake import MAX_FORWARD, Answer, Requests
 from node.logs import event, jsonable
@@ -92,6 +92,8 @@ class Core:
         self.tag = chain_tag(replica.cfg.genesis_hash)
         self.tracer = Tracer(0)  # set from the config by `build_node`
         self.pending = PendingDerived()
+        # at most one batch is in flight: `pending.due` waits for it to be written
+        self.flushes, self.flushes_out = trio.open_memory_channel[DerivedBatch](1)
         self.reads = Reads(storage.reopen(), self.pending)
         self.send_channel, self.receive_channel = trio.open_memory_channel[Item](EVENT_QUEUE)
         self.queued_requests = 0  # client requests inside queued Requests items
@@ -229,7 +231,10 @@ class Core:
                 event(log, "view_changed", view=action.view, primary=action.primary)
                 self.reforward(older_than_ms=0)  # the new primary may never have seen them
             elif isinstance(action, ViewChangeStarted):
-                event(log, "view_change_started", new_view=action.new_view, reason=action.reason)
+                # how far behind this node's own work is: a backlog suspects late news
+                waiting = self.receive_channel.statistics().current_buffer_used
+                event(log, "view_change_started", new_view=action.new_view, reason=action.reason,
+                      height=self.replica.delivered_height, queued_events=waiting)  # fmt: skip
                 self.reforward(older_than_ms=0, everyone=True)  # so others can suspect too
             elif isinstance(action, ShareRequests):
                 self.reforward(older_than_ms=0, everyone=True)
@@ -275,20 +280,13 @@ class Core:
         hashes = self._hashes(block.txs) if self.tracer.every else []
         self.tracer.mark("delivered", hashes)
         result = self.executor.compute(block, action.replays)
-        derived = self.pending.take() if self.pending.due() else None
-        started = time.monotonic()
-        await trio.to_thread.run_sync(
-            self.storage.append_block, block, action.certificate, result, derived
-        )
+        await trio.to_thread.run_sync(self.storage.append_block, block, action.certificate, result)
         self.executor.commit(result)
         self.tracer.mark("stored", hashes)
         self.stored_height = block.header.height
-        if derived is not None:
-            self.pending.written()
-            event(log, "derived_written", height=derived.height, blocks=derived.blocks,
-                  txs=len(derived.txs), clients=len(derived.clients), keys=len(derived.writes),
-                  ms=round(1000 * (time.monotonic() - started), 1))  # fmt: skip
         self.pending.add(result, action.windows)
+        if self.pending.due():  # written by `flush_derived` while the core goes on
+            self.flushes.send_nowait(self.pending.take())
         self.commits.stored(tx_hash for tx_hash, _, _ in result.tx_results)
         self._count_block(action, len(block.txs))
         for index, name, data in result.events:
@@ -297,7 +295,8 @@ class Core:
         event(log, "block_committed", height=block.header.height, txs=len(block.txs),
               view=action.certificate.view, state_root=result.state_root.hex())  # fmt: skip
         self.snapshot = self._snapshot(block.header.hash(self.storage.suite))
-        await self._perform(self.replica.handle(Executed(block.header.height, result.state_root)))
+        executed = Executed(block.header.height, result.state_root, self.now_ms())
+        await self._perform(self.replica.handle(executed))
 
     def _count_block(self, action: Deliver, txs: int) -> None:
         self.metrics.height.set(action.block.header.height)
@@ -379,8 +378,23 @@ class Core:
             for member in self.others() if everyone else [r.primary]:
                 self.transport.send(member, CHANNEL_TX, data)
 
+    async def flush_derived(self) -> None:
+        """Write each batch of derived rows that `_deliver` hands over, one at a time (the
+        next is taken only once this one is written), in a worker thread and in the
+        derived file, so that the core never waits for it."""
+        async for batch in self.flushes_out:
+            started = time.monotonic()
+            await trio.to_thread.run_sync(self.storage.write_derived, batch)
+            self.pending.written()
+            event(log, "derived_written", height=batch.height, blocks=batch.blocks,
+                  txs=len(batch.txs), clients=len(batch.clients), keys=len(batch.writes),
+                  ms=round(1000 * (time.monotonic() - started), 1))  # fmt: skip
+
     async def close(self) -> None:
-        """A clean stop writes the derived rows, so the next start has nothing to replay."""
-        if self.pending.current.blocks:
-            self.storage.write_derived(self.pending.take())
+        """A clean stop writes the derived rows, so the next start has nothing to replay:
+        first a batch handed over but perhaps not written (rewriting it is harmless),
+        then the rest."""
+        for batch in (self.pending.writing, self.pending.current):
+            if batch is not None and batch.blocks:
+                self.storage.write_derived(batch)
         self.storage.close()

@@ -99,8 +99,7 @@ class Node:
         snapshot, f = self.core.snapshot, max_faulty(self.core.n)
         event(log, "node_starting", member=self.me, height=snapshot.height, view=snapshot.view,
               config=self.cfg.describe(), chain_id=self.genesis.chain_id,
-              suite=self.genesis.suite, n=self.core.n, epoch=snapshot.epoch,
-              f=f)  # fmt: skip
+              suite=self.genesis.suite, n=self.core.n, epoch=snapshot.epoch, f=f)  # fmt: skip
         if f == 0:
             log.warning("f = 0: %d members tolerate no faulty or stopped member", self.core.n)
         self.metrics.track_gc()
@@ -111,6 +110,7 @@ class Node:
                 nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
                 await nursery.start(self.transport.run)
                 nursery.start_soon(self.core.run)
+                nursery.start_soon(self.core.flush_derived)
                 nursery.start_soon(self.intake.run)
                 await nursery.start(serve_api, self)
                 if self.cfg.admin_listen:

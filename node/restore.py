@@ -13,7 +13,7 @@ from ledger.crypto import SignatureSuite
 from node.derived import REPLAY_CHUNK, DerivedBatch
 from node.executor import Executor
 from node.logs import event
-from node.storage import Storage, StorageError
+from node.storage import Storage, StorageError, derived_path_of
 
 log = logging.getLogger("metroledger.node")
 
@@ -24,7 +24,13 @@ def restore(
     """The executor and the clients' windows after the last stored block: the state the
     derived tables hold, then the stored blocks above their height re-executed (a node
     stopped between two batches), with what those derive written."""
-    applied = storage.applied_height()
+    applied, top = storage.applied_height(), storage.height()
+    if applied > top:  # say, the two files restored from backups of different times
+        raise StorageError(
+            f"the derived rows reach height {applied}, above the stored chain's {top}: "
+            f"remove {derived_path_of(storage.path).name} (with its -wal and -shm files) "
+            "to rebuild them from the blocks"
+        )
     executor = Executor(suite, registry, storage.contract_state(), storage.state_root_at(applied))
     return executor, _replay(storage, executor, storage.clients(), applied)
 

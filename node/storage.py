@@ -6,7 +6,8 @@ derived tables with the height they reflect), survives SIGKILL, and WAL mode let
 the API read while the core writes. A block costs one transaction and so one
 fsync; the consensus records of one event are written in one transaction before
 the messages of that event are sent. The derived tables (tx index, client windows,
-contract state) are written in batches every few dozen blocks (`node.derived`).
+contract state) are written in batches every few dozen blocks (`node.derived`), to a
+file of their own beside the main one (see DERIVED_SCHEMA).
 """
 
 from __future__ import annotations
@@ -43,21 +44,28 @@ WAL_CHECKPOINT_PAGES = 8_192
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL,
     block BLOB NOT NULL, cert BLOB NOT NULL, state_root BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL,
-    idx INTEGER NOT NULL, reason TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY AUTOINCREMENT,
     seq INTEGER NOT NULL, record BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS clients (sender BLOB PRIMARY KEY, high INTEGER NOT NULL,
-    mask BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS evidence (id INTEGER PRIMARY KEY AUTOINCREMENT, member INTEGER NOT NULL,
     kind TEXT NOT NULL, first BLOB NOT NULL, second BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS events (height INTEGER NOT NULL, idx INTEGER NOT NULL,
     name TEXT NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS events_by_name ON events (name, height);
+CREATE TABLE IF NOT EXISTS chain (hash BLOB NOT NULL);
+"""
+# The derived tables live in a database file of their own, with its own connection: a
+# batch of thousands of rows is written there while the core goes on persisting votes
+# and appending blocks in the main file (in one file, SQLite's single writer made the
+# core wait for each batch: 0.3-1.0 s under load, enough for backups to suspect).
+DERIVED_TABLES = ("txs", "clients", "kv", "meta")
+DERIVED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL,
+    idx INTEGER NOT NULL, reason TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS clients (sender BLOB PRIMARY KEY, high INTEGER NOT NULL,
+    mask BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kv (contract TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
     PRIMARY KEY (contract, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS chain (hash BLOB NOT NULL);
 """
 APPLIED = "applied_height"  # meta: the height the derived tables reflect
 
@@ -70,18 +78,37 @@ class Storage:
     def __init__(self, path: Path, suite: SignatureSuite):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.suite = path, suite
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+        self.db = _connect(path, "FULL")
         self.db.executescript(SCHEMA)
-        # a database written before the derived tables were batched has them complete
-        self.db.execute(
-            "INSERT OR IGNORE INTO meta SELECT ?, COALESCE(MAX(height), 0) FROM blocks", (APPLIED,)
-        )
+        derived_path = derived_path_of(path)
+        fresh = not derived_path.exists()
+        # NORMAL: a power loss may lose the last batch (never corrupt the file), and the
+        # node then re-executes those blocks from the main file at its start
+        self.derived = _connect(derived_path, "NORMAL")
+        self.derived.executescript(DERIVED_SCHEMA)
+        if fresh:
+            self._move_derived_tables()
+        self.derived.execute("INSERT OR IGNORE INTO meta VALUES (?, 0)", (APPLIED,))
+
+    def _move_derived_tables(self) -> None:
+        """A main file written before the derived tables had their own: copy them over."""
+        found = {name for (name,) in self.db.execute("SELECT name FROM sqlite_master")}
+        if "meta" not in found:
+            return
+        self.derived.execute("ATTACH DATABASE ? AS old", (str(self.path),))
+        with _Transaction(self.derived):
+            for table in DERIVED_TABLES:
+                self.derived.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM old.{table}")
+            # written before the derived tables were batched: they are complete
+            self.derived.execute(
+                "INSERT OR IGNORE INTO meta SELECT ?, COALESCE(MAX(height), 0) FROM old.blocks",
+                (APPLIED,),
+            )
+        self.derived.execute("DETACH DATABASE old")
 
     def close(self) -> None:
         self.db.close()
+        self.derived.close()
 
     def reopen(self) -> Storage:
         """A second connection to the same database, for readers (WAL: they never wait
@@ -121,10 +148,8 @@ class Storage:
         block: Block,
         cert: CommitCertificate,
         result: BlockResult,
-        derived: DerivedBatch | None = None,
     ) -> None:
-        """Block, certificate, state root and contract events; with `derived`, the
-        derived rows of earlier blocks too: all or nothing."""
+        """Block, certificate, state root and contract events: all or nothing."""
         height = block.header.height
         with self._tx():
             self.db.execute(
@@ -141,31 +166,30 @@ class Storage:
                 "INSERT INTO events VALUES (?,?,?,?)",
                 [(height, index, name, encode(data)) for index, name, data in result.events],
             )
-            if derived is not None:
-                self._write_derived(derived)
 
     def write_derived(self, derived: DerivedBatch) -> None:
-        with self._tx():
+        """One batch of derived rows and the height they reach, in one transaction of
+        the derived file; rows sorted by key, so each B-tree page is visited once."""
+        with _Transaction(self.derived):
             self._write_derived(derived)
 
     def _write_derived(self, derived: DerivedBatch) -> None:
-        """Rows sorted by key, so each B-tree page is visited once."""
-        self.db.executemany(
+        self.derived.executemany(
             "INSERT OR IGNORE INTO txs (hash, height, idx, reason) VALUES (?,?,?,?)",
             sorted(derived.txs.values()),  # by hash
         )
-        self.db.executemany(
+        self.derived.executemany(
             "INSERT OR REPLACE INTO clients VALUES (?,?,?)",
             [
                 (sender, high, mask.to_bytes((mask.bit_length() + 7) // 8 or 1, "big"))
                 for sender, (high, mask) in sorted(derived.clients.items())
             ],
         )
-        self.db.executemany(
+        self.derived.executemany(
             "INSERT OR REPLACE INTO kv VALUES (?,?,?)",
             [(name, key, value) for (name, key), value in sorted(derived.writes.items())],
         )
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (APPLIED, derived.height))
+        self.derived.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (APPLIED, derived.height))
 
     def add_evidence(self, member: int, kind: str, first: bytes, second: bytes) -> None:
         """Two conflicting messages signed by one member: kept for the other organisations."""
@@ -195,7 +219,7 @@ class Storage:
 
     def applied_height(self) -> int:
         """The height the derived tables reflect."""
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (APPLIED,)).fetchone()
+        row = self.derived.execute("SELECT value FROM meta WHERE key = ?", (APPLIED,)).fetchone()
         return int(row[0])
 
     def block(self, height: int) -> tuple[Block, CommitCertificate, bytes] | None:
@@ -220,7 +244,7 @@ class Storage:
         return [(Block.decode(b), bytes(root)) for b, root in rows]
 
     def tx_status(self, tx_hash: bytes) -> tuple[int, int, str] | None:
-        row = self.db.execute(
+        row = self.derived.execute(
             "SELECT height, idx, reason FROM txs WHERE hash = ?", (tx_hash,)
         ).fetchone()
         return None if row is None else (int(row[0]), int(row[1]), str(row[2]))
@@ -249,7 +273,7 @@ class Storage:
 
     def contract_state(self) -> dict[str, dict[str, Any]]:
         state: dict[str, dict[str, Any]] = {}
-        for contract, key, value in self.db.execute("SELECT contract, key, value FROM kv"):
+        for contract, key, value in self.derived.execute("SELECT contract, key, value FROM kv"):
             state.setdefault(contract, {})[key] = decode(bytes(value))
         return state
 
@@ -263,12 +287,14 @@ class Storage:
         """The clients' anti-replay windows at `applied_height`."""
         return {
             bytes(s): (int(h), int.from_bytes(m, "big"))
-            for s, h, m in self.db.execute("SELECT sender, high, mask FROM clients")
+            for s, h, m in self.derived.execute("SELECT sender, high, mask FROM clients")
         }
 
     def client_high(self, sender: bytes) -> int | None:
         """A client's highest committed sequence number at `applied_height`."""
-        row = self.db.execute("SELECT high FROM clients WHERE sender = ?", (sender,)).fetchone()
+        row = self.derived.execute(
+            "SELECT high FROM clients WHERE sender = ?", (sender,)
+        ).fetchone()
         return None if row is None else int(row[0])
 
     def restored_state(
@@ -295,10 +321,23 @@ class Storage:
         return {bytes(h): int(height) for h, height in rows}
 
     def _select_in(self, query: str, values: list[bytes]) -> Iterator[Any]:
-        """Rows of `query IN (values)`, asked SQL_VARIABLES values at a time."""
+        """Rows of `query IN (values)` on the derived file, SQL_VARIABLES values at a time."""
         for first in range(0, len(values), SQL_VARIABLES):
             chunk = values[first : first + SQL_VARIABLES]
-            yield from self.db.execute(f"{query} IN ({','.join('?' * len(chunk))})", chunk)
+            yield from self.derived.execute(f"{query} IN ({','.join('?' * len(chunk))})", chunk)
+
+
+def derived_path_of(path: Path) -> Path:
+    """The derived tables' file beside the main one: ledger.sqlite3 -> ledger-derived.sqlite3."""
+    return path.with_name(f"{path.stem}-derived{path.suffix}")
+
+
+def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+    return db
 
 
 class _Transaction:

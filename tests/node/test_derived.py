@@ -4,6 +4,7 @@ stops between two batches gets the same state back by re-executing its stored bl
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from pathlib import Path
 
@@ -17,7 +18,13 @@ from node.derived import PendingDerived
 from node.executor import BlockResult, Executor
 from node.load import sample_txs
 from node.restore import restore
-from node.storage import Storage, StorageError
+from node.storage import (
+    DERIVED_SCHEMA,
+    DERIVED_TABLES,
+    Storage,
+    StorageError,
+    derived_path_of,
+)
 from node.testnet import init_testnet
 from tests.factories import SUITE, proposal_for
 from tests.node.test_executor import blocks, registry
@@ -28,19 +35,18 @@ CERT = CommitCertificate(0, 1, b"\x00" * 32, ())
 def deliver_like_the_daemon(
     storage: Storage, chain: list[Block], flush_after: set[int]
 ) -> tuple[Executor, RequestQueue, PendingDerived]:
-    """What `Node._deliver` does: the block first, its derived rows once it is stored,
-    and a batch written with the block that follows the heights in `flush_after`."""
+    """What `Core._deliver` and `Core.flush_derived` do: the block first, its derived
+    rows once it is stored, and a batch written (to the derived file, on its own) after
+    each of the heights in `flush_after`."""
     live, queue, pending = Executor(SUITE, registry()), RequestQueue(100), PendingDerived()
-    flush_now = False
     for block in chain:
         replays, windows = queue.apply_committed(block.txs)
         result = live.apply(block, replays)
-        derived = pending.take() if flush_now else None
-        storage.append_block(block, CERT, result, derived)
-        if derived is not None:
-            pending.written()
+        storage.append_block(block, CERT, result)
         pending.add(result, windows)
-        flush_now = block.header.height in flush_after
+        if block.header.height in flush_after:
+            storage.write_derived(pending.take())
+            pending.written()
     return live, queue, pending
 
 
@@ -90,10 +96,12 @@ def test_pending_rows_are_readable_until_written() -> None:
     )  # encoded
     assert pending.committed([b"a" * 32, b"z" * 32]) == {b"a" * 32: 5}  # still readable
     pending.add(BlockResult(7, b"p" * 32, (), ((b"a" * 32, 0, "replay"),)), ())
+    pending.add(BlockResult(8, b"o" * 32, (), ()), ())
+    assert not pending.due()  # two blocks wait, but one batch is in flight at a time
     assert pending.committed([b"a" * 32]) == {b"a" * 32: 5}  # the batch being written
     assert pending.tx_status(b"a" * 32) == (5, 0, "")
     pending.written()
-    assert pending.tx_status(b"a" * 32) == (7, 0, "replay") and not pending.due()
+    assert pending.tx_status(b"a" * 32) == (7, 0, "replay") and pending.due()
 
 
 def test_a_changed_state_root_stops_the_start(tmp_path: Path) -> None:
@@ -105,16 +113,54 @@ def test_a_changed_state_root_stops_the_start(tmp_path: Path) -> None:
         restart(path)
 
 
-def test_a_database_from_before_the_batches_counts_as_applied(tmp_path: Path) -> None:
-    """No applied height recorded: the tables were written with every block."""
-    path = tmp_path / "ledger.sqlite3"
-    storage = Storage(path, SUITE)
-    live = Executor(SUITE, registry())
-    for block in blocks():
-        storage.append_block(block, CERT, live.apply(block, ()))
-    assert storage.applied_height() == 0  # a new database: nothing derived yet
-    storage.db.execute("DELETE FROM meta")
-    assert Storage(path, SUITE).applied_height() == 3
+def to_old_layout(path: Path, keep_applied: bool) -> None:
+    """Rewrite a node's files as nodes wrote them before the derived file: the derived
+    tables inside the main file, and, without `keep_applied`, from before the batches
+    (no applied height recorded: the tables were written with every block)."""
+    derived = derived_path_of(path)
+    with sqlite3.connect(path) as db:
+        db.executescript(DERIVED_SCHEMA)
+        db.execute("ATTACH DATABASE ? AS d", (str(derived),))
+        for table in DERIVED_TABLES:
+            db.execute(f"INSERT INTO {table} SELECT * FROM d.{table}")
+        if not keep_applied:
+            db.execute("DELETE FROM meta")
+    db.close()
+    for leftover in derived.parent.glob(derived.name + "*"):
+        leftover.unlink()
+
+
+@pytest.mark.parametrize("keep_applied", [True, False])
+def test_an_older_main_file_hands_its_derived_tables_over(
+    tmp_path: Path, keep_applied: bool
+) -> None:
+    """Its tables move to the derived file once, at the first start: the applied height
+    stays (or, before the batches, is the top block), and a restart replays the rest."""
+    path, chain = tmp_path / "ledger.sqlite3", blocks()
+    flush_after = {1, 2, 3} if not keep_applied else {1}
+    live, queue, _ = deliver_like_the_daemon(Storage(path, SUITE), chain, flush_after)
+    to_old_layout(path, keep_applied)
+    assert not derived_path_of(path).exists()
+    assert Storage(path, SUITE).applied_height() == (1 if keep_applied else 3)
+    storage, executor, clients = restart(path)
+    assert executor.state == live.state and executor.state_root == live.state_root
+    assert clients == queue.clients and storage.applied_height() == 3
+
+
+def test_derived_rows_above_the_chain_stop_the_start(tmp_path: Path) -> None:
+    """A main file older than its derived file (restored from another backup): the node
+    says which file to remove rather than start from a state its chain does not reach."""
+    path, chain = tmp_path / "ledger.sqlite3", blocks()
+    deliver_like_the_daemon(Storage(path, SUITE), chain, flush_after={3})
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM blocks WHERE height = 3")
+    db.close()
+    with pytest.raises(StorageError, match=re.escape("remove ledger-derived.sqlite3 (with")):
+        restart(path)
+    for leftover in tmp_path.glob("ledger-derived.sqlite3*"):
+        leftover.unlink()
+    storage, executor, _ = restart(path)  # rebuilt from the two blocks left
+    assert storage.applied_height() == 2 and executor.state_root == storage.state_root_at(2)
 
 
 def store_note_blocks(node: Node) -> tuple[Executor, list[Transaction]]:

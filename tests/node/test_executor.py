@@ -77,7 +77,8 @@ def test_restart_from_stored_state_continues_identically(tmp_path: Path) -> None
         result = live.apply(block, ())
         derived = DerivedBatch()
         derived.add(result, ())
-        storage.append_block(block, cert, result, derived)
+        storage.append_block(block, cert, result)
+        storage.write_derived(derived)
     assert storage.applied_height() == 2
     restarted = Executor(SUITE, registry(), storage.contract_state(), storage.state_root_at(2))
     assert restarted.state == live.state
