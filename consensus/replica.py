@@ -117,6 +117,7 @@ class Replica:
         self.evidence: list[Evidence] = []
         self.executed_roots: dict[int, bytes] = {}
         self.exec_height, self.exec_root = 0, b"\x00" * 32
+        self.unexecuted = 0  # blocks delivered since the start whose Executed is to come
         self.next_seq = chain.height + 1
         self.backoff = 0
         self.vc_deadline_ms: int | None = None
@@ -177,7 +178,7 @@ class Replica:
                 times.append(stalled_since + timeout_ms // 2)
         unproposed = self.requests.oldest_unproposed_ms()
         in_window = self.next_seq <= epochs.window_top(self)
-        idle = self.next_seq == self.delivered_height + 1
+        idle = self._idle()
         if self.is_primary and in_window:  # `_maybe_propose`
             if unproposed is not None:
                 full = len(self.requests.unproposed) >= self.cfg.batch_max_txs
@@ -492,6 +493,7 @@ class Replica:
             raise InvariantBroken(f"block {proposal.height} differs from the stable checkpoint")
         self.delivered_digests[proposal.height] = (cert.proposal_digest, cert.view)
         self.last_progress_ms = self.now_ms
+        self.unexecuted += 1
         if not self.in_view_change:
             self.backoff = 0
         self._emit(Deliver(Block(header, txs), cert, replays, windows))
@@ -520,13 +522,18 @@ class Replica:
         cfg, requests = self.cfg, self.requests
         while requests.unproposed and self.next_seq <= epochs.window_top(self):
             full = len(requests.unproposed) >= cfg.batch_max_txs
-            idle = self.next_seq == self.delivered_height + 1
-            if not (full or idle or self._oldest_waited(cfg.batch_timeout_ms)):
+            if not (full or self._idle() or self._oldest_waited(cfg.batch_timeout_ms)):
                 return
             self._propose(requests.take_batch(cfg.batch_max_txs, cfg.batch_max_bytes))
-        idle = self.next_seq == self.delivered_height + 1
-        if idle and not requests.unproposed and epochs.epoch_end_pending(self):
+        if self._idle() and not requests.unproposed and epochs.epoch_end_pending(self):
             self._propose(())  # an empty block brings the epoch's boundary nearer
+
+    def _idle(self) -> bool:
+        """Nothing in flight: every block proposed is delivered and executed. (Counting
+        execution too, a batch that is not full waits for its predecessor's execution
+        and fsync and gathers the requests that arrive meanwhile, as it did when the
+        node executed each block before handling its next event.)"""
+        return self.next_seq == self.delivered_height + 1 and not self.unexecuted
 
     def _oldest_waited(self, wait_ms: int) -> bool:
         oldest = self.requests.oldest_unproposed_ms()
@@ -608,6 +615,9 @@ class Replica:
         self.executed_roots[height] = state_root
         if height > self.exec_height:
             self.exec_height, self.exec_root = height, state_root
+        self.unexecuted = max(0, self.unexecuted - 1)
+        if not self.unexecuted:
+            self._maybe_propose()  # a primary that waited for this block is idle now
 
 
 def _decode_checkpoint(raw: bytes) -> Checkpoint:

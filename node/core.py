@@ -3,8 +3,9 @@ storage writer.
 
 It reads one bounded channel (consensus messages and client requests, put there by the
 transport and the intake), handles every event already waiting as one group, writes the
-group's records in one transaction (write before you speak), performs the actions,
-stores and executes delivered blocks, and after each group publishes a frozen
+group's records in one transaction (write before you speak), performs the actions
+(delivered blocks go to `node.delivery`, which executes and stores them in order beside
+this loop), and after each group publishes a frozen
 `Snapshot`. The replica tells the core its next deadline, and the core ticks it then,
 and while events arrive at least every CLOCK_MS (its clock moves only with ticks); an
 idle node wakes only for deadlines, not every 10 ms.
@@ -31,7 +32,6 @@ from consensus.events import (
     EpochStarted,
     Event,
     Evidence,
-    Executed,
     Persist,
     Rejected,
     Send,
@@ -47,10 +47,11 @@ from consensus.signer import SuiteSigner
 from ledger.tx import chain_tag
 from ledger.types import Transaction, compute_tx_hash, encode_tx_list
 from node.commits import Commits
-from node.derived import DerivedBatch, PendingDerived
+from node.delivery import Delivery
+from node.derived import PendingDerived
 from node.executor import Executor
 from node.intake import MAX_FORWARD, Answer, Requests
-from node.logs import event, jsonable
+from node.logs import event
 from node.membership import peers_of
 from node.metrics import Metrics
 from node.reads import Reads
@@ -92,8 +93,7 @@ class Core:
         self.tag = chain_tag(replica.cfg.genesis_hash)
         self.tracer = Tracer(0)  # set from the config by `build_node`
         self.pending = PendingDerived()
-        # at most one batch is in flight: `pending.due` waits for it to be written
-        self.flushes, self.flushes_out = trio.open_memory_channel[DerivedBatch](1)
+        self.delivery = Delivery(self)  # executes and stores delivered blocks: `run` it
         self.reads = Reads(storage.reopen(), self.pending)
         self.send_channel, self.receive_channel = trio.open_memory_channel[Item](EVENT_QUEUE)
         self.queued_requests = 0  # client requests inside queued Requests items
@@ -152,6 +152,8 @@ class Core:
                 group.insert(0, (Tick(now_ms, time.time_ns() // 1_000_000), None))
                 self.last_tick_ms = now_ms
             await self._handle_group(group)
+            if not self.receive_channel.statistics().current_buffer_used:
+                await self.delivery.drained()  # nothing else to do: let events gather
             if now_ms >= self.next_reforward_ms:
                 self._on_reforward_timer(now_ms)
             self.publish()
@@ -219,7 +221,7 @@ class Core:
                 for member in self.others():
                     self.transport.send(member, CHANNEL_CONSENSUS, data)
             elif isinstance(action, Deliver):
-                await self._deliver(action)
+                self.delivery.put(action)  # executed and stored beside this loop
             elif isinstance(action, ServeBlocks):
                 self._serve(action)
             elif isinstance(action, Rejected):
@@ -272,38 +274,6 @@ class Core:
         event(log, "misbehaviour_evidence", member=action.member, kind=kind)
         first, second = encode_message(action.first), encode_message(action.second)
         await trio.to_thread.run_sync(self.storage.add_evidence, action.member, kind, first, second)
-
-    async def _deliver(self, action: Deliver) -> None:
-        """Execute, store (one fsync), then commit the state and tell the waiters: nobody
-        hears of a block before it is on disk."""
-        block = action.block
-        hashes = self._hashes(block.txs) if self.tracer.every else []
-        self.tracer.mark("delivered", hashes)
-        result = self.executor.compute(block, action.replays)
-        await trio.to_thread.run_sync(self.storage.append_block, block, action.certificate, result)
-        self.executor.commit(result)
-        self.tracer.mark("stored", hashes)
-        self.stored_height = block.header.height
-        self.pending.add(result, action.windows)
-        if self.pending.due():  # written by `flush_derived` while the core goes on
-            self.flushes.send_nowait(self.pending.take())
-        self.commits.stored(tx_hash for tx_hash, _, _ in result.tx_results)
-        self._count_block(action, len(block.txs))
-        for index, name, data in result.events:
-            event(log, "contract_event", height=block.header.height, tx_index=index, kind=name,
-                  data=jsonable(data))  # fmt: skip
-        event(log, "block_committed", height=block.header.height, txs=len(block.txs),
-              view=action.certificate.view, state_root=result.state_root.hex())  # fmt: skip
-        self.snapshot = self._snapshot(block.header.hash(self.storage.suite))
-        executed = Executed(block.header.height, result.state_root, self.now_ms())
-        await self._perform(self.replica.handle(executed))
-
-    def _count_block(self, action: Deliver, txs: int) -> None:
-        self.metrics.height.set(action.block.header.height)
-        self.metrics.last_commit.set_to_current_time()
-        self.metrics.txs.inc(txs - len(action.replays))
-        self.metrics.block_txs.observe(txs)
-        self.metrics.mempool.set(len(self.replica.requests))
 
     def _serve(self, action: ServeBlocks) -> None:
         blocks = tuple(self.storage.blocks(action.from_height, action.to_height))
@@ -377,18 +347,6 @@ class Core:
             data = encode_tx_list(pending[key].tx for key in waiting)
             for member in self.others() if everyone else [r.primary]:
                 self.transport.send(member, CHANNEL_TX, data)
-
-    async def flush_derived(self) -> None:
-        """Write each batch of derived rows that `_deliver` hands over, one at a time (the
-        next is taken only once this one is written), in a worker thread and in the
-        derived file, so that the core never waits for it."""
-        async for batch in self.flushes_out:
-            started = time.monotonic()
-            await trio.to_thread.run_sync(self.storage.write_derived, batch)
-            self.pending.written()
-            event(log, "derived_written", height=batch.height, blocks=batch.blocks,
-                  txs=len(batch.txs), clients=len(batch.clients), keys=len(batch.writes),
-                  ms=round(1000 * (time.monotonic() - started), 1))  # fmt: skip
 
     async def close(self) -> None:
         """A clean stop writes the derived rows, so the next start has nothing to replay:

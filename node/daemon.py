@@ -110,7 +110,7 @@ class Node:
                 nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
                 await nursery.start(self.transport.run)
                 nursery.start_soon(self.core.run)
-                nursery.start_soon(self.core.flush_derived)
+                nursery.start_soon(self.core.delivery.run)
                 nursery.start_soon(self.intake.run)
                 await nursery.start(serve_api, self)
                 if self.cfg.admin_listen:

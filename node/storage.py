@@ -13,7 +13,9 @@ file of their own beside the main one (see DERIVED_SCHEMA).
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,12 +81,14 @@ class Storage:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.suite = path, suite
         self.db = _connect(path, "FULL")
+        self.writing = threading.Lock()  # one write transaction at a time on `db`
         self.db.executescript(SCHEMA)
         derived_path = derived_path_of(path)
         fresh = not derived_path.exists()
         # NORMAL: a power loss may lose the last batch (never corrupt the file), and the
         # node then re-executes those blocks from the main file at its start
         self.derived = _connect(derived_path, "NORMAL")
+        self.derived_writing = threading.Lock()
         self.derived.executescript(DERIVED_SCHEMA)
         if fresh:
             self._move_derived_tables()
@@ -96,7 +100,7 @@ class Storage:
         if "meta" not in found:
             return
         self.derived.execute("ATTACH DATABASE ? AS old", (str(self.path),))
-        with _Transaction(self.derived):
+        with _transaction(self.derived, self.derived_writing):
             for table in DERIVED_TABLES:
                 self.derived.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM old.{table}")
             # written before the derived tables were batched: they are complete
@@ -170,7 +174,7 @@ class Storage:
     def write_derived(self, derived: DerivedBatch) -> None:
         """One batch of derived rows and the height they reach, in one transaction of
         the derived file; rows sorted by key, so each B-tree page is visited once."""
-        with _Transaction(self.derived):
+        with _transaction(self.derived, self.derived_writing):
             self._write_derived(derived)
 
     def _write_derived(self, derived: DerivedBatch) -> None:
@@ -209,7 +213,7 @@ class Storage:
         ]
 
     def _tx(self) -> Any:
-        return _Transaction(self.db)
+        return _transaction(self.db, self.writing)
 
     # ---- reads -------------------------------------------------------------------
 
@@ -340,15 +344,18 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     return db
 
 
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: object, exc: object, tb: object) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+@contextmanager
+def _transaction(db: sqlite3.Connection, lock: threading.Lock) -> Iterator[None]:
+    """One write transaction, never two at once on a connection: the core persists its
+    records on the trio thread while the delivery task appends a block in a worker."""
+    with lock:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
 
 def encode_record(record: Record) -> bytes:

@@ -15,10 +15,11 @@ from node.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNED = {"replica", "executor"}  # the core's state
-# the core itself, the executor's own class, and the restore that builds the executor the
-# core will own (before the core exists); sim/ and bench.micro_consensus are other shells
-# of the pure replica and are not part of the daemon
-ALLOWED = {ROOT / "node" / "core.py", ROOT / "node" / "executor.py", ROOT / "node" / "restore.py"}
+# the core itself (its loop and its delivery task, which runs inside it), the executor's
+# own class, and the restore that builds the executor the core will own (before the core
+# exists); sim/ and bench.micro_consensus are other shells of the pure replica and are not
+# part of the daemon
+ALLOWED = {ROOT / "node" / name for name in ("core.py", "delivery.py", "executor.py", "restore.py")}
 DAEMON = sorted([*(ROOT / "node").glob("*.py"), *(ROOT / "metroledger").glob("*.py")])
 
 
