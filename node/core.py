@@ -66,6 +66,7 @@ GROUP_EVENTS = 2_000  # events handled per group commit
 MAX_SLEEP_S = 0.25  # the core looks at the replica's timers at least this often
 CLOCK_MS = 10  # while events arrive, the replica's clock is at most this far behind
 REFORWARD_MS = 1_000  # how often to look for requests waiting too long
+MAX_DELIVERY_LAG = 16  # blocks delivered and not yet stored before the loop waits
 Item = tuple[Event | Requests, Any]  # what the channel carries: (event, reply)
 
 
@@ -152,8 +153,10 @@ class Core:
                 group.insert(0, (Tick(now_ms, time.time_ns() // 1_000_000), None))
                 self.last_tick_ms = now_ms
             await self._handle_group(group)
-            if not self.receive_channel.statistics().current_buffer_used:
-                await self.delivery.drained()  # nothing else to do: let events gather
+            # nothing else to do (let events gather), or too far behind (bound the queue)
+            idle = not self.receive_channel.statistics().current_buffer_used
+            if idle or self.delivery.queued > MAX_DELIVERY_LAG:
+                await self.delivery.drained()
             if now_ms >= self.next_reforward_ms:
                 self._on_reforward_timer(now_ms)
             self.publish()

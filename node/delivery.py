@@ -32,7 +32,7 @@ log = logging.getLogger("metroledger.node")
 class Delivery:
     def __init__(self, core: Core):
         self.core = core
-        # unbounded, but never longer than the replica's window of blocks in flight
+        # unbounded: the core waits for it past `MAX_DELIVERY_LAG` blocks
         self.blocks_in, self.blocks_out = trio.open_memory_channel[Deliver](math.inf)
         # at most one batch is in flight: `pending.due` waits for it to be written
         self.flushes, self.flushes_out = trio.open_memory_channel[DerivedBatch](1)
