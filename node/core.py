@@ -154,12 +154,16 @@ class Core:
                 self.last_tick_ms = now_ms
             await self._handle_group(group)
             # nothing else to do (let events gather), or too far behind (bound the queue)
-            idle = not self.receive_channel.statistics().current_buffer_used
+            idle = not self.queued_events()
             if idle or self.delivery.queued > MAX_DELIVERY_LAG:
                 await self.delivery.drained()
             if now_ms >= self.next_reforward_ms:
                 self._on_reforward_timer(now_ms)
             self.publish()
+
+    def queued_events(self) -> int:
+        """Items waiting in the core's channel (events and groups of client requests)."""
+        return self.receive_channel.statistics().current_buffer_used
 
     def publish(self) -> None:
         """A new snapshot of the replica's view and mempool (the stored height and state
@@ -237,9 +241,9 @@ class Core:
                 self.reforward(older_than_ms=0)  # the new primary may never have seen them
             elif isinstance(action, ViewChangeStarted):
                 # how far behind this node's own work is: a backlog suspects late news
-                waiting = self.receive_channel.statistics().current_buffer_used
                 event(log, "view_change_started", new_view=action.new_view, reason=action.reason,
-                      height=self.replica.delivered_height, queued_events=waiting)  # fmt: skip
+                      height=self.replica.delivered_height,
+                      queued_events=self.queued_events())  # fmt: skip
                 self.reforward(older_than_ms=0, everyone=True)  # so others can suspect too
             elif isinstance(action, ShareRequests):
                 self.reforward(older_than_ms=0, everyone=True)

@@ -36,7 +36,6 @@ class Delivery:
         self.blocks_in, self.blocks_out = trio.open_memory_channel[Deliver](math.inf)
         # at most one batch is in flight: `pending.due` waits for it to be written
         self.flushes, self.flushes_out = trio.open_memory_channel[DerivedBatch](1)
-
         self.queued = 0  # blocks put and not yet stored
         self._drained = trio.Event()
 

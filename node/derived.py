@@ -73,9 +73,9 @@ class PendingDerived:
 
     def due(self) -> bool:
         """Time to hand the current batch to storage (never while one is being written)."""
-        batch = self.current
         if self.writing is not None:
             return False
+        batch = self.current
         return (batch.blocks >= self.flush_blocks or len(batch.txs) >= self.flush_txs
                 or len(batch.writes) >= FLUSH_KEYS)  # fmt: skip
 

@@ -100,7 +100,7 @@ class Storage:
         if "meta" not in found:
             return
         self.derived.execute("ATTACH DATABASE ? AS old", (str(self.path),))
-        with _transaction(self.derived, self.derived_writing):
+        with self._derived_tx():
             for table in DERIVED_TABLES:
                 self.derived.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM old.{table}")
             # written before the derived tables were batched: they are complete
@@ -174,26 +174,25 @@ class Storage:
     def write_derived(self, derived: DerivedBatch) -> None:
         """One batch of derived rows and the height they reach, in one transaction of
         the derived file; rows sorted by key, so each B-tree page is visited once."""
-        with _transaction(self.derived, self.derived_writing):
-            self._write_derived(derived)
-
-    def _write_derived(self, derived: DerivedBatch) -> None:
-        self.derived.executemany(
-            "INSERT OR IGNORE INTO txs (hash, height, idx, reason) VALUES (?,?,?,?)",
-            sorted(derived.txs.values()),  # by hash
-        )
-        self.derived.executemany(
-            "INSERT OR REPLACE INTO clients VALUES (?,?,?)",
-            [
-                (sender, high, mask.to_bytes((mask.bit_length() + 7) // 8 or 1, "big"))
-                for sender, (high, mask) in sorted(derived.clients.items())
-            ],
-        )
-        self.derived.executemany(
-            "INSERT OR REPLACE INTO kv VALUES (?,?,?)",
-            [(name, key, value) for (name, key), value in sorted(derived.writes.items())],
-        )
-        self.derived.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (APPLIED, derived.height))
+        with self._derived_tx():
+            self.derived.executemany(
+                "INSERT OR IGNORE INTO txs (hash, height, idx, reason) VALUES (?,?,?,?)",
+                sorted(derived.txs.values()),  # by hash
+            )
+            self.derived.executemany(
+                "INSERT OR REPLACE INTO clients VALUES (?,?,?)",
+                [
+                    (sender, high, mask.to_bytes((mask.bit_length() + 7) // 8 or 1, "big"))
+                    for sender, (high, mask) in sorted(derived.clients.items())
+                ],
+            )
+            self.derived.executemany(
+                "INSERT OR REPLACE INTO kv VALUES (?,?,?)",
+                [(name, key, value) for (name, key), value in sorted(derived.writes.items())],
+            )
+            self.derived.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", (APPLIED, derived.height)
+            )
 
     def add_evidence(self, member: int, kind: str, first: bytes, second: bytes) -> None:
         """Two conflicting messages signed by one member: kept for the other organisations."""
@@ -214,6 +213,9 @@ class Storage:
 
     def _tx(self) -> Any:
         return _transaction(self.db, self.writing)
+
+    def _derived_tx(self) -> Any:
+        return _transaction(self.derived, self.derived_writing)
 
     # ---- reads -------------------------------------------------------------------
 
