@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.micro_consensus import machine
 from node.load import chain_of, post_tx, sample_txs
-from node.testnet import daemons, init_testnet, wait_ready
+from node.testnet import daemons, init_testnet, stop_all, wait_ready
 
 
 def histogram(api: str) -> list[tuple[float, float]]:
@@ -87,8 +87,7 @@ def run(txs_total: int, clients: int, suite: str) -> dict[str, Any]:
             "blocks": int(st[0]["height"]), "height_before": target,
         }  # fmt: skip
     finally:
-        for d in nodes:
-            d.stop()
+        stop_all(nodes)
         shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -32,7 +32,7 @@ from bench.scenario import Fault, Scenario
 from ledger.crypto import get_suite
 from node.load import chain_of
 from node.netns import API_PORT, P2P_PORT, NetnsHosts, unavailable
-from node.testnet import UNREACHABLE, Daemon, daemons, init_testnet, wait_ready
+from node.testnet import UNREACHABLE, Daemon, daemons, init_testnet, stop_all, wait_ready
 from node.tls import CA_CERT, client_context
 
 DRAIN_S = 30.0
@@ -326,7 +326,6 @@ def execute(sc: Scenario, out: Path) -> dict[str, Any]:
         rates.append(verify_rate(sc.suite))  # the nodes are idle now
         return analyse(run, log, rates, cpu, memory, load_end, blocks)
     finally:
-        for d in run.nodes:
-            d.stop()
+        stop_all(run.nodes)
         if run.hosts is not None:
             run.hosts.destroy()

@@ -197,12 +197,7 @@ class Daemon:
             self.process.wait()
 
     def stop(self, timeout_s: float = 10) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_all([self], timeout_s)
 
     def get(self, path: str, timeout_s: float = 2) -> Any:
         with urllib.request.urlopen(self.api + path, timeout=timeout_s,
@@ -340,11 +335,32 @@ def up(directory: Path, hosts_kind: str = "loopback") -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for d in nodes:
-            d.stop()
+        stop_all(nodes)
         if hosts is not None:
             hosts.destroy()
         print("network stopped")
+
+
+def stop_all(nodes: list[Daemon], timeout_s: float = 10) -> None:
+    """SIGTERM every running daemon at once, then wait for them; one still running after
+    `timeout_s`, or when a second Ctrl-C or `kill` comes, is killed, so no node is left
+    running behind the network (`timeout` delivers its signal twice, for one)."""
+    running = [d.process for d in nodes if d.process and d.process.poll() is None]
+    for process in running:
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    try:
+        for process in running:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                break
+    except KeyboardInterrupt:
+        pass  # a second Ctrl-C (or `kill`): the rest are killed now
+    for process in running:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def start_hosts(directory: Path, nodes: list[Daemon]) -> NetnsHosts | None:
