@@ -15,8 +15,11 @@ of its votes, with a standard error from their spread; it is
 
 re-decided after every reading (a sequential test: it decides as early as the data
 allows). A vehicle whose votes disagree with the others' at several dispensers is
-reported as a suspected colluder and stops voting. Integers only: two nodes reach
-identical state.
+reported as a suspected colluder and stops voting. A reading that repeats the claimed
+volume (within `echo_ppm`) is an echo, not a measurement: it does not vote, and a vehicle
+that echoes more often than its noise allows is suspected too (a colluder covering for
+its dispenser; one that dresses its cover as a sensor reading is not caught this way).
+Integers only: two nodes reach identical state.
 
 State: global    = {n, sum_ppm, sum_sq} over every reading, and {v, a, b}: vehicles, and
                    sums of S_i^2 // N_i and N_i^2 over them (analysis.spread)
@@ -25,13 +28,14 @@ State: global    = {n, sum_ppm, sum_sq} over every reading, and {v, a, b}: vehic
                     sum of their weights, sum_ppm and sum_sq their weighted sums; the
                     change test's statistic and when it fired (analysis.change)
        veh/<id>  = {s: {disp: sum_ppm}, n: {disp: count}, m: {disp: vote_ppm},
-                    w: {disp: weight_milli}, suspect, t: [S_i^2 // N_i, N_i]}
+                    w: {disp: weight_milli}, suspect, t: [S_i^2 // N_i, N_i],
+                    e: echoed readings (absent: none)}
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import isqrt
+from math import comb, isqrt
 from typing import Any
 
 from analysis.change import cusum_alarm, cusum_step
@@ -64,6 +68,10 @@ class SurveillanceRules:
     # a vehicle that refuels often at one dispenser cannot outweigh many (colluders)
     max_vote_weight_milli: int = 6_000
     change_h_milli: int = 40_000  # the change test's threshold, in noise sigmas (change.py)
+    # a reading within this of the claimed volume echoes the claim rather than measuring
+    # it (a sensor with 2-5 % noise lands there 0.2-0.4 % of the time): it does not vote,
+    # and a vehicle that echoes too often for its noise is suspected (0: off)
+    echo_ppm: int = 100
     # where each station is, for maps: (station id, latitude, longitude in millionths of a
     # degree); configuration only, no decision depends on it
     stations: tuple[tuple[str, int, int], ...] = ()
@@ -162,6 +170,9 @@ class DispenserSurveillance:
             state.put(vkey, vehicle)
         measured_ml = ledger_volume_ml(state.peers.get("devices"), reading)
         d, r = reading.dispenser_id, relative_error_ppm(reading, measured_ml)
+        if self.rules.echo_ppm and abs(r) <= self.rules.echo_ppm:
+            self._count_reading(state, d, reading.station_id)
+            return TxResult(True, events=tuple(self._count_echo(state, vehicle, reading)))
         self._count_global(state, r)
         vehicle["s"][d] = vehicle["s"].get(d, 0) + r
         vehicle["n"][d] = vehicle["n"].get(d, 0) + 1
@@ -298,6 +309,39 @@ class DispenserSurveillance:
 
     # ---- vehicles ------------------------------------------------------------------------
 
+    def _count_echo(
+        self, state: ContractState, vehicle: dict[str, Any], reading: RefuelReading
+    ) -> list[tuple[str, Any]]:
+        """An echoed claim: counted, not voted. A colluder covering for its dispenser
+        reports the claimed volume; an honest sensor agrees that closely with chance p at
+        most 2 * echo / (sigma * sqrt(2 pi)) per reading, so e echoes among n readings
+        have chance at most C(n, e) p^e, and below `vehicle_alpha_ppm` the vehicle is
+        suspected (its votes stop counting)."""
+        vehicle["e"] = echoes = vehicle.get("e", 0) + 1
+        if vehicle["suspect"]:
+            return []
+        readings = sum(vehicle["n"].values()) + echoes
+        sigma_ppm = max(1, isqrt(self._spread(state)[1]))
+        p_ppm = min(PPM, 2 * self.rules.echo_ppm * PPM * 1000 // (sigma_ppm * 2507))
+        chance = comb(readings, echoes) * p_ppm**echoes * PPM
+        if chance >= self.rules.vehicle_alpha_ppm * PPM**echoes:
+            return []
+        vehicle["suspect"] = True
+        evidence = {"vehicle_id": reading.vehicle_id, "test": "echo", "echoes": echoes,
+                    "readings": readings}  # fmt: skip
+        return [("vehicle_suspected", evidence), *self._withdraw_votes(state, vehicle)]
+
+    def _withdraw_votes(
+        self, state: ContractState, vehicle: dict[str, Any]
+    ) -> list[tuple[str, Any]]:
+        events: list[tuple[str, Any]] = []
+        for dispenser_id, vote in sorted(vehicle["m"].items()):
+            d = state.edit(f"disp/{dispenser_id}")
+            _count_vote(d, -1, vote, vehicle["w"][dispenser_id])
+            events += self._decide(d, dispenser_id)
+        vehicle["m"], vehicle["w"] = {}, {}
+        return events
+
     def _judge_vehicle(
         self, state: ContractState, vehicle: dict[str, Any], vehicle_id: str, noise_var: int
     ) -> tuple[list[tuple[str, Any]], bool]:
@@ -314,12 +358,9 @@ class DispenserSurveillance:
         events: list[tuple[str, Any]] = []
         if t_milli > chi_square_limit_milli(dof, self.rules.vehicle_alpha_ppm):
             vehicle["suspect"] = True
-            events.append(
-                (
-                    "vehicle_suspected",
-                    {"vehicle_id": vehicle_id, "chi_square_milli": t_milli, "dof": dof},
-                )
-            )
+            evidence = {"vehicle_id": vehicle_id, "test": "consistency",
+                        "chi_square_milli": t_milli, "dof": dof}  # fmt: skip
+            events.append(("vehicle_suspected", evidence))
         elif not self.rules.doubt_alpha_ppm or t_milli <= chi_square_limit_milli(
             dof, self.rules.doubt_alpha_ppm
         ):
@@ -327,12 +368,7 @@ class DispenserSurveillance:
             return [], True
         else:
             vehicle["doubt"] = True
-        for dispenser_id, vote in sorted(vehicle["m"].items()):  # its votes stop counting
-            d = state.edit(f"disp/{dispenser_id}")
-            _count_vote(d, -1, vote, vehicle["w"][dispenser_id])
-            events += self._decide(d, dispenser_id)
-        vehicle["m"], vehicle["w"] = {}, {}
-        return events, False
+        return events + self._withdraw_votes(state, vehicle), False  # its votes stop counting
 
     def _consistency(
         self, state: ContractState, vehicle: dict[str, Any], noise_var: int

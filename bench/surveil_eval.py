@@ -54,6 +54,7 @@ class Cell:
     home_dispensers: int = 5  # each vehicle's home dispensers
     away_fraction: float = 0.0  # of refuels elsewhere
     honest_offset_pct: float = 0.0  # honest dispensers' own errors, up to this either way
+    mimic_sensor: bool = False  # colluders dress their lies as sensor readings
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ def run_cell(cell: Cell, rules: SurveillanceRules | None = None) -> CellResult:
             away_fraction=cell.away_fraction,
             honest_offset_pct=cell.honest_offset_pct,
             bias_sd_pct=cell.bias_sd_pct,
+            mimic_sensor=cell.mimic_sensor,
             fraud_from_refuel=int(cell.cheats_from * cell.vehicles * cell.refuels_per_vehicle),
         )
     )
@@ -161,6 +163,7 @@ def summarise(results: list[CellResult]) -> list[dict[str, Any]]:
         r.cell.home_dispensers,
         r.cell.bias_sd_pct,
         r.cell.honest_offset_pct,
+        r.cell.mimic_sensor,
     )
     for point, group in itertools.groupby(sorted(results, key=key), key=key):
         g = list(group)
@@ -181,6 +184,7 @@ def summarise(results: list[CellResult]) -> list[dict[str, Any]]:
                 "home_dispensers": point[9],
                 "bias_sd_pct": point[10],
                 "honest_offset_pct": point[11],
+                "mimic_sensor": point[12],
                 "seeds": len(g),
                 "sensitivity": sum(r.flagged_fraudulent for r in g) / fraud,
                 "specificity": 1 - sum(r.flagged_honest for r in g) / honest,
@@ -230,7 +234,9 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         if not r["collude_fraction"]:
             return pct(0.0)
         frame = r.get("frame_pct") or r["fraud_pct"]
-        return f"{pct(r['collude_fraction'])} {r.get('collusion', 'cover+frame')} {frame:g} %"
+        mimic = ", mimicking a sensor" if r.get("mimic_sensor") else ""
+        how = f"{r.get('collusion', 'cover+frame')} {frame:g} %{mimic}"
+        return f"{pct(r['collude_fraction'])} {how}"
 
     body = "".join(
         f"| {r['noise_pct']:g} | {r['refuels_per_vehicle']} | {r['fraud_pct']:g} "
@@ -254,6 +260,10 @@ ISSUE_SETTINGS = ((5.0, 10, 2.0, 0.0), (5.0, 10, 2.0, 0.2), (2.0, 10, 1.0, 0.0))
 # change test's cells (readings to detect count from the start of the cheating)
 CHANGE_SETTINGS = ((5.0, 10, 2.0, 0.0), (2.0, 10, 2.0, 0.0), (2.0, 20, 2.0, 0.0))
 
+
+# covering colluders (issue 20), 20 % of the vehicles at 5 % noise and 2 % fraud:
+# (collusion, whether they mimic a sensor instead of echoing the claimed volume)
+COVER_SETTINGS = (("cover", False), ("cover", True), ("cover+frame", True))
 
 # framing (issue 20): colluders accuse a fifth of the dispensers (honest ones) by 3-5 %,
 # and report honestly elsewhere; (noise %, colluding fraction, frame %), 2 % fraud
@@ -363,10 +373,13 @@ def evaluate_issue_fleet(seeds: int, jobs: int, out: Path) -> list[dict[str, Any
               for setting in CHANGE_SETTINGS for seed in range(seeds)]  # fmt: skip
     cells += [Cell(noise, 10, 2.0, c, seed, **ISSUE_FLEET, collusion="frame", frame_pct=f)  # type: ignore[arg-type]
               for noise, c, f in FRAME_SETTINGS for seed in range(seeds)]  # fmt: skip
+    cells += [Cell(5.0, 10, 2.0, 0.2, seed, **ISSUE_FLEET, collusion=how, mimic_sensor=mimic)  # type: ignore[arg-type]
+              for how, mimic in COVER_SETTINGS for seed in range(seeds)]  # fmt: skip
     rows = summarise(run_cells(cells, jobs))
     config = {**ISSUE_FLEET, "seeds": seeds, "settings": [list(x) for x in ISSUE_SETTINGS],
               "change_settings": [list(x) for x in CHANGE_SETTINGS], "cheats_from": 0.5,
               "frame_settings": [list(x) for x in FRAME_SETTINGS], "frame_targets": 0.2,
+              "cover_settings": [list(x) for x in COVER_SETTINGS],
               "rules": asdict(SurveillanceRules())}  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     path = out / "bound_issue_fleet.json"

@@ -44,6 +44,9 @@ class FleetConfig:
     # honest dispensers off by up to this much either way (inside the legal tolerance)
     honest_offset_pct: float = 0.0
     away_fraction: float = 0.0  # of refuels at a dispenser that is not one of the homes
+    # colluders dress their lies as sensor readings (their bias, noise and OBD steps
+    # around the volume they pretend), instead of echoing the claimed volume
+    mimic_sensor: bool = False
 
     def __post_init__(self) -> None:
         if self.vehicles < 1 or self.dispensers < 1:
@@ -161,14 +164,19 @@ class Fleet:
         before_obd = _obd(v.level)
         v.level = min(1.0, v.level + delivered_ml / v.tank_ml)
         after_obd = _obd(v.level)
-        sensed_ml = delivered_ml * (1 + v.bias + rng.gauss(0, cfg.noise_pct / 100))
+        error = 1 + v.bias + rng.gauss(0, cfg.noise_pct / 100)
         step_ml = v.tank_ml / OBD_STEPS
-        measured_ml = max(0, round(round(sensed_ml / step_ml) * step_ml))
+        measured_ml = max(0, round(round(delivered_ml * error / step_ml) * step_ml))
         frame = (cfg.frame_pct or cfg.fraud_shortfall_pct) / 100
+        pretend_ml = None
         if v.colluding and d.fraudulent and cfg.collusion != "frame":
-            measured_ml = claimed_ml  # cover the fraud
+            pretend_ml = claimed_ml  # cover the fraud
         elif v.colluding and self._frames(d):
-            measured_ml = round(claimed_ml * (1 - frame))  # accuse an honest dispenser
+            pretend_ml = round(claimed_ml * (1 - frame))  # accuse an honest dispenser
+        if pretend_ml is not None and cfg.mimic_sensor:
+            measured_ml = max(0, round(round(pretend_ml * error / step_ml) * step_ml))
+        elif pretend_ml is not None:
+            measured_ml = pretend_ml
         if cfg.calibrated_tanks:  # the level after is what the sensor (or a colluder) says
             after_obd = min(OBD_STEPS, before_obd + round(measured_ml / step_ml))
             measured_ml = round((after_obd - before_obd) * step_ml)
