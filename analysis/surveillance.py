@@ -29,7 +29,7 @@ State: global    = {n, sum_ppm, sum_sq} over every reading, and {v, a, b}: vehic
                     change test's statistic and when it fired (analysis.change)
        veh/<id>  = {s: {disp: sum_ppm}, n: {disp: count}, m: {disp: vote_ppm},
                     w: {disp: weight_milli}, suspect, t: [S_i^2 // N_i, N_i],
-                    e: echoed readings (absent: none)}
+                    e: {disp: echoed readings} (absent: none)}
 """
 
 from __future__ import annotations
@@ -170,20 +170,22 @@ class DispenserSurveillance:
             state.put(vkey, vehicle)
         measured_ml = ledger_volume_ml(state.peers.get("devices"), reading)
         d, r = reading.dispenser_id, relative_error_ppm(reading, measured_ml)
-        if self.rules.echo_ppm and abs(r) <= self.rules.echo_ppm:
-            self._count_reading(state, d, reading.station_id)
-            return TxResult(True, events=tuple(self._count_echo(state, vehicle, reading)))
-        self._count_global(state, r)
-        vehicle["s"][d] = vehicle["s"].get(d, 0) + r
-        vehicle["n"][d] = vehicle["n"].get(d, 0) + 1
-        if self.rules.learn_spread:
-            count_vehicle(state.edit("global"), vehicle)
         events: list[tuple[str, Any]] = []
         self._count_reading(state, d, reading.station_id)
+        echo = self.rules.echo_ppm and abs(r) <= self.rules.echo_ppm
+        if echo:  # counted, judged, but no vote (step 7 of docs/surveillance.md)
+            events += self._count_echo(state, vehicle, reading)
+        else:
+            self._count_global(state, r)
+            vehicle["s"][d] = vehicle["s"].get(d, 0) + r
+            vehicle["n"][d] = vehicle["n"].get(d, 0) + 1
+            if self.rules.learn_spread:
+                count_vehicle(state.edit("global"), vehicle)
         if vehicle["suspect"]:  # a suspected colluder's readings are kept but do not vote
-            return TxResult(True)
+            return TxResult(True, events=tuple(events))
         spread = self._spread(state)  # fixed for the rest of this reading
-        events += self._test_change(state, vehicle, d, r, spread)
+        if not echo:
+            events += self._test_change(state, vehicle, d, r, spread)
         judged, votes = self._judge_vehicle(state, vehicle, reading.vehicle_id, spread[1])
         events += judged
         for dispenser in sorted(vehicle["n"]) if votes else ():
@@ -317,9 +319,11 @@ class DispenserSurveillance:
         most 2 * echo / (sigma * sqrt(2 pi)) per reading, so e echoes among n readings
         have chance at most C(n, e) p^e, and below `vehicle_alpha_ppm` the vehicle is
         suspected (its votes stop counting)."""
-        vehicle["e"] = echoes = vehicle.get("e", 0) + 1
+        by_dispenser = vehicle.setdefault("e", {})
+        by_dispenser[reading.dispenser_id] = by_dispenser.get(reading.dispenser_id, 0) + 1
         if vehicle["suspect"]:
             return []
+        echoes = sum(by_dispenser.values())
         readings = sum(vehicle["n"].values()) + echoes
         sigma_ppm = max(1, isqrt(self._spread(state)[1]))
         p_ppm = min(PPM, 2 * self.rules.echo_ppm * PPM * 1000 // (sigma_ppm * 2507))
@@ -380,15 +384,21 @@ class DispenserSurveillance:
         there); the deviations less their weighted mean (the bias) give T, chi-square
         with m-1 degrees of freedom for an honest vehicle. Raw means, not votes: a
         vote's bias comes from the vehicle's other dispensers, so votes' deviations
-        would share that noise and inflate T."""
+        would share that noise and inflate T. Echoes count here, as readings of 0 (they
+        are within `echo_ppm` of it), though they do not vote: a colluder who echoes the
+        claim where it covers and frames elsewhere is inconsistent, and left out of this
+        test the framers would all look like one biased group, which pulls every
+        dispenser's estimate by their share times their framing."""
         weights, deviations = [], []
-        for dispenser_id in sorted(vehicle["n"]):
+        echoes = vehicle.get("e", {})
+        for dispenser_id in sorted(vehicle["n"].keys() | echoes.keys()):
             d = state.get(f"disp/{dispenser_id}")
             if d is None or d["k"] < self.rules.min_vehicles:
                 continue
             vote, weight = vehicle["m"].get(dispenser_id, 0), vehicle["w"].get(dispenser_id, 0)
-            others, here = d["w"] - weight, vehicle["n"][dispenser_id]
-            mean = vehicle["s"][dispenser_id] // here
+            others = d["w"] - weight
+            here = vehicle["n"].get(dispenser_id, 0) + echoes.get(dispenser_id, 0)
+            mean = vehicle["s"].get(dispenser_id, 0) // here
             deviations.append(mean - (d["sum_ppm"] - weight * vote) // others if others else 0)
             weights.append(here)  # 1 / variance, in units of 1/noise
         dof = len(deviations) - 1

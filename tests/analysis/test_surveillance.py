@@ -124,7 +124,7 @@ def test_colluding_vehicles_are_identified_in_a_seeded_fleet() -> None:
     colluders = {v.vehicle_id for v in fleet.vehicles if v.colluding}
     print(f"seed {config.seed}: {len(suspected & colluders)}/{len(colluders)} colluders found, "
           f"{len(suspected - colluders)} honest vehicles suspected")  # fmt: skip
-    assert len(suspected & colluders) >= len(colluders) // 3
+    assert len(suspected & colluders) >= len(colluders) // 2
     assert len(suspected - colluders) <= 9  # at most 1 % of the 900 honest vehicles
     fraud = {d.dispenser_id for d in fleet.dispensers if d.fraudulent}
     flagged = {d for d in fraud | {x.dispenser_id for x in fleet.dispensers}
@@ -230,11 +230,11 @@ def test_an_echoed_claim_does_not_vote_and_a_vehicle_that_keeps_echoing_is_suspe
     assert state.get("disp/d")["k"] == 1
     assert observe_all(contract, state, [refuel("echo", "d", 40_000, 40_000)]) == []
     assert (state.get("disp/d")["n"], state.get("disp/d")["k"]) == (2, 1)  # counted, no vote
-    assert state.get("veh/echo")["e"] == 1 and not state.get("veh/echo")["suspect"]
+    assert state.get("veh/echo")["e"] == {"d": 1} and not state.get("veh/echo")["suspect"]
     # 100 ppm of 40 L is 4 ml: 40,004 echoes the claim, 40,005 does not
     observe_all(contract, state, [refuel("echo", "e", 40_000, 40_004)])
     observe_all(contract, state, [refuel("near", "d", 40_000, 40_005)])
-    assert state.get("veh/echo")["e"] == 2 and state.get("veh/near").get("e") is None
+    assert state.get("veh/echo")["e"] == {"d": 1, "e": 1} and "e" not in state.get("veh/near")
     events = []
     for k in range(8):  # an honest sensor (noise 2 % or more) does that once in 250
         events += observe_all(contract, state, [refuel("echo", f"x{k}", 30_000, 30_000)])
