@@ -24,9 +24,10 @@ Integers only: two nodes reach identical state.
 State: global    = {n, sum_ppm, sum_sq} over every reading, and {v, a, b}: vehicles, and
                    sums of S_i^2 // N_i and N_i^2 over them (analysis.spread)
        disp/<id> = {n, k, w, sum_ppm, sum_sq, status, flagged_at, estimate, lower, upper,
-                    station (of its first reading), cusum, changed_at}: k votes, w the
+                    station (of its first reading), cusum, changed_at, q}: k votes, w the
                     sum of their weights, sum_ppm and sum_sq their weighted sums; the
-                    change test's statistic and when it fired (analysis.change)
+                    change test's statistic and when it fired (analysis.change), q the
+                    vehicles that echoed there (absent: none)
        veh/<id>  = {s: {disp: sum_ppm}, n: {disp: count}, m: {disp: vote_ppm},
                     w: {disp: weight_milli}, suspect, t: [S_i^2 // N_i, N_i],
                     e: {disp: echoed readings} (absent: none)}
@@ -55,7 +56,7 @@ UNDECIDED, SUSPECT, CLEARED = "undecided", "suspect", "cleared"
 class SurveillanceRules:
     tolerance_ppm: int = 5_000  # shortfall allowed: 0.5 % (OIML R117 class 0.5)
     z_milli: int = 2_500  # one-sided z of each decision (2.5: 0.62 % per look at the limit)
-    min_vehicles: int = 40  # votes before any decision
+    min_vehicles: int = 40  # vehicles before any decision: votes, and echoers (step 7)
     vote_clip_ppm: int = 100_000  # no single vote counts beyond +-10 %
     bias_sd_ppm: int = 10_000  # prior spread of vehicle sensor biases (1 %)
     learn_spread: int = 1  # 1: learn bias spread and noise from the data (analysis.spread)
@@ -273,7 +274,7 @@ class DispenserSurveillance:
     ) -> list[tuple[str, Any]]:
         """One CUSUM step on this reading's bias-corrected error (analysis.change)."""
         d = state.edit(f"disp/{dispenser_id}")
-        if d.get("changed_at") or d["status"] == SUSPECT or d["k"] < self.rules.min_vehicles:
+        if d.get("changed_at") or d["status"] == SUSPECT or seen(d) < self.rules.min_vehicles:
             return []  # suspect already, or too few vehicles yet to decide anything
         bias, _ = self._bias_without(state, vehicle, dispenser_id, spread)
         # the error against the dispenser's own estimate so far: what has always been
@@ -291,7 +292,7 @@ class DispenserSurveillance:
         status = UNDECIDED
         if d.get("changed_at"):
             status = SUSPECT  # the change test's verdict stands (analysis.change)
-        elif d["k"] >= self.rules.min_vehicles:
+        elif seen(d) >= self.rules.min_vehicles:
             if upper < -self.rules.tolerance_ppm:
                 status = SUSPECT
             elif lower > -self.rules.tolerance_ppm:
@@ -319,21 +320,25 @@ class DispenserSurveillance:
         most 2 * echo / (sigma * sqrt(2 pi)) per reading, so e echoes among n readings
         have chance at most C(n, e) p^e, and below `vehicle_alpha_ppm` the vehicle is
         suspected (its votes stop counting)."""
-        by_dispenser = vehicle.setdefault("e", {})
+        by_dispenser, events = vehicle.setdefault("e", {}), []
+        if reading.dispenser_id not in by_dispenser:  # one more vehicle seen there
+            d = state.edit(f"disp/{reading.dispenser_id}")
+            d["q"] = d.get("q", 0) + 1
+            events += self._decide(d, reading.dispenser_id)
         by_dispenser[reading.dispenser_id] = by_dispenser.get(reading.dispenser_id, 0) + 1
         if vehicle["suspect"]:
-            return []
+            return events
         echoes = sum(by_dispenser.values())
         readings = sum(vehicle["n"].values()) + echoes
         sigma_ppm = max(1, isqrt(self._spread(state)[1]))
         p_ppm = min(PPM, 2 * self.rules.echo_ppm * PPM * 1000 // (sigma_ppm * 2507))
         chance = comb(readings, echoes) * p_ppm**echoes * PPM
         if chance >= self.rules.vehicle_alpha_ppm * PPM**echoes:
-            return []
+            return events
         vehicle["suspect"] = True
         evidence = {"vehicle_id": reading.vehicle_id, "test": "echo", "echoes": echoes,
                     "readings": readings}  # fmt: skip
-        return [("vehicle_suspected", evidence), *self._withdraw_votes(state, vehicle)]
+        return [*events, ("vehicle_suspected", evidence), *self._withdraw_votes(state, vehicle)]
 
     def _withdraw_votes(
         self, state: ContractState, vehicle: dict[str, Any]
@@ -410,6 +415,14 @@ class DispenserSurveillance:
             for w, x in zip(weights, deviations, strict=True)
         )
         return t_milli, dof
+
+
+def seen(d: dict[str, Any]) -> int:
+    """The vehicles a dispenser's decisions count: its votes, and the vehicles that
+    echoed the claim there (`q`), so that colluders who echo where they cover cannot keep
+    a small dispenser below `min_vehicles` by abstaining (a vehicle that echoes and
+    votes at one dispenser counts twice: 0.2-0.4 % of honest readings echo)."""
+    return int(d["k"]) + int(d.get("q", 0))
 
 
 def _count_vote(d: dict[str, Any], sign: int, vote: int, weight: int) -> None:
