@@ -119,6 +119,7 @@ def build_routes(node: Service) -> list[Route]:
         return json_response({"vehicle_id": vehicle_id, "suspected_colluder": record["suspect"],
                               "votes_withdrawn": bool(record.get("doubt")),
                               "device_status": status, "readings_by_dispenser": record["n"],
+                              "echoes_by_dispenser": record.get("e", {}),
                               "votes_ppm": record["m"]})  # fmt: skip
 
     async def get_events(request: Request) -> Response:
@@ -285,6 +286,7 @@ def dispenser_json(dispenser_id: str, record: dict[str, Any]) -> dict[str, Any]:
         "interval_ppm": [record["lower"], record["upper"]],
         "readings": record["n"],
         "vehicles": record["k"],
+        "echoing_vehicles": record.get("q", 0),  # echoed the claim there (no vote)
         "flagged_at_readings": record["flagged_at"] or None,
         "station_id": record.get("station"),
         "changed_at_readings": record.get("changed_at") or None,

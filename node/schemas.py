@@ -115,6 +115,7 @@ DISPENSER = obj(
         "interval_ppm": {"type": "array", "items": {"type": "integer"}},
         "readings": INT,
         "vehicles": INT,
+        "echoing_vehicles": INT,
         "flagged_at_readings": NULLABLE_INT,
     },
     {"station_id": {"type": ["string", "null"]}, "changed_at_readings": NULLABLE_INT},
@@ -129,6 +130,7 @@ VEHICLE = obj(
         "votes_withdrawn": {"type": "boolean"},
         "device_status": {"type": ["string", "null"]},
         "readings_by_dispenser": {"type": "object"},
+        "echoes_by_dispenser": {"type": "object"},
         "votes_ppm": {"type": "object"},
     }
 )
