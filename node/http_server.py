@@ -261,7 +261,9 @@ def _head(response: Response, keep_alive: bool, streamed: bool) -> bytes:
     lines += [f"{name}: {value}\r\n" for name, value in response.headers]
     framing = "transfer-encoding: chunked" if streamed else f"content-length: {len(response.body)}"
     lines.append(framing + "\r\n")
-    if not keep_alive:
+    if keep_alive:  # the idle close can race a client's next request: say when it comes
+        lines.append(f"keep-alive: timeout={int(IDLE_TIMEOUT_S)}\r\n")
+    else:
         lines.append("connection: close\r\n")
     return ("".join(lines) + "\r\n").encode("latin-1")
 

@@ -101,6 +101,10 @@ def test_keep_alive_carries_several_requests_and_bodies_arrive_whole() -> None:
             {"method": "POST", "path": "/v1/txs", "query": {"x": "1"}, "body": "hello"},
         )
         assert "connection" not in h1 and h2["connection"] == "close"
+        # a kept connection says when it will be closed if idle (clients that honour it
+        # close first instead of racing the server's close with their next request)
+        assert h1["keep-alive"] == f"timeout={int(http_server.IDLE_TIMEOUT_S)}"
+        assert "keep-alive" not in h2
         assert json.loads(b2)["path"] == "/v1/status"
 
     served(check)
