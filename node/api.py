@@ -286,7 +286,7 @@ def dispenser_json(dispenser_id: str, record: dict[str, Any]) -> dict[str, Any]:
         "interval_ppm": [record["lower"], record["upper"]],
         "readings": record["n"],
         "vehicles": record["k"],
-        "echoing_vehicles": record.get("q", 0),  # echoed the claim there (no vote)
+        "echoing_vehicles": record.get("q", 0),  # echoed the claim there (echoes do not vote)
         "flagged_at_readings": record["flagged_at"] or None,
         "station_id": record.get("station"),
         "changed_at_readings": record.get("changed_at") or None,

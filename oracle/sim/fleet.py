@@ -166,7 +166,7 @@ class Fleet:
         after_obd = _obd(v.level)
         error = 1 + v.bias + rng.gauss(0, cfg.noise_pct / 100)
         step_ml = v.tank_ml / OBD_STEPS
-        measured_ml = max(0, round(round(delivered_ml * error / step_ml) * step_ml))
+        measured_ml = _sensed_ml(delivered_ml, error, step_ml)
         frame = (cfg.frame_pct or cfg.fraud_shortfall_pct) / 100
         pretend_ml = None
         if v.colluding and d.fraudulent and cfg.collusion != "frame":
@@ -174,7 +174,7 @@ class Fleet:
         elif v.colluding and self._frames(d):
             pretend_ml = round(claimed_ml * (1 - frame))  # accuse an honest dispenser
         if pretend_ml is not None and cfg.mimic_sensor:
-            measured_ml = max(0, round(round(pretend_ml * error / step_ml) * step_ml))
+            measured_ml = _sensed_ml(pretend_ml, error, step_ml)
         elif pretend_ml is not None:
             measured_ml = pretend_ml
         if cfg.calibrated_tanks:  # the level after is what the sensor (or a colluder) says
@@ -208,6 +208,12 @@ class Fleet:
 
 def tank_model(tank_ml: int) -> str:
     return f"sim-tank-{tank_ml // 1000}L"
+
+
+def _sensed_ml(volume_ml: float, error: float, step_ml: float) -> int:
+    """What a tank sensor with this relative error reports for a volume: whole level
+    steps, in millilitres."""
+    return max(0, round(round(volume_ml * error / step_ml) * step_ml))
 
 
 def _obd(level: float) -> int:

@@ -19,7 +19,7 @@ from tests.e2e.test_network import chain, settled, wait_until
 
 SUITE = "ed25519"
 TXS, BATCH = 6_000, 200
-SUITE_ = get_suite(SUITE)
+HASHING = get_suite(SUITE)
 
 
 def post_batch(api: str, txs: list[Transaction]) -> list[str]:
@@ -36,19 +36,19 @@ def post_batch(api: str, txs: list[Transaction]) -> list[str]:
 
 
 def stream(
-    apis: list[str], txs: list[Transaction], taken: list[str], half: threading.Event
+    apis: list[str], txs: list[Transaction], taken: list[str], third: threading.Event
 ) -> None:
     for k in range(0, len(txs), BATCH):
         batch = txs[k : k + BATCH]
         for _ in range(50):  # a full mempool refuses some: offer those again
             got = set(post_batch(apis[(k // BATCH) % len(apis)], batch))
             taken += sorted(got)
-            batch = [tx for tx in batch if compute_tx_hash(SUITE_, tx).hex() not in got]
+            batch = [tx for tx in batch if compute_tx_hash(HASHING, tx).hex() not in got]
             if not batch:
                 break
             time.sleep(0.2)
         if k >= len(txs) // 3:
-            half.set()
+            third.set()
 
 
 def test_a_backup_killed_under_load_recovers_every_block(tmp_path: Path) -> None:
