@@ -77,8 +77,9 @@ class CellResult:
     aware_flagged_honest: int = 0
 
 
-def run_cell(cell: Cell, rules: SurveillanceRules | None = None) -> CellResult:
-    fleet = Fleet(
+def fleet_for(cell: Cell) -> Fleet:
+    """The seeded fleet a cell describes (the same readings every time)."""
+    return Fleet(
         FleetConfig(
             vehicles=cell.vehicles,
             dispensers=cell.dispensers,
@@ -97,6 +98,10 @@ def run_cell(cell: Cell, rules: SurveillanceRules | None = None) -> CellResult:
             fraud_from_refuel=int(cell.cheats_from * cell.vehicles * cell.refuels_per_vehicle),
         )
     )
+
+
+def run_cell(cell: Cell, rules: SurveillanceRules | None = None) -> CellResult:
+    fleet = fleet_for(cell)
     rules = rules or SurveillanceRules()
     contract, state = DispenserSurveillance(rules), DirectState({})
     bound, aware = BiasKnowingDetector(rules), BiasKnowingDetector(rules)

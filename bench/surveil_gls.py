@@ -21,9 +21,7 @@ from collections import defaultdict
 from multiprocessing import Pool
 
 from analysis.surveillance import SurveillanceRules
-from bench.bound import BiasKnowingDetector
-from bench.surveil_eval import ISSUE_FLEET, Cell, run_cell
-from oracle.sim.fleet import Fleet, FleetConfig
+from bench.surveil_eval import ISSUE_FLEET, Cell, fleet_for, run_cell
 
 Readings = dict[int, dict[str, list[float]]]  # vehicle -> dispenser -> relative errors
 
@@ -41,10 +39,10 @@ def gls_suspects(readings: Readings, offsets: dict[str, float], prior_var: float
     tolerance, z = rules.tolerance_ppm / 1e6, rules.z_milli / 1000
     found = set()
     for d, vs in votes.items():
-        weight = sum(w for _, w in vs)
-        mean = sum(w * x for x, w in vs) / weight
         if len(vs) < max(2, rules.min_vehicles):
             continue
+        weight = sum(w for _, w in vs)
+        mean = sum(w * x for x, w in vs) / weight
         se = math.sqrt(sum(w * (x - mean) ** 2 for x, w in vs) / (len(vs) - 1) / weight)
         if mean + z * se < -tolerance:
             found.add(d)
@@ -54,24 +52,20 @@ def gls_suspects(readings: Readings, offsets: dict[str, float], prior_var: float
 def run_seed(seed: int) -> tuple[int, int, int, int]:
     """(fraudulent, found by the contract, by the GLS reference, by the bound)."""
     cell = Cell(5.0, 10, 2.0, 0.0, seed, **ISSUE_FLEET)  # type: ignore[arg-type]
-    config = FleetConfig(vehicles=cell.vehicles, dispensers=cell.dispensers, seed=seed,
-                         fraud_fraction=cell.fraud_fraction, fraud_shortfall_pct=cell.fraud_pct,
-                         noise_pct=cell.noise_pct, bias_sd_pct=cell.bias_sd_pct,
-                         dispensers_per_vehicle=cell.home_dispensers)  # fmt: skip
-    fleet, rules = Fleet(config), SurveillanceRules()
-    bound = BiasKnowingDetector(rules)
+    rules = SurveillanceRules()
+    result = run_cell(cell, rules)  # the contract and the bound
+    fleet = fleet_for(cell)
     readings: Readings = defaultdict(lambda: defaultdict(list))
     for _ in range(cell.vehicles * cell.refuels_per_vehicle):
         index, r = fleet.refuel()
-        bound.add(r, fleet.vehicles[index].bias)
         readings[index][r.dispenser_id].append(r.measured_volume_ml / r.dispensed_volume_ml - 1)
-    short = -cell.fraud_pct / 100
-    offsets = {d.dispenser_id: short if d.fraudulent else 0.0 for d in fleet.dispensers}
-    fraud = {d for d, x in offsets.items() if x}
+    offsets = {d.dispenser_id: -d.shortfall * d.cheat_probability if d.fraudulent else d.offset
+               for d in fleet.dispensers}  # fmt: skip
+    fraud = {d.dispenser_id for d in fleet.dispensers if d.fraudulent}
     gls = gls_suspects(readings, offsets, (cell.bias_sd_pct / 100) ** 2,
                        (cell.noise_pct / 100) ** 2, rules)  # fmt: skip
-    contract = run_cell(cell, rules).flagged_fraudulent  # the same seeded fleet again
-    return len(fraud), contract, len(fraud & gls), len(fraud & bound.suspects())
+    return (result.fraudulent, result.flagged_fraudulent, len(fraud & gls),
+            result.bound_flagged_fraudulent)  # fmt: skip
 
 
 def main() -> None:
